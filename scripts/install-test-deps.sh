@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs, including the interop oracles:
+#   - this package in editable mode with its [test] extra (pytest, hypothesis,
+#     tinytuya==1.20.0, rustuya, ...)
+#   - tuyamock 0.0.6 WITHOUT its dependencies: it pins tinytuya==1.18.1, and a
+#     normal install would downgrade tinytuya; it runs fine on 1.20.0
+#   - tuyapi 7.7.1 (Node) in tests/interop/node from the committed lock file
+# Idempotent; run as root (or in a venv) from anywhere: it cds to the repo root.
+# Env: PYTHON (default python3).
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo_root"
+
+PYTHON="${PYTHON:-python3}"
+log() { printf '[install-test-deps] %s\n' "$*"; }
+
+apt_updated=0
+apt_install() {
+    if ! command -v apt-get >/dev/null 2>&1; then
+        log "missing $* and no apt-get: install it by hand" >&2
+        exit 1
+    fi
+    if [ "$apt_updated" = 0 ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        apt_updated=1
+    fi
+    log "apt-get install $*"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# ---------------------------------------------------------------- Python
+if ! command -v "$PYTHON" >/dev/null 2>&1; then
+    apt_install python3 python3-pip
+fi
+if ! "$PYTHON" -m pip --version >/dev/null 2>&1; then
+    apt_install python3-pip
+fi
+# A Debian system Python refuses pip installs (PEP 668) unless told otherwise;
+# this script is for disposable dev/CI machines, so allow it there.
+if [ -z "${VIRTUAL_ENV:-}" ] && "$PYTHON" - <<'EOF'
+import os, sys, sysconfig
+sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")) else 1)
+EOF
+then
+    log "externally managed Python: setting PIP_BREAK_SYSTEM_PACKAGES=1"
+    export PIP_BREAK_SYSTEM_PACKAGES=1
+fi
+
+pip_install() {
+    "$PYTHON" -m pip install --disable-pip-version-check --progress-bar off -q "$@"
+}
+
+log "pip install -e '.[test]'"
+pip_install -e '.[test]'
+
+log "pip install --no-deps tuyamock==0.0.6"
+pip_install --no-deps 'tuyamock==0.0.6'
+# tuyamock imports tinytuya internals only; tinytuya's own runtime deps are
+# requests, colorama, cryptography (normally pulled in by tinytuya already).
+pip_install requests colorama cryptography
+
+"$PYTHON" - <<'EOF'
+from importlib.metadata import version
+import tinytuya, tuyamock, rustuya  # noqa: F401  (import check)
+got = {d: version(d) for d in ("tinytuya", "tuyamock", "rustuya")}
+assert got["tinytuya"] == "1.20.0", f"tinytuya must be 1.20.0 (tuyamock may have downgraded it): {got}"
+assert got["tuyamock"] == "0.0.6", got
+print("[install-test-deps] python oracles:", ", ".join(f"{k} {v}" for k, v in got.items()))
+EOF
+
+# ---------------------------------------------------------------- Node
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    apt_install nodejs npm
+fi
+
+node_dir="tests/interop/node"
+log "npm in $node_dir (node $(node --version), npm $(npm --version))"
+if [ -f "$node_dir/package-lock.json" ]; then
+    (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error)
+else
+    (cd "$node_dir" && npm install --no-audit --no-fund --loglevel=error)
+fi
+tuyapi_version="$(cd "$node_dir" && node -p "require('tuyapi/package.json').version")"
+if [ "$tuyapi_version" != "7.7.1" ]; then
+    log "tuyapi must be 7.7.1, got $tuyapi_version" >&2
+    exit 1
+fi
+log "node oracle: tuyapi $tuyapi_version"
+log "done"

@@ -1,0 +1,342 @@
+"""Asyncio client for one plug: one connection, one request in flight, typed errors.
+
+``TuyaDevice`` speaks one known protocol version over one TCP connection and returns raw
+data points. It does not retry: a lost connection or timeout surfaces as an error and the
+caller (``Plug`` for one-shot use, the monitor's coordinator for long runs) decides whether
+to reconnect. Wrong keys are never retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Callable, Iterable
+
+from ..errors import (
+    ConnectionClosedError,
+    DeviceReportedError,
+    DeviceTimeoutError,
+    HandshakeError,
+    KeyOrVersionError,
+    PowermonitorError,
+    UnreachableError,
+    UsageError,
+)
+from ..models import mask_key
+from ..protocol import events as ev
+from ..protocol.commands import Cmd
+from ..protocol.connection import Connection, Role, State
+from ..transport.tcp import TcpLink, open_link
+
+log = logging.getLogger(__name__)
+
+DEVICE22_DPS: tuple[str, ...] = (
+    "1", "2", "3", "4", "5", "6", "7", "9", "17", "18", "19", "20", "21", "22", "23", "26",
+)
+"""DPs asked from a device22 plug: outlets, and every common power layout."""
+
+PushCallback = Callable[[dict[str, Any]], None]
+
+
+def validate_key(local_key: str, version: str) -> None:
+    """Raise a UsageError for a key that cannot work with this version (before any traffic)."""
+    if version == "3.1" and not local_key:
+        return
+    if len(local_key.encode("latin-1", "replace")) != 16:
+        raise UsageError(
+            f"the local key must be exactly 16 characters (got {len(local_key)}); "
+            "protocol 3.2 and newer need it"
+        )
+
+
+class TuyaDevice:
+    """A connection to one plug at a fixed protocol version, returning raw dps."""
+
+    def __init__(
+        self,
+        device_id: str,
+        host: str,
+        local_key: str = "",
+        version: str = "3.3",
+        *,
+        port: int = 6668,
+        timeout: float = 5.0,
+        device22: bool = False,
+        on_push: PushCallback | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        validate_key(local_key, version)
+        self.device_id = device_id
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+        self._local_key = local_key
+        self._version = version
+        self._device22 = device22
+        self._on_push = on_push
+        self._clock = clock
+        self.dps: dict[str, Any] = {}
+        self._conn: Connection | None = None
+        self._link: TcpLink | None = None
+        self._lock = asyncio.Lock()
+        self._waiter: asyncio.Future[ev.Event] | None = None
+        self._wanted: frozenset[int] = frozenset()
+        self._push_waiter: asyncio.Future[dict[str, Any]] | None = None
+        self._answered = False  # the plug has answered at least one request on this link
+        self._acked = False
+        self._closed: asyncio.Future[None] | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"TuyaDevice({self.device_id!r}, {self.host}:{self.port}, key={mask_key(self._local_key)}, "
+            f"version={self.version})"
+        )
+
+    @property
+    def version(self) -> str:
+        return self._conn.version if self._conn else self._version
+
+    @property
+    def device22(self) -> bool:
+        return self._conn.device22 if self._conn else self._device22
+
+    @property
+    def connected(self) -> bool:
+        return self._link is not None and not self._link.closed and self._conn is not None
+
+    async def __aenter__(self) -> TuyaDevice:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def connect(self) -> None:
+        """Open the TCP link and, on 3.4/3.5, negotiate the session key."""
+        if self.connected:
+            return
+        conn = Connection(
+            Role.CLIENT, self._version, self._local_key, self.device_id,
+            device22=self._device22, dp_ids_device22=DEVICE22_DPS,
+        )
+        self._conn = conn
+        self._answered = False
+        self._closed = asyncio.get_running_loop().create_future()
+        self._link = await open_link(
+            self.host, self.port, timeout=self.timeout,
+            on_data=self._data_received, on_lost=self._connection_lost,
+        )
+        first = conn.start()
+        if not first:
+            return
+        self._wanted = frozenset()
+        waiter = self._new_waiter()
+        self._link.write(first)
+        try:
+            await self._wait(waiter, "session negotiation")
+        except PowermonitorError:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        """Close and wait until the socket is gone: a plug takes one client at a time."""
+        link, self._link = self._link, None
+        if link is not None and not link.closed:
+            link.close()
+            if self._closed is not None and not self._closed.done():
+                try:
+                    async with asyncio.timeout(1.0):
+                        await asyncio.shield(self._closed)
+                except TimeoutError:
+                    link.abort()
+        self._fail_waiters(UnreachableError("connection closed"))
+
+    # ------------------------------------------------------------------ requests
+
+    async def status(self) -> dict[str, Any]:
+        """Query all data points; returns the merged view (pushes included)."""
+        async with self._lock:
+            conn = self._require()
+            try:
+                reply = await self._request(
+                    conn.query(int(self._clock())), {conn.spec.query_cmd}, "status"
+                )
+            except DeviceReportedError as exc:
+                if "data unvalid" not in exc.device_message or conn.device22 or conn.version == "3.5":
+                    raise
+                log.info("%s answers like a device22 plug; switching query style", self.device_id)
+                conn.set_device22(DEVICE22_DPS)
+                self._device22 = True
+                reply = await self._request(
+                    conn.query(int(self._clock())), {conn.spec.query_cmd}, "status"
+                )
+            return await self._dps_from(reply)
+
+    async def set_dps(self, dps: dict[str, Any]) -> dict[str, Any]:
+        """Set data points (e.g. ``{"1": True}``); returns the merged view after the change.
+
+        Plugs acknowledge with an empty frame and then push the new values; some answer with
+        the values directly. Either completes the call; an acknowledgement without a push
+        within the timeout still counts as done (the values are then the last known ones).
+        """
+        async with self._lock:
+            conn = self._require()
+            self._acked = False
+            try:
+                reply = await self._request(
+                    conn.control(dps, int(self._clock())),
+                    {conn.spec.control_cmd, Cmd.STATUS},
+                    "switch",
+                )
+            except DeviceTimeoutError:
+                if not self._acked:
+                    raise
+                log.debug("%s acknowledged the change but pushed no new state", self.device_id)
+                return dict(self.dps)
+            if isinstance(reply, ev.StatusReply):
+                self.dps.update(reply.dps)
+            return dict(self.dps)
+
+    async def heartbeat(self) -> None:
+        async with self._lock:
+            conn = self._require()
+            await self._request(conn.heartbeat(), {Cmd.HEART_BEAT}, "heartbeat")
+
+    async def refresh(self, dp_ids: Iterable[int | str]) -> None:
+        """Send UPDATEDPS without waiting: changed values arrive later as pushes."""
+        async with self._lock:
+            conn = self._require()
+            assert self._link is not None
+            self._link.write(conn.refresh(dp_ids))
+
+    # ------------------------------------------------------------------ internals
+
+    def _require(self) -> Connection:
+        if not self.connected or self._conn is None:
+            raise UnreachableError(f"not connected to {self.host}:{self.port}")
+        return self._conn
+
+    def _new_waiter(self) -> asyncio.Future[ev.Event]:
+        self._waiter = asyncio.get_running_loop().create_future()
+        return self._waiter
+
+    async def _request(self, frame: bytes, wanted: set[int], what: str) -> ev.Event:
+        assert self._link is not None
+        self._wanted = frozenset(int(c) for c in wanted)
+        waiter = self._new_waiter()
+        self._link.write(frame)
+        reply = await self._wait(waiter, what)
+        if isinstance(reply, ev.DeviceErrorReply):
+            raise DeviceReportedError(
+                f"the plug refused the {what} request: {reply.message!r}", reply.message
+            )
+        return reply
+
+    async def _wait(self, waiter: asyncio.Future[ev.Event], what: str) -> ev.Event:
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await waiter
+        except TimeoutError:
+            self._abort()
+            if what == "session negotiation":
+                raise HandshakeError(
+                    f"the plug did not answer session negotiation within {self.timeout:g} s: "
+                    f"check the protocol version ({self.version}) and the local key"
+                ) from None
+            raise DeviceTimeoutError(
+                f"no answer to the {what} request within {self.timeout:g} s"
+            ) from None
+        finally:
+            if self._waiter is waiter:
+                self._waiter = None
+
+    async def _wait_push(self) -> dict[str, Any]:
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._push_waiter = fut
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await fut
+        except TimeoutError:
+            raise DeviceTimeoutError("no status push after the change") from None
+        finally:
+            self._push_waiter = None
+
+    async def _dps_from(self, reply: ev.Event) -> dict[str, Any]:
+        if isinstance(reply, (ev.StatusReply, ev.DpsPush)):
+            self.dps.update(reply.dps)
+        elif isinstance(reply, ev.Ack):
+            await self._wait_push()
+        return dict(self.dps)
+
+    def _abort(self) -> None:
+        link, self._link = self._link, None
+        if link is not None:
+            link.abort()
+
+    def _data_received(self, data: bytes) -> None:
+        conn = self._conn
+        if conn is None:
+            return
+        try:
+            events = conn.receive_data(data)
+        except PowermonitorError as exc:
+            self._fail_waiters(exc)
+            self._abort()
+            return
+        out = conn.data_to_send()
+        if out and self._link is not None:
+            self._link.write(out)
+        for event in events:
+            self._dispatch(event)
+
+    def _dispatch(self, event: ev.Event) -> None:
+        if isinstance(event, ev.DpsPush):
+            self.dps.update(event.dps)
+            if self._push_waiter is not None and not self._push_waiter.done():
+                self._push_waiter.set_result(event.dps)
+            if self._on_push is not None:
+                self._on_push(event.dps)
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            if isinstance(event, ev.StatusReply):
+                self.dps.update(event.dps)  # a late reply still carries true values
+            return
+        if isinstance(event, ev.SessionEstablished):
+            waiter.set_result(event)
+            return
+        cmd = getattr(event, "cmd", Cmd.HEART_BEAT if isinstance(event, ev.HeartbeatAck) else -1)
+        if isinstance(event, ev.DpsPush):
+            cmd = Cmd.STATUS
+        if cmd in self._wanted:
+            self._answered = True
+            if isinstance(event, ev.Ack) and Cmd.STATUS in self._wanted:
+                self._acked = True  # a control ack: the new state follows as a push
+                return
+            waiter.set_result(event)
+
+    def _connection_lost(self, exc: Exception | None) -> None:
+        if self._closed is not None and not self._closed.done():
+            self._closed.set_result(None)
+        conn = self._conn
+        if conn is not None and conn.state is State.NEGOTIATING:
+            err: PowermonitorError = HandshakeError(
+                "the plug closed the connection during session negotiation: "
+                f"check the local key and the protocol version ({conn.version})"
+            )
+        elif not self._answered and self._waiter is not None:
+            err = KeyOrVersionError(
+                "the plug closed the connection without answering: the protocol version "
+                f"({self.version}) or local key is probably wrong, or another app holds the "
+                "plug's only connection"
+            )
+        else:
+            err = ConnectionClosedError(f"the plug at {self.host}:{self.port} closed the connection")
+        self._fail_waiters(err)
+
+    def _fail_waiters(self, exc: PowermonitorError) -> None:
+        for fut in (self._waiter, self._push_waiter):
+            if fut is not None and not fut.done():
+                fut.set_exception(exc)

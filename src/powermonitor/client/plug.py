@@ -1,0 +1,247 @@
+"""``Plug``: the public asyncio API for one plug, with version detection, retries and Readings.
+
+    async with Plug("bf123...", "192.168.1.50", "0123456789abcdef", version="auto") as plug:
+        reading = await plug.status()
+        print(reading.power_w, plug.version)
+
+Retry policy lives here, one level above the transport: a timeout or a lost connection is
+retried on a fresh connection (and a fresh session key); a wrong key or version never is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from ..dps import DpMapping, interpret
+from ..errors import (
+    ConnectionClosedError,
+    DeviceTimeoutError,
+    KeyOrVersionError,
+    PowermonitorError,
+    UnreachableError,
+)
+from ..models import DeviceInfo, Reading, mask_key
+from ..protocol.versions import AUTO_ORDER, normalize_version
+from .device import PushCallback, TuyaDevice, validate_key
+
+log = logging.getLogger(__name__)
+
+_RETRYABLE = (DeviceTimeoutError, UnreachableError)
+
+
+class Plug:
+    """A smart plug: connect (detecting the version if asked), read it, switch it."""
+
+    def __init__(
+        self,
+        device_id: str,
+        host: str,
+        local_key: str = "",
+        version: str | float = "auto",
+        *,
+        port: int = 6668,
+        timeout: float = 5.0,
+        retries: int = 2,
+        mapping: DpMapping | None = None,
+        on_push: PushCallback | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.device_id = device_id
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+        self.retries = max(0, retries)
+        self.mapping = mapping
+        self.requested_version = normalize_version(version)
+        if self.requested_version != "auto":
+            validate_key(local_key, self.requested_version)
+        self._local_key = local_key
+        self._on_push = on_push
+        self._clock = clock
+        self._device: TuyaDevice | None = None
+        self.tried_versions: list[str] = []
+
+    @classmethod
+    def from_info(cls, info: DeviceInfo, **kwargs: Any) -> Plug:
+        return cls(info.device_id, info.host, info.local_key, info.version, port=info.port, **kwargs)
+
+    def __repr__(self) -> str:
+        return (
+            f"Plug({self.device_id!r}, {self.host}:{self.port}, key={mask_key(self._local_key)}, "
+            f"version={self.version})"
+        )
+
+    @property
+    def version(self) -> str:
+        if self._device is not None:
+            return self._device.version
+        return self.requested_version
+
+    @property
+    def protocol_label(self) -> str:
+        """Version as shown to users, e.g. "3.3" or "3.3 (device22)"."""
+        if self._device is not None and self._device.device22 and self._device.version != "3.2":
+            return f"{self._device.version} (device22)"
+        return self.version
+
+    @property
+    def dps(self) -> dict[str, Any]:
+        return dict(self._device.dps) if self._device else {}
+
+    async def __aenter__(self) -> Plug:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._device is not None:
+            await self._device.close()
+
+    async def connect(self) -> None:
+        """Connect with retries; with ``version="auto"`` find the version that works."""
+        await self._with_retries(self._connect_once)
+
+    async def status(self) -> Reading:
+        dps = await self._with_retries(self._status_once)
+        return self._reading(dps)
+
+    async def status_dps(self) -> dict[str, Any]:
+        return await self._with_retries(self._status_once)
+
+    async def set_dps(self, dps: dict[str, Any]) -> Reading:
+        async def once() -> dict[str, Any]:
+            device = await self._ensure()
+            return await device.set_dps(dps)
+
+        return self._reading(await self._with_retries(once))
+
+    async def set_switch(self, on: bool, outlet: int | str = 1) -> Reading:
+        return await self.set_dps({str(outlet): bool(on)})
+
+    async def turn_on(self, outlet: int | str = 1) -> Reading:
+        return await self.set_switch(True, outlet)
+
+    async def turn_off(self, outlet: int | str = 1) -> Reading:
+        return await self.set_switch(False, outlet)
+
+    async def refresh(self, dp_ids: list[int] | None = None) -> None:
+        device = await self._ensure()
+        await device.refresh(dp_ids or [4, 5, 6, 18, 19, 20])
+
+    # ------------------------------------------------------------------ internals
+
+    def _reading(self, dps: dict[str, Any]) -> Reading:
+        return interpret(
+            dps,
+            device_id=self.device_id,
+            timestamp=datetime.fromtimestamp(self._clock(), timezone.utc),
+            protocol=self.protocol_label,
+            mapping=self.mapping,
+        )
+
+    async def _ensure(self) -> TuyaDevice:
+        if self._device is None or not self._device.connected:
+            await self._connect_once()
+        assert self._device is not None
+        return self._device
+
+    async def _status_once(self) -> dict[str, Any]:
+        fresh = self._device is None or not self._device.connected
+        device = await self._ensure()
+        if fresh and self.requested_version == "auto" and device.dps:
+            return dict(device.dps)  # detection already read the plug on this connection
+        return await device.status()
+
+    async def _connect_once(self) -> None:
+        if self._device is not None and self._device.connected:
+            return
+        if self.requested_version != "auto":
+            self._device = self._new_device(self.requested_version, self._device22_hint())
+            await self._device.connect()
+            return
+        if self._device is not None:  # detected earlier: reconnect with what worked
+            self._device = self._new_device(self._device.version, self._device.device22)
+            await self._device.connect()
+            return
+        await self._detect()
+
+    def _device22_hint(self) -> bool:
+        return self._device.device22 if self._device is not None else False
+
+    def _new_device(self, version: str, device22: bool = False) -> TuyaDevice:
+        return TuyaDevice(
+            self.device_id, self.host, self._local_key, version,
+            port=self.port, timeout=self.timeout, device22=device22,
+            on_push=self._on_push, clock=self._clock,
+        )
+
+    async def _detect(self) -> None:
+        """Try each version in turn on its own connection, never two at once."""
+        candidates = [v for v in AUTO_ORDER if v == "3.1" or len(self._local_key) == 16]
+        if not candidates:
+            validate_key(self._local_key, "3.3")
+        attempt_timeout = min(self.timeout, 2.0)
+        timeouts = 0
+        self.tried_versions = []
+        last: PowermonitorError | None = None
+        for version in candidates:
+            self.tried_versions.append(version)
+            device = TuyaDevice(
+                self.device_id, self.host, self._local_key, version,
+                port=self.port, timeout=attempt_timeout, on_push=self._on_push,
+                clock=self._clock,
+            )
+            try:
+                await device.connect()
+                await device.status()
+            except ConnectionClosedError as exc:
+                await device.close()
+                last = exc
+                continue
+            except UnreachableError:
+                await device.close()
+                raise
+            except (KeyOrVersionError, DeviceTimeoutError) as exc:
+                await device.close()
+                timeouts += isinstance(exc, DeviceTimeoutError)
+                last = exc
+                continue
+            except PowermonitorError as exc:
+                await device.close()
+                last = exc
+                continue
+            device.timeout = self.timeout
+            self._device = device
+            log.info("%s speaks protocol %s", self.device_id, version)
+            return
+        tried = ", ".join(self.tried_versions)
+        if timeouts == len(self.tried_versions):
+            raise DeviceTimeoutError(
+                f"the plug at {self.host}:{self.port} accepted connections but never answered "
+                f"(tried protocol {tried})"
+            )
+        raise KeyOrVersionError(
+            f"no protocol version worked (tried {tried}): check the local key "
+            f"{mask_key(self._local_key)}; last error: {last}"
+        )
+
+    async def _with_retries(self, op: Callable[[], Any]) -> Any:
+        delay = 0.2
+        for attempt in range(self.retries + 1):
+            try:
+                return await op()
+            except _RETRYABLE as exc:
+                if attempt == self.retries:
+                    raise
+                log.debug("attempt %d failed (%s); retrying", attempt + 1, exc)
+                if self._device is not None:
+                    await self._device.close()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        raise AssertionError("unreachable")

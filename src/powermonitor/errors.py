@@ -1,0 +1,96 @@
+"""One exception tree for everything powermonitor raises.
+
+Every error carries a message a user can act on and a stable ``exit_code`` that the CLI
+returns (documented in the README). Classify by type, never by message text.
+"""
+
+from __future__ import annotations
+
+
+class PowermonitorError(Exception):
+    """Base of every error raised by powermonitor."""
+
+    exit_code: int = 1
+
+
+class UsageError(PowermonitorError):
+    """Bad arguments or configuration supplied by the user (e.g. a key that is not 16 chars)."""
+
+    exit_code = 2
+
+
+class UnreachableError(PowermonitorError, ConnectionError):
+    """The plug could not be reached: connection refused, host unreachable, or the link dropped."""
+
+    exit_code = 3
+
+
+class ConnectionClosedError(UnreachableError):
+    """The plug accepted the connection, then closed it (busy, idle timeout, or dropped us)."""
+
+
+class DeviceTimeoutError(PowermonitorError, TimeoutError):
+    """The plug did not answer in time. Also an ``asyncio.TimeoutError`` (same class on 3.11+)."""
+
+    exit_code = 4
+
+
+class KeyOrVersionError(PowermonitorError):
+    """The plug answered but we could not understand it: local key or protocol version is wrong."""
+
+    exit_code = 5
+
+
+class IntegrityError(KeyOrVersionError):
+    """A frame failed its CRC / HMAC / GCM check, or did not decrypt to valid data."""
+
+
+class HandshakeError(KeyOrVersionError):
+    """3.4/3.5 session-key negotiation failed (the plug rejected or garbled our handshake)."""
+
+
+class DeviceReportedError(PowermonitorError):
+    """The plug returned an error status (retcode != 0), e.g. ``json obj data unvalid``."""
+
+    exit_code = 6
+
+    def __init__(self, message: str, device_message: str = "") -> None:
+        super().__init__(message)
+        self.device_message = device_message
+
+
+class ProtocolError(PowermonitorError):
+    """The peer sent bytes that are not a valid Tuya frame (garbage, bad length, bad prefix)."""
+
+    exit_code = 7
+
+
+class LocalProtocolError(PowermonitorError):
+    """We asked the protocol core for something illegal in its current state (a bug, not the peer)."""
+
+    exit_code = 70
+
+
+class NoPowerDataError(PowermonitorError):
+    """The plug answered, but reports no power data points (it is not an energy-monitoring plug)."""
+
+    exit_code = 8
+
+
+EXIT_INTERRUPTED = 130
+
+__all__ = [
+    "EXIT_INTERRUPTED",
+    "ConnectionClosedError",
+    "DeviceReportedError",
+    "DeviceTimeoutError",
+    "HandshakeError",
+    "IntegrityError",
+    "KeyOrVersionError",
+    "LocalProtocolError",
+    "NoPowerDataError",
+    "PowermonitorError",
+    "ProtocolError",
+    "UnreachableError",
+    "UsageError",
+]

@@ -1,0 +1,69 @@
+"""Frozen, slotted value objects passed between layers.
+
+SI units with the unit in the field name (``power_w``, ``voltage_v``, ``current_a``). The raw
+dps are kept beside the interpreted values so a user can always check what the plug said.
+Secrets never appear in ``repr``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Mapping
+
+
+def mask_key(key: str | bytes | None) -> str:
+    """Show a local key as its first 2 and last 2 characters: never print a key in full."""
+    if not key:
+        return "(none)"
+    text = key.decode("latin-1") if isinstance(key, bytes) else key
+    if len(text) <= 4:
+        return "*" * len(text)
+    return f"{text[:2]}{'*' * (len(text) - 4)}{text[-2:]}"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """How to reach one plug. ``local_key`` is excluded from repr."""
+
+    device_id: str
+    host: str
+    local_key: str = field(default="", repr=False)
+    version: str = "auto"
+    port: int = 6668
+    name: str = ""
+
+    @property
+    def masked_key(self) -> str:
+        return mask_key(self.local_key)
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One interpreted status snapshot of a plug.
+
+    ``power_w``/``voltage_v``/``current_a`` are None when the plug does not report them (never 0 as
+    a stand-in). ``switches`` maps outlet number (1-based DP id of the switch) to its state, so a
+    multi-outlet strip shows every outlet; ``switch`` is outlet 1 (or the first one).
+    """
+
+    device_id: str
+    timestamp: datetime
+    switch: bool | None = None
+    switches: Mapping[str, bool] = field(default_factory=dict)
+    power_w: float | None = None
+    voltage_v: float | None = None
+    current_a: float | None = None
+    apparent_power_va: float | None = None
+    power_factor: float | None = None
+    energy_increment_wh: float | None = None
+    dps: Mapping[str, Any] = field(default_factory=dict)
+    protocol: str = ""
+
+    @property
+    def has_power_data(self) -> bool:
+        return self.power_w is not None or self.current_a is not None or self.voltage_v is not None
+
+    @property
+    def current_ma(self) -> float | None:
+        return None if self.current_a is None else round(self.current_a * 1000.0, 3)

@@ -1,0 +1,501 @@
+"""The sans-IO Tuya LAN protocol: one ``Connection`` for both the client and the device role.
+
+Feed it received bytes with :meth:`Connection.receive_data` and act on the events it returns;
+ask it for requests (client) or replies (device) and write the bytes it gives you; after every
+``receive_data`` also send :meth:`Connection.data_to_send` (the handshake answers itself).
+It never touches a socket, the clock or a global random source: the caller passes ``t`` (Unix
+seconds) and a ``random_bytes`` callable. That is how the simulator reuses it as the device,
+and how both sides are tested in memory, byte by byte.
+
+Errors raised from ``receive_data`` are typed: :class:`~powermonitor.errors.ProtocolError` for
+bytes that are not a frame, :class:`~powermonitor.errors.IntegrityError` for a frame that fails
+its CRC/HMAC/GCM check or does not decrypt (wrong key or version), and
+:class:`~powermonitor.errors.HandshakeError` when 3.4/3.5 key negotiation fails. After one of
+them the connection should be closed: a session can not be trusted any more.
+"""
+
+from __future__ import annotations
+
+import hmac as _hmac
+import json
+import os
+import struct
+from enum import Enum
+from typing import Any, Callable, Iterable
+
+from ..errors import HandshakeError, IntegrityError, LocalProtocolError, ProtocolError
+from . import events as ev
+from .commands import HANDSHAKE_CMDS, NO_HEADER_CMDS, Cmd
+from .crypto import (
+    EcbCipher,
+    GcmCipher,
+    HmacSha256,
+    crc32,
+    hmac_sha256,
+    session_key_v34,
+    session_key_v35,
+    v31_decode,
+    v31_encode,
+)
+from .frames import (
+    PREFIX_6699,
+    U32,
+    FrameBuffer,
+    build_55aa,
+    build_6699,
+    open_6699,
+    retcode_split,
+    split_55aa,
+)
+from .versions import FrameKind, Integrity, PayloadCipher, VersionSpec, spec_for
+
+_CRC = struct.Struct(">I")
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+class Role(Enum):
+    CLIENT = "client"
+    DEVICE = "device"
+
+
+class State(Enum):
+    IDLE = "idle"  # created; client must call start()
+    NEGOTIATING = "negotiating"  # 3.4/3.5 handshake in progress
+    READY = "ready"
+
+
+def _crc_trailer(signed: bytes) -> bytes:
+    return _CRC.pack(crc32(signed))
+
+
+def _is_text(data: bytes) -> bool:
+    return bool(data) and all(32 <= b < 127 for b in data)
+
+
+class Connection:
+    """One TCP session with one plug, from either side.
+
+    ``seqno_mode`` matters only to the device role: ``"echo"`` answers with the request's
+    sequence number (what 3.1–3.4 plugs do, and what tuyapi needs on 3.5 too); ``"global"``
+    numbers replies from the device's own counter like real 3.5 plugs.
+    """
+
+    def __init__(
+        self,
+        role: Role,
+        version: str,
+        local_key: bytes | str,
+        device_id: str,
+        *,
+        device22: bool = False,
+        random_bytes: Callable[[int], bytes] = os.urandom,
+        seqno_mode: str = "echo",
+        dp_ids_device22: Iterable[str] = ("1",),
+    ) -> None:
+        self.role = role
+        self.spec: VersionSpec = spec_for(version, device22)
+        key = local_key.encode("latin-1") if isinstance(local_key, str) else bytes(local_key)
+        if self.spec.name != "3.1" and len(key) != 16:
+            raise LocalProtocolError(f"protocol {self.spec.name} needs a 16-byte local key")
+        self.device_id = device_id
+        self.state = State.IDLE if role is Role.CLIENT else (
+            State.NEGOTIATING if self.spec.handshake else State.READY
+        )
+        self.seqno = 0  # last seqno we sent
+        self.seqno_mode = seqno_mode
+        self.dp_ids_device22 = tuple(dp_ids_device22)
+        self._random = random_bytes
+        self._key = key
+        self._buffer = FrameBuffer()
+        self._outbox = bytearray()
+        self._nonce = b""  # our handshake nonce
+        # Ciphers keyed with the local key, then switched to the session key.
+        self._local_ecb = EcbCipher(key) if len(key) == 16 else None
+        self._local_gcm = GcmCipher(key) if len(key) == 16 else None
+        self._local_hmac = HmacSha256(key)
+        self._ecb = self._local_ecb
+        self._gcm = self._local_gcm
+        self._hmac = self._local_hmac
+        self.session_key: bytes | None = None
+        self._is_client = role is Role.CLIENT
+        self._trailer_len = 32 if self.spec.integrity is Integrity.HMAC_SHA256 else 4
+        self._header = self.spec.header
+        self._header_prefix = self._header[:3]
+
+    # ------------------------------------------------------------------ common
+
+    @property
+    def version(self) -> str:
+        return self.spec.name
+
+    @property
+    def device22(self) -> bool:
+        return self.spec.device22
+
+    def set_device22(self, dp_ids: Iterable[str]) -> None:
+        """Switch to device22 queries (CONTROL_NEW with an explicit DP list)."""
+        self.spec = spec_for(self.spec.name, True)
+        self.dp_ids_device22 = tuple(dp_ids)
+
+    def data_to_send(self) -> bytes:
+        """Bytes the protocol produced by itself (handshake answers); send them now."""
+        out = bytes(self._outbox)
+        self._outbox.clear()
+        return out
+
+    def receive_data(self, data: bytes) -> list[ev.Event]:
+        """Feed received bytes; return the events of every frame completed by them."""
+        self._buffer.feed(data)
+        out: list[ev.Event] = []
+        while True:
+            frame = self._buffer.next_frame()
+            if frame is None:
+                return out
+            event = self._handle_frame(frame)
+            if event is not None:
+                out.append(event)
+
+    # ------------------------------------------------------------------ client API
+
+    def start(self) -> bytes:
+        """Begin the session: the 3.4/3.5 START frame, or nothing for older versions."""
+        if not self._is_client or self.state is not State.IDLE:
+            raise LocalProtocolError("start() is for a new client connection")
+        if not self.spec.handshake:
+            self.state = State.READY
+            return b""
+        self.state = State.NEGOTIATING
+        self._nonce = self._random(16)
+        return self._frame(Cmd.SESS_KEY_NEG_START, self._nonce, self._next_seqno())
+
+    def query(self, t: int) -> bytes:
+        """Read all data points (or the device22 list)."""
+        spec = self.spec
+        if spec.device22:
+            payload: dict[str, Any] = {
+                "devId": self.device_id,
+                "uid": self.device_id,
+                "t": str(t),
+                "dps": {dp: None for dp in self.dp_ids_device22},
+            }
+        elif spec.legacy_json:
+            payload = {
+                "gwId": self.device_id,
+                "devId": self.device_id,
+                "uid": self.device_id,
+                "t": str(t),
+            }
+        else:
+            payload = {}
+        return self.request(spec.query_cmd, payload)
+
+    def control(self, dps: dict[str, Any], t: int) -> bytes:
+        """Set data points (e.g. ``{"1": False}`` switches outlet 1 off)."""
+        if self.spec.legacy_json:
+            payload: dict[str, Any] = {
+                "devId": self.device_id,
+                "uid": self.device_id,
+                "t": str(t),
+                "dps": dps,
+            }
+        else:
+            payload = {"protocol": 5, "t": t, "data": {"dps": dps}}
+        return self.request(self.spec.control_cmd, payload)
+
+    def heartbeat(self) -> bytes:
+        return self.request(Cmd.HEART_BEAT, {"gwId": self.device_id, "devId": self.device_id})
+
+    def refresh(self, dp_ids: Iterable[int | str]) -> bytes:
+        """UPDATEDPS: ask the plug to re-measure; changed values arrive as a push."""
+        return self.request(Cmd.UPDATEDPS, {"dpId": [int(dp) for dp in dp_ids]})
+
+    def request(self, cmd: int, payload: dict[str, Any]) -> bytes:
+        if not self._is_client:
+            raise LocalProtocolError("requests are sent by the client role")
+        if self.state is not State.READY:
+            raise LocalProtocolError(f"cannot send a request while {self.state.value}")
+        return self._frame(cmd, _dumps(payload).encode("utf-8"), self._next_seqno())
+
+    # ------------------------------------------------------------------ device API
+
+    def status_reply(self, request_seqno: int, cmd: int, dps: dict[str, Any], t: int) -> bytes:
+        return self._device_frame(cmd, self._dps_payload(dps, t, push=False), request_seqno)
+
+    def push(self, dps: dict[str, Any], t: int) -> bytes:
+        """An asynchronous STATUS push (cmd 8) with the DPs that changed."""
+        seq = 0 if self.seqno_mode == "echo" else self._next_seqno()
+        return self._device_frame(Cmd.STATUS, self._dps_payload(dps, t, push=True), seq, raw=True)
+
+    def ack(self, request_seqno: int, cmd: int) -> bytes:
+        return self._device_frame(cmd, b"", request_seqno)
+
+    def heartbeat_reply(self, request_seqno: int) -> bytes:
+        return self._device_frame(Cmd.HEART_BEAT, b"", request_seqno)
+
+    def error_reply(self, request_seqno: int, cmd: int, message: str) -> bytes:
+        return self._device_frame(cmd, message.encode("utf-8"), request_seqno, retcode=1)
+
+    def _dps_payload(self, dps: dict[str, Any], t: int, push: bool) -> bytes:
+        if self.spec.legacy_json:
+            body: dict[str, Any] = {"devId": self.device_id, "dps": dps}
+            if push:
+                body["t"] = t
+        else:
+            body = {"protocol": 4, "t": t, "data": {"dps": dps}}
+        return _dumps(body).encode("utf-8")
+
+    def _device_frame(
+        self, cmd: int, payload: bytes, request_seqno: int, retcode: int = 0, raw: bool = False
+    ) -> bytes:
+        if self._is_client:
+            raise LocalProtocolError("replies are sent by the device role")
+        if self.state is not State.READY:
+            raise LocalProtocolError(f"cannot reply while {self.state.value}")
+        if raw:
+            seq = request_seqno
+        elif self.seqno_mode == "echo":
+            seq = request_seqno
+        else:
+            seq = self._next_seqno()
+        return self._frame(cmd, payload, seq, retcode=retcode)
+
+    # ------------------------------------------------------------------ encoding
+
+    def _next_seqno(self) -> int:
+        self.seqno = (self.seqno + 1) & 0xFFFFFFFF
+        return self.seqno
+
+    def _frame(self, cmd: int, payload: bytes, seqno: int, retcode: int | None = None) -> bytes:
+        """Encrypt and frame one message according to the version table."""
+        spec = self.spec
+        if self._is_client:
+            retcode = None
+        elif retcode is None:
+            retcode = 0
+        handshake = cmd in HANDSHAKE_CMDS
+        header = bool(payload) and not handshake and cmd not in NO_HEADER_CMDS
+        if spec.frame is FrameKind.GCM6699:
+            plain = payload
+            if header:
+                plain = self._header + plain
+            if retcode is not None:
+                plain = U32.pack(retcode) + plain
+            gcm = self._local_gcm if handshake else self._gcm
+            assert gcm is not None
+            return build_6699(seqno, cmd, plain, gcm, self._random(12))
+
+        cipher = spec.cipher
+        if not payload:
+            body = payload
+        elif cipher is PayloadCipher.PLAIN_V31:
+            if self._is_client and cmd in (Cmd.CONTROL, Cmd.CONTROL_NEW):
+                assert self._local_ecb is not None, "3.1 control needs the local key"
+                body = v31_encode(payload, self._local_ecb, self._key)
+            else:
+                body = payload
+        elif cipher is PayloadCipher.ECB_CLEAR_HEADER:
+            assert self._local_ecb is not None
+            body = self._local_ecb.encrypt(payload)
+            if header:
+                body = self._header + body
+        else:  # ECB_SESSION
+            ecb = self._local_ecb if handshake else self._ecb
+            assert ecb is not None
+            body = ecb.encrypt(self._header + payload if header else payload)
+        if retcode is not None:
+            body = U32.pack(retcode) + body
+        if spec.integrity is Integrity.HMAC_SHA256:
+            mac = self._local_hmac if handshake else self._hmac
+            return build_55aa(seqno, cmd, body, mac.digest, 32)
+        return build_55aa(seqno, cmd, body, _crc_trailer, 4)
+
+    # ------------------------------------------------------------------ decoding
+
+    def _handle_frame(self, frame: bytes) -> ev.Event | None:
+        seqno, cmd, retcode, payload = self._open(frame)
+        if cmd in HANDSHAKE_CMDS:
+            return self._handle_handshake(seqno, cmd, payload)
+        if self.state is not State.READY:
+            if self._is_client:
+                raise HandshakeError(
+                    "the plug answered the session negotiation with something else: "
+                    "check the protocol version"
+                )
+            raise HandshakeError("client sent a request before negotiating a session key")
+        if self._is_client:
+            return self._client_event(seqno, cmd, retcode, payload)
+        return self._device_event(seqno, cmd, payload)
+
+    def _open(self, frame: bytes) -> tuple[int, int, int | None, bytes]:
+        """Verify integrity, remove retcode and version header, decrypt. Returns plaintext."""
+        spec = self.spec
+        is_gcm = frame.startswith(PREFIX_6699)
+        if is_gcm != (spec.frame is FrameKind.GCM6699):
+            raise IntegrityError(
+                f"received a {'6699' if is_gcm else '55AA'} frame, which protocol "
+                f"{spec.name} does not use: the protocol version is wrong"
+            )
+        if is_gcm:
+            in_handshake = self.state is not State.READY
+            gcm = self._local_gcm if in_handshake else self._gcm
+            assert gcm is not None
+            seqno, cmd, plain = open_6699(frame, gcm)
+            retcode: int | None = None
+            if self._is_client:
+                retcode, plain = retcode_split(plain)
+            if plain[:3] == self._header_prefix:
+                plain = plain[15:]
+            return seqno, cmd, retcode, plain
+
+        seqno, cmd, body, signed, trailer = split_55aa(frame, self._trailer_len)
+        if spec.integrity is Integrity.HMAC_SHA256:
+            mac = self._hmac if self.state is State.READY and cmd not in HANDSHAKE_CMDS else (
+                self._local_hmac
+            )
+            if not _hmac.compare_digest(mac.digest(signed), trailer):
+                raise IntegrityError("frame failed its HMAC check: the local key is wrong")
+        elif _CRC.unpack(trailer)[0] != crc32(signed):
+            raise IntegrityError("frame failed its CRC check: corrupted in transit")
+        retcode = None
+        if self._is_client:
+            retcode, body = retcode_split(body)
+        if not body:
+            return seqno, cmd, retcode, body
+        cipher = spec.cipher
+        if cipher is PayloadCipher.PLAIN_V31:
+            if body[:3] == b"3.1":
+                assert self._local_ecb is not None, "3.1 encrypted payload needs the local key"
+                return seqno, cmd, retcode, v31_decode(body, self._local_ecb)
+            return seqno, cmd, retcode, body
+        if cipher is PayloadCipher.ECB_CLEAR_HEADER:
+            if body[:2] == b"3." or (spec.device22 and len(body) % 16):
+                body = body[15:]
+            if body[:1] == b"{" or (_is_text(body) and len(body) % 16):
+                return seqno, cmd, retcode, body  # plaintext (3.1 reply or error text)
+            assert self._local_ecb is not None
+            return seqno, cmd, retcode, self._local_ecb.decrypt(body)
+        ecb = self._ecb if self.state is State.READY and cmd not in HANDSHAKE_CMDS else (
+            self._local_ecb
+        )
+        assert ecb is not None
+        plain = ecb.decrypt(body)
+        if plain[:3] == self._header_prefix:
+            plain = plain[15:]
+        return seqno, cmd, retcode, plain
+
+    def _client_event(
+        self, seqno: int, cmd: int, retcode: int | None, payload: bytes
+    ) -> ev.Event:
+        if retcode:
+            return ev.DeviceErrorReply(
+                seqno, cmd, payload.decode("utf-8", "replace").strip("\x00"), retcode
+            )
+        if not payload:
+            if cmd == Cmd.HEART_BEAT:
+                return ev.HeartbeatAck(seqno)
+            return ev.Ack(seqno, cmd)
+        data = self._parse_json(payload)
+        if data is None:
+            return ev.DeviceErrorReply(seqno, cmd, payload.decode("ascii").strip(), retcode)
+        dps = data.get("dps")
+        if dps is None:
+            inner = data.get("data")
+            if isinstance(inner, dict):
+                dps = inner.get("dps")
+        if not isinstance(dps, dict):
+            if cmd == Cmd.HEART_BEAT:
+                return ev.HeartbeatAck(seqno)
+            return ev.Reply(seqno, cmd, data)
+        if cmd == Cmd.STATUS:
+            return ev.DpsPush(seqno, dps, data)
+        return ev.StatusReply(seqno, cmd, dps, data)
+
+    def _device_event(self, seqno: int, cmd: int, payload: bytes) -> ev.Event:
+        data = self._parse_json(payload) if payload else {}
+        if data is None:
+            raise IntegrityError("request did not decode to JSON: wrong key or version")
+        if cmd in (Cmd.DP_QUERY, Cmd.DP_QUERY_NEW, Cmd.STATUS):
+            return ev.QueryRequest(seqno, cmd, None)
+        if cmd == Cmd.HEART_BEAT:
+            return ev.HeartbeatRequest(seqno)
+        if cmd == Cmd.UPDATEDPS:
+            ids = data.get("dpId") or []
+            return ev.RefreshRequest(seqno, tuple(str(i) for i in ids if isinstance(i, (int, str))))
+        if cmd in (Cmd.CONTROL, Cmd.CONTROL_NEW):
+            dps = data.get("dps")
+            if dps is None and isinstance(data.get("data"), dict):
+                dps = data["data"].get("dps")
+            if not isinstance(dps, dict):
+                return ev.UnknownRequest(seqno, cmd, data)
+            if dps and all(v is None for v in dps.values()):
+                return ev.QueryRequest(seqno, cmd, tuple(str(k) for k in dps))
+            return ev.ControlRequest(seqno, cmd, {str(k): v for k, v in dps.items()})
+        return ev.UnknownRequest(seqno, cmd, data)
+
+    @staticmethod
+    def _parse_json(payload: bytes) -> dict[str, Any] | None:
+        """Parse a JSON object; None for printable text (a device error message)."""
+        try:
+            data = json.loads(payload)
+        except (ValueError, UnicodeDecodeError):
+            if _is_text(payload.strip()):
+                return None
+            raise IntegrityError(
+                "payload did not decrypt to valid data: the local key or protocol version is wrong"
+            ) from None
+        if not isinstance(data, dict):
+            raise IntegrityError("payload is JSON but not an object")
+        return data
+
+    # ------------------------------------------------------------------ handshake
+
+    def _handle_handshake(self, seqno: int, cmd: int, payload: bytes) -> ev.Event | None:
+        if not self.spec.handshake:
+            raise ProtocolError(f"protocol {self.spec.name} has no session negotiation")
+        if self._is_client:
+            if cmd != Cmd.SESS_KEY_NEG_RESP or self.state is not State.NEGOTIATING:
+                raise HandshakeError("unexpected session negotiation frame from the plug")
+            if len(payload) < 48:
+                raise HandshakeError("session negotiation answer too short: wrong key or version")
+            device_nonce, proof = payload[:16], payload[16:48]
+            if not _hmac.compare_digest(proof, hmac_sha256(self._key, self._nonce)):
+                raise HandshakeError(
+                    "the plug's session negotiation proof does not match: the local key is wrong"
+                )
+            self._outbox += self._frame(
+                Cmd.SESS_KEY_NEG_FINISH, hmac_sha256(self._key, device_nonce), self._next_seqno()
+            )
+            self._establish(self._nonce, device_nonce)
+            return ev.SessionEstablished()
+        # device role
+        if cmd == Cmd.SESS_KEY_NEG_START:
+            if len(payload) < 16:
+                raise HandshakeError("session negotiation start too short")
+            client_nonce = payload[:16]
+            self._client_nonce = client_nonce
+            self._nonce = self._random(8).hex().encode("ascii")  # real plugs: 16 hex chars
+            self.state = State.NEGOTIATING
+            answer = self._nonce + hmac_sha256(self._key, client_nonce)
+            seq = seqno if self.seqno_mode == "echo" else self._next_seqno()
+            self._outbox += self._frame(Cmd.SESS_KEY_NEG_RESP, answer, seq, retcode=0)
+            return None
+        if cmd == Cmd.SESS_KEY_NEG_FINISH:
+            client_nonce = getattr(self, "_client_nonce", b"")
+            if not client_nonce or not _hmac.compare_digest(
+                payload[:32], hmac_sha256(self._key, self._nonce)
+            ):
+                raise HandshakeError("client's session negotiation proof does not match")
+            self._establish(client_nonce, self._nonce)
+            return ev.SessionEstablished()
+        raise HandshakeError("unexpected session negotiation frame from the client")
+
+    def _establish(self, client_nonce: bytes, device_nonce: bytes) -> None:
+        if self.spec.frame is FrameKind.GCM6699:
+            key = session_key_v35(self._key, client_nonce, device_nonce)
+            self._gcm = GcmCipher(key)
+        else:
+            key = session_key_v34(self._key, client_nonce, device_nonce)
+            self._ecb = EcbCipher(key)
+        self._hmac = HmacSha256(key)
+        self.session_key = key
+        self.state = State.READY

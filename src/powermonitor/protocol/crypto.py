@@ -1,0 +1,135 @@
+"""Ciphers and integrity checks for the Tuya LAN protocol, built on pyca/cryptography.
+
+Objects here are built once per key and reused per frame: creating a cipher context costs more
+than encrypting one small payload. ECB is stateless per block, so one long-lived encryptor and
+decryptor serve every message as long as inputs are block aligned (PKCS#7 padding guarantees it).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import zlib
+from typing import Final
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from ..errors import IntegrityError
+
+UDP_KEY: Final = hashlib.md5(b"yGAdlopoPVldABfn").digest()
+"""Key of every discovery broadcast (a public constant of the protocol)."""
+
+BLOCK: Final = 16
+
+
+def pad(data: bytes) -> bytes:
+    """PKCS#7: always adds 1..16 bytes, a full block when already aligned."""
+    n = BLOCK - (len(data) % BLOCK)
+    return data + bytes((n,)) * n
+
+
+def unpad(data: bytes) -> bytes:
+    """Strip PKCS#7 padding; a pad byte outside 1..16 means the key was wrong."""
+    if not data or len(data) % BLOCK:
+        raise IntegrityError("decrypted payload has a broken block size")
+    n = data[-1]
+    if n < 1 or n > BLOCK or data[-n:] != bytes((n,)) * n:
+        raise IntegrityError("decrypted payload has invalid padding")
+    return data[:-n]
+
+
+class EcbCipher:
+    """AES-128-ECB with PKCS#7, one reusable context per direction."""
+
+    __slots__ = ("_enc", "_dec")
+
+    def __init__(self, key: bytes) -> None:
+        cipher = Cipher(algorithms.AES(key), modes.ECB())
+        self._enc = cipher.encryptor()
+        self._dec = cipher.decryptor()
+
+    def encrypt(self, data: bytes, *, padding: bool = True) -> bytes:
+        return self._enc.update(pad(data) if padding else data)
+
+    def decrypt(self, data: bytes, *, padding: bool = True) -> bytes:
+        if not data or len(data) % BLOCK:
+            raise IntegrityError(
+                f"encrypted payload of {len(data)} bytes is not a whole number of AES blocks"
+            )
+        plain = self._dec.update(data)
+        return unpad(plain) if padding else plain
+
+
+class GcmCipher:
+    """AES-128-GCM as used by 6699 frames: 12-byte IV, 16-byte tag, AAD = frame header."""
+
+    __slots__ = ("_aead",)
+
+    def __init__(self, key: bytes) -> None:
+        self._aead = AESGCM(key)
+
+    def encrypt(self, iv: bytes, plaintext: bytes, aad: bytes) -> bytes:
+        """Return ciphertext followed by the 16-byte tag."""
+        return self._aead.encrypt(iv, plaintext, aad)
+
+    def decrypt(self, iv: bytes, ciphertext_and_tag: bytes, aad: bytes) -> bytes:
+        try:
+            return self._aead.decrypt(iv, ciphertext_and_tag, aad)
+        except InvalidTag:
+            raise IntegrityError("frame failed its AES-GCM tag check") from None
+
+
+class HmacSha256:
+    """HMAC-SHA256 with the key schedule computed once (``copy()`` of a keyed object)."""
+
+    __slots__ = ("_base",)
+
+    def __init__(self, key: bytes) -> None:
+        self._base = hmac.new(key, digestmod=hashlib.sha256)
+
+    def digest(self, data: bytes) -> bytes:
+        h = self._base.copy()
+        h.update(data)
+        return h.digest()
+
+
+def crc32(data: bytes) -> int:
+    return zlib.crc32(data) & 0xFFFFFFFF
+
+
+def hmac_sha256(key: bytes, data: bytes) -> bytes:
+    return hmac.new(key, data, hashlib.sha256).digest()
+
+
+def v31_signature(b64: bytes, key: bytes) -> bytes:
+    """The 16 hex characters a 3.1 CONTROL payload carries: md5("data=" b64 "||lpv=3.1||" key)[8:24]."""
+    digest = hashlib.md5(b"data=" + b64 + b"||lpv=3.1||" + key).hexdigest()
+    return digest[8:24].encode("ascii")
+
+
+def v31_encode(payload: bytes, cipher: EcbCipher, key: bytes) -> bytes:
+    """3.1 CONTROL body: "3.1" + signature + base64(ECB(payload))."""
+    b64 = base64.b64encode(cipher.encrypt(payload))
+    return b"3.1" + v31_signature(b64, key) + b64
+
+
+def v31_decode(body: bytes, cipher: EcbCipher) -> bytes:
+    """Inverse of :func:`v31_encode`. The signature is not checked, as no peer checks it."""
+    try:
+        raw = base64.b64decode(body[19:], validate=True)
+    except ValueError:
+        raise IntegrityError("3.1 payload is not valid base64") from None
+    return cipher.decrypt(raw)
+
+
+def session_key_v34(local_key: bytes, client_nonce: bytes, device_nonce: bytes) -> bytes:
+    xored = bytes(a ^ b for a, b in zip(client_nonce, device_nonce))
+    return EcbCipher(local_key).encrypt(xored, padding=False)
+
+
+def session_key_v35(local_key: bytes, client_nonce: bytes, device_nonce: bytes) -> bytes:
+    xored = bytes(a ^ b for a, b in zip(client_nonce, device_nonce))
+    return AESGCM(local_key).encrypt(client_nonce[:12], xored, None)[:16]

@@ -1,0 +1,146 @@
+"""55AA and 6699 framing: splitting a byte stream into frames and building frames.
+
+No crypto policy lives here beyond what the frame format itself dictates: the 55AA trailer is
+computed by a callable the caller supplies (CRC32 or HMAC), and 6699 frames are AES-GCM sealed
+with the cipher the caller supplies, because in that format integrity and encryption are one step.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Callable, Final
+
+from ..errors import IntegrityError, ProtocolError
+from .crypto import GcmCipher
+
+PREFIX_55AA: Final = b"\x00\x00\x55\xaa"
+SUFFIX_55AA: Final = b"\x00\x00\xaa\x55"
+PREFIX_6699: Final = b"\x00\x00\x66\x99"
+SUFFIX_6699: Final = b"\x00\x00\x99\x66"
+
+MAX_FRAME_LENGTH: Final = 0x4000
+"""Largest length field accepted; real plugs stay under 1.5 kB, a bigger value means garbage."""
+
+HEADER_55AA = struct.Struct(">4sIII")  # prefix, seqno, cmd, length
+HEADER_6699 = struct.Struct(">4sHIII")  # prefix, reserved, seqno, cmd, length
+U32 = struct.Struct(">I")
+RETCODE_MASK: Final = 0xFFFFFF00
+
+
+class FrameBuffer:
+    """Accumulates received bytes and cuts them into whole frames.
+
+    Bytes before a frame prefix are discarded (as every peer implementation does); a partial
+    prefix at the end is kept for the next read. A frame with an impossible length or a bad
+    suffix raises :class:`ProtocolError` after the buffer has skipped past its prefix, so the
+    stream can resynchronise if the caller chooses to continue.
+    """
+
+    __slots__ = ("_buf", "max_length")
+
+    def __init__(self, max_length: int = MAX_FRAME_LENGTH) -> None:
+        self._buf = bytearray()
+        self.max_length = max_length
+
+    def __len__(self) -> int:
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> None:
+        self._buf += data
+
+    def next_frame(self) -> bytes | None:
+        """Return the next complete frame, or None when more data is needed."""
+        buf = self._buf
+        while True:
+            if len(buf) < 4:
+                return None
+            head = bytes(buf[:4])
+            if head != PREFIX_55AA and head != PREFIX_6699:
+                self._resync()
+                continue
+            if head == PREFIX_55AA:
+                if len(buf) < 16:
+                    return None
+                length = U32.unpack_from(buf, 12)[0]
+                total = 16 + length
+                minimum, suffix = 8, SUFFIX_55AA
+            else:
+                if len(buf) < 18:
+                    return None
+                length = U32.unpack_from(buf, 14)[0]
+                total = 18 + length + 4
+                minimum, suffix = 28, SUFFIX_6699
+            if length < minimum or length > self.max_length:
+                del buf[:4]
+                raise ProtocolError(f"frame length {length} is impossible: the stream is corrupt")
+            if len(buf) < total:
+                return None
+            if buf[total - 4 : total] != suffix:
+                del buf[:4]
+                raise ProtocolError("frame does not end with its suffix: the stream is corrupt")
+            frame = bytes(buf[:total])
+            del buf[:total]
+            return frame
+
+    def _resync(self) -> None:
+        buf = self._buf
+        i55 = buf.find(PREFIX_55AA, 1)
+        i66 = buf.find(PREFIX_6699, 1)
+        found = [i for i in (i55, i66) if i >= 0]
+        if found:
+            del buf[: min(found)]
+        else:
+            del buf[: max(0, len(buf) - 3)]
+
+
+def build_55aa(
+    seqno: int,
+    cmd: int,
+    body: bytes,
+    trailer: Callable[[bytes], bytes],
+    trailer_len: int,
+) -> bytes:
+    """Frame ``body`` (retcode already included if any); ``trailer`` computes CRC/HMAC bytes."""
+    length = len(body) + trailer_len + 4
+    signed = HEADER_55AA.pack(PREFIX_55AA, seqno, cmd, length) + body
+    return signed + trailer(signed) + SUFFIX_55AA
+
+
+def split_55aa(frame: bytes, trailer_len: int) -> tuple[int, int, bytes, bytes, bytes]:
+    """Return (seqno, cmd, body, signed span, trailer) of a whole 55AA frame."""
+    _, seqno, cmd, length = HEADER_55AA.unpack_from(frame, 0)
+    end = len(frame) - 4 - trailer_len
+    if end < 16:
+        raise IntegrityError(
+            f"frame too short for a {trailer_len}-byte integrity check: wrong protocol version?"
+        )
+    return seqno, cmd, frame[16:end], frame[:end], frame[end:-4]
+
+
+def retcode_split(body: bytes) -> tuple[int | None, bytes]:
+    """Separate a device's 4-byte return code from the payload.
+
+    Device frames carry it and client frames do not; like tuyapi we recognise it by value
+    (a small integer), because payloads start with ``{``, ``3.x`` or ciphertext.
+    """
+    if len(body) >= 4:
+        value = U32.unpack_from(body, 0)[0]
+        if value & RETCODE_MASK == 0:
+            return value, body[4:]
+    return None, body
+
+
+def build_6699(
+    seqno: int, cmd: int, plaintext: bytes, cipher: GcmCipher, iv: bytes
+) -> bytes:
+    length = 12 + len(plaintext) + 16
+    header = HEADER_6699.pack(PREFIX_6699, 0, seqno, cmd, length)
+    return header + iv + cipher.encrypt(iv, plaintext, header[4:]) + SUFFIX_6699
+
+
+def open_6699(frame: bytes, cipher: GcmCipher) -> tuple[int, int, bytes]:
+    """Verify and decrypt a whole 6699 frame; return (seqno, cmd, plaintext)."""
+    _, _, seqno, cmd, _ = HEADER_6699.unpack_from(frame, 0)
+    iv = frame[18:30]
+    plaintext = cipher.decrypt(iv, frame[30:-4], frame[4:18])
+    return seqno, cmd, plaintext

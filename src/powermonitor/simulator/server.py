@@ -1,0 +1,334 @@
+"""Serve simulated plugs over TCP on loopback, with the behaviour real plugs show.
+
+Each plug listens on its own port (or its own 127.0.0.x address on 6668), speaks the protocol
+through the same sans-IO core as the client (device role), accepts one client connection at a
+time, answers heartbeats, drops a connection after ~30 s of silence, acknowledges a control and
+then pushes the changed values. Faults can be injected per plug to test clients' error paths.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from ..errors import PowermonitorError
+from ..protocol import events as ev
+from ..protocol.commands import Cmd
+from ..protocol.connection import Connection, Role
+from ..protocol.versions import normalize_version
+from .plug import PlugSpec, SimulatedPlug, make_identity
+
+log = logging.getLogger(__name__)
+
+LOOPBACK_PREFIXES = ("127.", "::1", "localhost")
+
+
+@dataclass(frozen=True, slots=True)
+class Faults:
+    """Misbehaviour to inject. All off by default."""
+
+    delay_s: float = 0.0  # wait before every reply
+    drop_after: int = 0  # close the connection after this many requests (0 = never)
+    garbage: float = 0.0  # probability of sending junk bytes before a reply
+    silent: bool = False  # accept connections, never answer
+    wrong_key: bool = False  # reply under a different key (client sees integrity errors)
+
+
+def check_loopback(host: str) -> None:
+    """The simulator never listens beyond this machine."""
+    if not host.startswith(LOOPBACK_PREFIXES):
+        raise PowermonitorError(f"the simulator only listens on loopback, not {host!r}")
+
+
+class _Session(asyncio.Protocol):
+    """One client connection to one simulated plug."""
+
+    def __init__(self, server: PlugServer) -> None:
+        self.server = server
+        self.plug = server.plug
+        spec = self.plug.spec
+        key = spec.local_key
+        if server.faults.wrong_key:
+            key = key[::-1]
+        self.conn = Connection(
+            Role.DEVICE, spec.version, key, spec.device_id, seqno_mode=server.seqno_mode
+        )
+        self.transport: asyncio.Transport | None = None
+        self.requests = 0
+        self._idle: asyncio.TimerHandle | None = None
+        self._pusher: asyncio.TimerHandle | None = None
+        self._rng = random.Random(spec.seed)
+
+    # -- connection lifecycle
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        plug = self.plug
+        plug.connections_total += 1
+        if plug.active_connections >= self.server.max_connections:
+            plug.rejected_connections += 1
+            transport.abort()  # busy: a real plug takes one client at a time
+            self.transport = None
+            return
+        self.transport = transport
+        plug.active_connections += 1
+        plug.max_concurrent = max(plug.max_concurrent, plug.active_connections)
+        self.server.sessions.add(self)
+        self._arm_idle()
+        if self.server.push_interval > 0:
+            self._schedule_push()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.transport is None:
+            return
+        self.transport = None
+        self.plug.active_connections -= 1
+        self.server.sessions.discard(self)
+        for handle in (self._idle, self._pusher):
+            if handle is not None:
+                handle.cancel()
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def _arm_idle(self) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+        if self.server.idle_timeout > 0:
+            loop = asyncio.get_running_loop()
+            self._idle = loop.call_later(self.server.idle_timeout, self.close)
+
+    def _schedule_push(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._pusher = loop.call_later(self.server.push_interval, self._periodic_push)
+
+    def _periodic_push(self) -> None:
+        if self.transport is None or not self.conn.state.value == "ready":
+            if self.transport is not None:
+                self._schedule_push()
+            return
+        dps = self.plug.dps()
+        power = {dp: v for dp, v in dps.items() if not isinstance(v, bool)}
+        self._write(self.conn.push(power, int(time.time())))
+        self._schedule_push()
+
+    # -- requests
+    def data_received(self, data: bytes) -> None:
+        if self.transport is None:
+            return
+        self._arm_idle()
+        try:
+            events = self.conn.receive_data(data)
+        except PowermonitorError as exc:
+            log.debug("%s: dropping client after bad frame: %s", self.plug.device_id, exc)
+            self.transport.close()  # like 3.4/3.5 plugs: garbage or wrong key, hang up
+            return
+        handshake_reply = self.conn.data_to_send()
+        if self.server.faults.silent:
+            return
+        if handshake_reply:
+            self._send(handshake_reply)
+        for event in events:
+            self._handle(event)
+
+    def _handle(self, event: ev.Event) -> None:
+        plug, conn = self.plug, self.conn
+        now = int(time.time())
+        if isinstance(event, ev.SessionEstablished):
+            return
+        self.requests += 1
+        drop_after = self.server.faults.drop_after
+        if drop_after and self.requests > drop_after:
+            assert self.transport is not None
+            self.transport.close()
+            return
+        if isinstance(event, ev.QueryRequest):
+            plug.queries += 1
+            if event.cmd in (Cmd.DP_QUERY, Cmd.DP_QUERY_NEW) and plug.spec.device22:
+                self._send(conn.error_reply(event.seqno, event.cmd, "json obj data unvalid"))
+                return
+            reply_cmd = event.cmd if event.cmd != Cmd.STATUS else Cmd.DP_QUERY
+            self._send(conn.status_reply(event.seqno, reply_cmd, plug.select(event.dp_ids), now))
+        elif isinstance(event, ev.ControlRequest):
+            plug.controls += 1
+            changed = plug.apply(event.dps)
+            self._send(conn.ack(event.seqno, event.cmd) + conn.push(changed, now))
+        elif isinstance(event, ev.HeartbeatRequest):
+            plug.heartbeats += 1
+            self._send(conn.heartbeat_reply(event.seqno))
+        elif isinstance(event, ev.RefreshRequest):
+            plug.refreshes += 1
+            dps = plug.dps()
+            fresh = {dp: dps[dp] for dp in event.dp_ids if dp in dps}
+            self._send(conn.ack(event.seqno, Cmd.UPDATEDPS) + (conn.push(fresh, now) if fresh else b""))
+        elif isinstance(event, ev.UnknownRequest):
+            self._send(conn.error_reply(event.seqno, event.cmd, "data format error"))
+
+    def _send(self, data: bytes) -> None:
+        faults = self.server.faults
+        if faults.garbage and self._rng.random() < faults.garbage:
+            data = os.urandom(self._rng.randint(1, 40)) + data
+        if faults.delay_s > 0:
+            asyncio.get_running_loop().call_later(faults.delay_s, self._write, data)
+        else:
+            self._write(data)
+
+    def _write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+
+class PlugServer:
+    """Listens for one simulated plug."""
+
+    def __init__(
+        self,
+        plug: SimulatedPlug,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        faults: Faults | None = None,
+        idle_timeout: float = 30.0,
+        push_interval: float = 0.0,
+        max_connections: int = 1,
+        seqno_mode: str = "echo",
+    ) -> None:
+        check_loopback(host)
+        self.plug = plug
+        self.host = host
+        self.port = port
+        self.faults = faults or Faults()
+        self.idle_timeout = idle_timeout
+        self.push_interval = push_interval
+        self.max_connections = max_connections
+        self.seqno_mode = seqno_mode
+        self.sessions: set[_Session] = set()
+        self._server: asyncio.base_events.Server | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: _Session(self), self.host, self.port, reuse_address=True
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        """Stop listening and drop every client (the plug lost power)."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()
+        for session in list(self.sessions):
+            if session.transport is not None:
+                session.transport.abort()
+        await server.wait_closed()
+
+    def device_entry(self) -> dict[str, Any]:
+        spec = self.plug.spec
+        return {
+            "name": spec.name or spec.device_id,
+            "id": spec.device_id,
+            "key": spec.local_key,
+            "ip": self.host,
+            "port": self.port,
+            "version": spec.version,
+            "layout": spec.layout,
+            "profile": spec.profile,
+            "device22": spec.device22,
+        }
+
+
+def fleet_specs(
+    count: int,
+    versions: Sequence[str] = ("3.3",),
+    layouts: Sequence[str] = ("cz",),
+    profiles: Sequence[str] = ("constant:100",),
+    *,
+    seed: int = 0,
+    names: Sequence[str] = (),
+    device22_every: int = 0,
+) -> list[PlugSpec]:
+    """Specs for ``count`` plugs cycling through versions, layouts and profiles."""
+    specs = []
+    for i in range(count):
+        device_id, key = make_identity(i, seed)
+        version = normalize_version(versions[i % len(versions)])
+        specs.append(
+            PlugSpec(
+                device_id=device_id,
+                local_key=key,
+                version=version,
+                layout=layouts[i % len(layouts)],
+                profile=profiles[i % len(profiles)],
+                name=names[i] if i < len(names) else f"plug-{i + 1:03d}",
+                device22=version == "3.2" or bool(device22_every and (i + 1) % device22_every == 0),
+                seed=seed * 100_003 + i,
+            )
+        )
+    return specs
+
+
+@dataclass
+class Fleet:
+    """Many simulated plugs served together; writes a tinytuya-style devices file."""
+
+    specs: list[PlugSpec]
+    host: str = "127.0.0.1"
+    base_port: int = 0
+    address_per_plug: bool = False
+    faults: dict[int, Faults] = field(default_factory=dict)
+    idle_timeout: float = 30.0
+    push_interval: float = 0.0
+    time_scale: float = 1.0
+    clock: Callable[[], float] = time.time
+    servers: list[PlugServer] = field(default_factory=list)
+
+    async def start(self) -> None:
+        epoch = self.clock()
+        for i, spec in enumerate(self.specs):
+            if self.address_per_plug:
+                host, port = f"127.0.{(i + 2) // 254}.{(i + 2) % 254 or 254}", 6668
+            else:
+                host, port = self.host, (self.base_port + i if self.base_port else 0)
+            plug = SimulatedPlug(spec, clock=self.clock, epoch=epoch, time_scale=self.time_scale)
+            server = PlugServer(
+                plug, host, port, faults=self.faults.get(i), idle_timeout=self.idle_timeout,
+                push_interval=self.push_interval,
+            )
+            await server.start()
+            self.servers.append(server)
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(s.stop() for s in self.servers))
+
+    def devices(self) -> list[dict[str, Any]]:
+        return [s.device_entry() for s in self.servers]
+
+    def write_devices_file(self, path: str | os.PathLike[str]) -> Path:
+        """Write the devices file atomically and 0600 (it holds keys)."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(self.devices(), fh, indent=2)
+            fh.write("\n")
+        os.replace(tmp, target)
+        return target
+
+    def server_for(self, device_id: str) -> PlugServer:
+        for server in self.servers:
+            if server.plug.device_id == device_id:
+                return server
+        raise KeyError(device_id)

@@ -1,0 +1,419 @@
+"""dps → Reading: layouts, detection, mapping precedence, scales, strips, garbage."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from powermonitor.dps import (
+    LAYOUTS,
+    DpField,
+    DpMapping,
+    detect_layout,
+    detect_switches,
+    interpret,
+    mapping_from_tinytuya,
+    merge_dps,
+    scaled_value,
+)
+from powermonitor.models import Reading
+
+TS = datetime(2019, 8, 31, 7, 20, 59, tzinfo=timezone.utc)
+
+SEED_DPS = {"1": True, "2": 0, "4": 69, "5": 12, "6": 1181}
+# A Tuya "cz" plug: 9 countdown, 17 add_ele, 18 mA, 19 W×10, 20 V×10, 21 test bit, 22-25 coefs.
+CZ_DPS: dict[str, Any] = {
+    "1": True,
+    "9": 0,
+    "17": 5,
+    "18": 412,
+    "19": 890,
+    "20": 2301,
+    "21": 1,
+    "22": 614,
+    "23": 31263,
+    "24": 17218,
+    "25": 2650,
+    "26": 0,
+    "38": "memory",
+    "41": False,
+}
+SWITCH20_DPS: dict[str, Any] = {"1": False, "20": 12, "21": 250, "22": 575, "23": 2300}
+
+
+def read(dps: Any, mapping: DpMapping | None = None) -> Reading:
+    return interpret(dps, device_id="dev", timestamp=TS, protocol="3.3", mapping=mapping)
+
+
+# --------------------------------------------------------------------------- layouts
+
+
+def test_seed_readme_example() -> None:
+    r = read(SEED_DPS)
+    assert r.switch is True
+    assert r.switches == {"1": True}
+    assert r.power_w == 1.2
+    assert r.current_a == 0.069
+    assert r.current_ma == 69.0
+    assert r.voltage_v == 118.1
+    assert r.energy_increment_wh is None
+    assert r.dps == SEED_DPS
+    assert r.device_id == "dev" and r.timestamp == TS and r.protocol == "3.3"
+
+
+def test_cz_layout() -> None:
+    r = read(CZ_DPS)
+    assert detect_layout(CZ_DPS) == "cz"
+    assert (r.power_w, r.current_a, r.voltage_v) == (89.0, 0.412, 230.1)
+    # add_ele 5 at scale 3 = 0.005 kWh = 5 Wh, an increment.
+    assert r.energy_increment_wh == 5.0
+    assert r.switches == {"1": True}
+
+
+def test_switch20_layout() -> None:
+    r = read(SWITCH20_DPS)
+    assert detect_layout(SWITCH20_DPS) == "switch20"
+    assert (r.power_w, r.current_a, r.voltage_v) == (57.5, 0.25, 230.0)
+    assert r.energy_increment_wh == 12.0
+    assert r.switch is False
+
+
+def test_cz_with_calibration_dps_is_never_switch20() -> None:
+    # DPs 21/22/23 exist in cz (test bit, coefficients): DP 19 must win.
+    assert detect_layout(CZ_DPS) == "cz"
+    r = read(CZ_DPS)
+    assert r.voltage_v == 230.1  # DP 20 read as voltage, not as add_ele
+
+
+@pytest.mark.parametrize(
+    ("dps", "layout"),
+    [
+        (SEED_DPS, "legacy"),
+        (CZ_DPS, "cz"),
+        (SWITCH20_DPS, "switch20"),
+        ({"1": True, "19": 0}, "cz"),
+        ({"1": True, "5": 0}, "legacy"),
+        ({"19": 10, "5": 3}, "cz"),  # tuyapower order: 19 before 5
+        ({"21": 1, "22": 2}, None),  # switch20 needs 21, 22 and 23
+        ({"1": True}, None),
+        ({}, None),
+        # A 5-outlet strip: DP 5 is a boolean switch_5, not legacy power.
+        ({"1": True, "2": True, "3": True, "4": True, "5": False}, None),
+        ({"19": True}, None),
+        ({"19": None}, None),
+    ],
+)
+def test_detect_layout(dps: dict[str, Any], layout: str | None) -> None:
+    assert detect_layout(dps) == layout
+
+
+def test_int_dp_ids_accepted() -> None:
+    r = read({1: True, 4: 69, 5: 12, 6: 1181})
+    assert r.power_w == 1.2
+    assert r.switches == {"1": True}
+    assert set(r.dps) == {"1", "4", "5", "6"}
+
+
+# --------------------------------------------------------------------------- mapping
+
+
+def test_mapping_takes_precedence_over_detection() -> None:
+    # The dps look like cz (DP 19 present), but the user says power is on 22.
+    dps = {"1": True, "19": 7, "20": 3, "21": 100, "22": 230, "23": 2200}
+    detected = read(dps)
+    assert detected.power_w == 0.7
+    overridden = read(dps, mapping=LAYOUTS["switch20"])
+    assert overridden.power_w == 23.0
+    assert overridden.voltage_v == 220.0
+    assert overridden.current_a == 0.1
+    assert overridden.energy_increment_wh == 3.0
+
+
+def test_mapping_is_authoritative_for_unmapped_roles() -> None:
+    only_power = DpMapping(power=DpField("19", 1, "W"))
+    r = read(CZ_DPS, mapping=only_power)
+    assert r.power_w == 89.0
+    assert r.voltage_v is None and r.current_a is None and r.energy_increment_wh is None
+
+
+def test_mapping_explicit_switches() -> None:
+    m = DpMapping(switches=("3", "1"))
+    r = read({"1": True, "2": 0, "3": False}, mapping=m)
+    assert list(r.switches.items()) == [("3", False), ("1", True)]
+    assert r.switch is False  # the mapping's first outlet
+
+
+TINYTUYA_MAPPING: dict[str, Any] = {
+    "1": {"code": "switch_1", "type": "Boolean", "values": {}},
+    "9": {"code": "countdown_1", "type": "Integer", "values": {"unit": "s", "scale": 0}},
+    "20": {
+        "code": "add_ele",
+        "type": "Integer",
+        "values": {"min": 0, "max": 50000, "scale": 3, "step": 100, "unit": "kwh"},
+    },
+    "21": {"code": "cur_current", "type": "Integer", "values": {"unit": "mA", "scale": 0}},
+    "22": {"code": "cur_power", "type": "Integer", "values": {"unit": "W", "scale": 1}},
+    "23": {"code": "cur_voltage", "type": "Integer", "values": '{"unit": "V", "scale": 1}'},
+    "41": {"code": "child_lock", "type": "Boolean", "values": {}},
+}
+
+
+def test_mapping_from_tinytuya() -> None:
+    m = mapping_from_tinytuya(TINYTUYA_MAPPING)
+    assert m.energy_increment == DpField("20", 3, "kwh")
+    assert m.current == DpField("21", 0, "mA")
+    assert m.power == DpField("22", 1, "W")
+    assert m.voltage == DpField("23", 1, "V")  # values given as a JSON string
+    assert m.switches == ("1",)
+    assert m.has_measurements
+    r = read(SWITCH20_DPS, mapping=m)
+    assert (r.power_w, r.current_a, r.voltage_v, r.energy_increment_wh) == (57.5, 0.25, 230.0, 12.0)
+
+
+def test_mapping_from_tinytuya_strip_and_defaults() -> None:
+    raw = {
+        "1": {"code": "switch_1"},
+        "2": {"code": "switch_2"},
+        "7": {"code": "switch_usb1"},
+        "8": {"code": "switch_led"},  # indicator light, not an outlet
+        "19": {"code": "cur_power", "values": {"scale": "1"}},  # bad scale → default 1
+        "18": {"code": "cur_current", "values": {"scale": 3, "unit": "A"}},
+        "20": {"code": "cur_voltage", "values": {"scale": 99, "unit": "furlongs"}},
+        "99": "not a dict",
+        "100": {"values": {}},
+    }
+    m = mapping_from_tinytuya(raw)
+    assert m.switches == ("1", "2", "7")
+    assert m.power == DpField("19", 1, "W")
+    assert m.current == DpField("18", 3, "A")
+    assert m.voltage == DpField("20", 1, "V")
+    r = read({"1": True, "2": False, "7": True, "18": 412, "19": 890, "20": 2301}, mapping=m)
+    assert r.current_a == 0.412  # 412 / 10**3 A
+    assert r.switches == {"1": True, "2": False, "7": True}
+
+
+def test_mapping_from_tinytuya_without_power_codes() -> None:
+    m = mapping_from_tinytuya({"1": {"code": "switch_1", "values": {}}})
+    assert not m.has_measurements
+    r = read(SEED_DPS, mapping=m)
+    assert not r.has_power_data
+
+
+def test_mapping_from_tinytuya_duplicate_role_lowest_dp_wins() -> None:
+    m = mapping_from_tinytuya(
+        {"104": {"code": "cur_power", "values": {"scale": 2}}, "19": {"code": "cur_power"}}
+    )
+    assert m.power == DpField("19", 1, "W")
+
+
+# --------------------------------------------------------------------------- scales
+
+
+@pytest.mark.parametrize(
+    ("raw", "field", "role", "expected"),
+    [
+        (1181, DpField("6", 1, "V"), "voltage", 118.1),
+        (12, DpField("5", 1, "W"), "power", 1.2),
+        (1234, DpField("19", 2, "W"), "power", 12.34),
+        (69, DpField("4", 0, "mA"), "current", 0.069),
+        (69, DpField("4", 0, ""), "current", 0.069),  # unknown unit → role default
+        (1500, DpField("18", 3, "A"), "current", 1.5),
+        (5, DpField("17", 3, "kWh"), "energy_increment", 5.0),
+        (5, DpField("17", 0, "Wh"), "energy_increment", 5.0),
+        (2, DpField("19", 0, "kW"), "power", 2000.0),
+        (0, DpField("19", 1, "W"), "power", 0.0),
+        (12.5, DpField("19", 1, "W"), "power", 1.25),
+    ],
+)
+def test_scaled_value(raw: object, field: DpField, role: Any, expected: float) -> None:
+    assert scaled_value(raw, field, role) == expected
+
+
+@pytest.mark.parametrize(
+    "raw", ["12", "", None, True, False, [1], {"v": 1}, math.nan, math.inf, -math.inf, 10**400]
+)
+def test_scaled_value_garbage_is_none(raw: object) -> None:
+    assert scaled_value(raw, DpField("19", 1, "W"), "power") is None
+
+
+# --------------------------------------------------------------------------- strips
+
+
+def test_strip_switches() -> None:
+    dps = {"1": True, "2": False, "3": True, "4": False, "7": True, "9": 0, "10": 0}
+    r = read(dps)
+    assert r.switches == {"1": True, "2": False, "3": True, "4": False, "7": True}
+    assert r.switch is True
+    assert not r.has_power_data
+
+
+def test_strip_with_power() -> None:
+    dps = {"1": False, "2": True, "3": True, "17": 0, "18": 100, "19": 200, "20": 2300}
+    r = read(dps)
+    assert r.switches == {"1": False, "2": True, "3": True}
+    assert r.switch is False
+    assert r.power_w == 20.0
+
+
+def test_legacy_countdown_on_dp2_is_not_a_switch() -> None:
+    dps = {"1": True, "2": 0, "4": 0, "5": 0, "6": 2300, "7": 1, "10": 5}
+    assert detect_switches(dps) == ("1",)
+    assert read(dps).switches == {"1": True}
+
+
+def test_single_plug_ignores_other_booleans() -> None:
+    # cz child_lock (41) and overcharge switch (39) are booleans but not outlets.
+    dps = {**CZ_DPS, "39": True}
+    assert read(dps).switches == {"1": True}
+
+
+def test_no_switch_dp() -> None:
+    r = read({"19": 84})  # a push with only the changed DP
+    assert r.switch is None and r.switches == {}
+    assert r.power_w == 8.4
+
+
+# --------------------------------------------------------------------------- missing data
+
+
+def test_missing_power_dps_stay_none() -> None:
+    r = read({"1": True, "9": 0})
+    assert r.power_w is None and r.current_a is None and r.voltage_v is None
+    assert r.apparent_power_va is None and r.power_factor is None
+    assert not r.has_power_data
+
+
+def test_partial_power_dps() -> None:
+    r = read({"1": True, "19": 0})  # zero load: plug omitted 18/20
+    assert r.power_w == 0.0
+    assert r.current_a is None and r.voltage_v is None
+    assert r.power_factor is None
+    assert r.has_power_data
+
+
+def test_garbage_values_become_none() -> None:
+    r = read({"1": "on", "18": "412", "19": None, "20": [2301], "17": {"x": 1}})
+    assert detect_layout({"1": "on", "18": "412", "19": None}) is None
+    r = read({"1": "on", "18": "412", "19": 5.0, "20": "2301", "17": True})
+    assert r.power_w == 0.5
+    assert r.current_a is None and r.voltage_v is None and r.energy_increment_wh is None
+    assert r.switch is None and r.switches == {}
+
+
+def test_non_mapping_input_is_empty() -> None:
+    r = read(["not", "a", "dict"])
+    assert r.dps == {} and not r.has_power_data
+
+
+# --------------------------------------------------------------------------- derived
+
+
+def test_power_factor_and_apparent_power() -> None:
+    r = read(SEED_DPS)
+    assert r.apparent_power_va == pytest.approx(118.1 * 0.069, abs=1e-4)
+    assert r.power_factor == pytest.approx(1.2 / (118.1 * 0.069), abs=1e-3)
+
+
+def test_power_factor_clamped_to_one() -> None:
+    # Power above V·A (mis-scaled plug or rounding): PF clamps at 1.
+    r = read({"1": True, "18": 100, "19": 300, "20": 2300})
+    assert r.apparent_power_va == 23.0
+    assert r.power_factor == 1.0
+
+
+def test_power_factor_none_at_zero_current() -> None:
+    r = read({"1": False, "18": 0, "19": 0, "20": 2300})
+    assert r.apparent_power_va == 0.0
+    assert r.power_factor is None
+
+
+def test_power_factor_none_without_power() -> None:
+    no_power = DpMapping(current=DpField("18", 0, "mA"), voltage=DpField("20", 1, "V"))
+    r = read({"1": True, "18": 100, "19": 50, "20": 2300}, mapping=no_power)
+    assert r.apparent_power_va == 23.0
+    assert r.power_factor is None
+
+
+def test_negative_power_factor_clamps_to_zero() -> None:
+    r = read({"1": True, "18": 100, "19": -50, "20": 2300})
+    assert r.power_factor == 0.0
+
+
+# --------------------------------------------------------------------------- merge
+
+
+def test_merge_dps() -> None:
+    old = {"1": True, "18": 412, "19": 890, "20": 2301}
+    new = {19: 84}
+    merged = merge_dps(old, new)
+    assert merged == {"1": True, "18": 412, "19": 84, "20": 2301}
+    assert old == {"1": True, "18": 412, "19": 890, "20": 2301}  # not mutated
+    assert new == {19: 84}
+    assert merge_dps({}, {}) == {}
+
+
+def test_merged_view_keeps_layout_after_partial_push() -> None:
+    full = read(CZ_DPS)
+    pushed = read(merge_dps(CZ_DPS, {"19": 100}))
+    assert full.power_w == 89.0 and pushed.power_w == 10.0
+    assert pushed.voltage_v == full.voltage_v
+
+
+# --------------------------------------------------------------------------- fuzz
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=-(10**500), max_value=10**500)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=4), children, max_size=3)
+    ),
+    max_leaves=6,
+)
+dp_ids = st.integers(min_value=0, max_value=30).map(str) | st.text(max_size=3) | st.integers()
+dps_dicts = st.dictionaries(dp_ids, json_values, max_size=20)
+
+
+def _check_reading(r: Reading) -> None:
+    for value in (r.power_w, r.current_a, r.voltage_v, r.apparent_power_va, r.energy_increment_wh):
+        assert value is None or (isinstance(value, float) and math.isfinite(value))
+    assert r.power_factor is None or 0.0 <= r.power_factor <= 1.0
+    assert all(isinstance(k, str) and isinstance(v, bool) for k, v in r.switches.items())
+    assert r.switch is None or isinstance(r.switch, bool)
+
+
+@settings(max_examples=300)
+@given(dps_dicts)
+def test_any_dps_never_raises(dps: dict[Any, Any]) -> None:
+    _check_reading(read(dps))
+    detect_layout(dps)
+    merge_dps(dps, dps)
+
+
+# Bias towards the power DPs so the numeric paths are exercised too.
+power_dps = st.dictionaries(
+    st.sampled_from(["1", "2", "4", "5", "6", "17", "18", "19", "20", "21", "22", "23"]),
+    json_values,
+    max_size=12,
+)
+
+
+@settings(max_examples=300)
+@given(power_dps, st.sampled_from([None, *LAYOUTS.values()]))
+def test_power_dps_never_raise(dps: dict[str, Any], mapping: DpMapping | None) -> None:
+    _check_reading(read(dps, mapping=mapping))
+
+
+@settings(max_examples=200)
+@given(st.dictionaries(dp_ids, json_values | st.fixed_dictionaries({"code": json_values})))
+def test_any_tinytuya_mapping_never_raises(raw: dict[Any, Any]) -> None:
+    m = mapping_from_tinytuya(raw)
+    _check_reading(read({"1": True, "19": 5, "20": 2300}, mapping=m))
