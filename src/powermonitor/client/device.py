@@ -340,3 +340,4 @@ class TuyaDevice:
         for fut in (self._waiter, self._push_waiter):
             if fut is not None and not fut.done():
                 fut.set_exception(exc)
+                fut.exception()  # mark retrieved: nobody may be waiting any more

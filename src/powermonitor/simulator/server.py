@@ -16,7 +16,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, cast
 
 from ..errors import PowermonitorError
 from ..protocol import events as ev
@@ -68,7 +68,7 @@ class _Session(asyncio.Protocol):
 
     # -- connection lifecycle
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         plug = self.plug
         plug.connections_total += 1
         if plug.active_connections >= self.server.max_connections:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import Callable
+from typing import Callable, cast
 
 from ..errors import DeviceTimeoutError, UnreachableError
 
@@ -27,9 +27,8 @@ class TcpLink(asyncio.Protocol):
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-        sock = transport.get_extra_info("socket")
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        sock = self._transport.get_extra_info("socket")
         if sock is not None:
             try:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -1,0 +1,138 @@
+"""``powermonitor simulate``: serve simulated plugs on loopback so anyone can try the tool.
+
+The devices file (tinytuya devices.json field names plus ``port``) is written only once every
+plug accepts connections, so scripts can wait for the file and then connect.
+"""
+
+from __future__ import annotations
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import UsageError
+from ..models import mask_key
+from ..protocol.versions import normalize_version
+from ..simulator.layouts import LAYOUTS
+from ..simulator.profiles import make_profile
+from ..simulator.server import Faults, Fleet, check_loopback, fleet_specs
+from . import runtime
+from .paths import default_devices_file
+
+
+def split_list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def build_fleet(
+    count: int, protocol: str, layout: str, profile: str, host: str, base_port: int,
+    address_per_plug: bool, seed: int, push_interval: float, idle_timeout: float,
+    time_scale: float, faults: Faults, fault_plugs: str,
+) -> Fleet:
+    try:
+        check_loopback(host)
+    except Exception as exc:
+        raise UsageError(str(exc)) from None
+    versions = [normalize_version(v) for v in split_list(protocol)]
+    if "auto" in versions or not versions:
+        raise UsageError("--protocol takes versions such as 3.1,3.3,3.4,3.5 (not auto)")
+    layouts = split_list(layout)
+    for name in layouts:
+        if name not in LAYOUTS:
+            raise UsageError(f"unknown DP layout {name!r}; known: {', '.join(LAYOUTS)}")
+    profiles = split_list(profile)
+    for spec in profiles:
+        try:
+            make_profile(spec, 0)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    specs = fleet_specs(count, versions, layouts, profiles, seed=seed)
+    chosen = set(range(count))
+    if fault_plugs:
+        try:
+            chosen = {int(i) - 1 for i in split_list(fault_plugs)}
+        except ValueError:
+            raise UsageError("--fault-plugs takes plug numbers such as 1,3") from None
+    fault_map = {i: faults for i in chosen} if faults != Faults() else {}
+    return Fleet(
+        specs, host=host, base_port=base_port, address_per_plug=address_per_plug,
+        faults=fault_map, idle_timeout=idle_timeout, push_interval=push_interval,
+        time_scale=time_scale,
+    )
+
+
+def print_fleet(fleet: Fleet, devices_file: str, console: Console) -> None:
+    table = Table(title=f"{len(fleet.servers)} simulated plugs")
+    for col in ("name", "id", "address", "version", "layout", "profile", "key"):
+        table.add_column(col)
+    for server in fleet.servers[:50]:
+        e = server.device_entry()
+        table.add_row(e["name"], e["id"], f"{e['ip']}:{e['port']}", e["version"],
+                      e["layout"], e["profile"], mask_key(e["key"]))
+    console.print(table)
+    if len(fleet.servers) > 50:
+        console.print(f"... and {len(fleet.servers) - 50} more")
+    console.print(f"devices file: {devices_file}")
+    console.print("Press Ctrl-C to stop.")
+
+
+@click.command("simulate")
+@click.option("--count", "-n", type=click.IntRange(1, 5000), default=3, show_default=True,
+              help="Number of plugs.")
+@click.option("--protocol", default="3.3", show_default=True,
+              help="Protocol versions to cycle through, e.g. 3.1,3.3,3.4,3.5.")
+@click.option("--layout", default="cz", show_default=True,
+              help=f"DP layouts to cycle through: {', '.join(LAYOUTS)}.")
+@click.option("--profile", default="fridge,tv,pc,kettle,washer,lamp", show_default=True,
+              help="Load profiles to cycle through, e.g. constant:100,square:1000:0:600:0.5.")
+@click.option("--devices-file", type=click.Path(dir_okay=False), default=None,
+              help=f"Where to write the devices file [default: {default_devices_file()}].")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address.")
+@click.option("--base-port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="First TCP port (0: any free port per plug).")
+@click.option("--address-per-plug", is_flag=True,
+              help="Give each plug its own 127.0.0.x address on port 6668, like a real LAN.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of ids, keys and loads.")
+@click.option("--push-interval", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="Push power values to a connected client every N seconds (0: only on change).")
+@click.option("--idle-timeout", type=click.FloatRange(0), default=30.0, show_default=True,
+              help="Drop a client connection after N silent seconds, as real plugs do.")
+@click.option("--time-scale", type=click.FloatRange(0.001), default=1.0, show_default=True,
+              help="Simulated seconds per real second for the load profiles.")
+@click.option("--delay", type=click.FloatRange(0), default=0.0, help="Fault: reply delay (s).")
+@click.option("--drop-after", type=click.IntRange(0), default=0,
+              help="Fault: close each connection after N requests.")
+@click.option("--garbage", type=click.FloatRange(0, 1), default=0.0,
+              help="Fault: probability of junk bytes before a reply.")
+@click.option("--silent", is_flag=True, help="Fault: accept connections but never answer.")
+@click.option("--fault-plugs", default="", help="Plug numbers (1-based) the faults apply to.")
+def simulate_command(
+    count: int, protocol: str, layout: str, profile: str, devices_file: str | None, host: str,
+    base_port: int, address_per_plug: bool, seed: int, push_interval: float,
+    idle_timeout: float, time_scale: float, delay: float, drop_after: int, garbage: float,
+    silent: bool, fault_plugs: str,
+) -> None:
+    """Serve simulated Tuya plugs on loopback until Ctrl-C or SIGTERM."""
+    faults = Faults(delay_s=delay, drop_after=drop_after, garbage=garbage, silent=silent)
+    path = devices_file or str(default_devices_file())
+
+    async def main() -> None:
+        fleet = build_fleet(count, protocol, layout, profile, host, base_port, address_per_plug,
+                            seed, push_interval, idle_timeout, time_scale, faults, fault_plugs)
+        try:
+            await fleet.start()
+        except OSError as exc:
+            await fleet.stop()
+            raise UsageError(f"cannot listen on {host}: {exc.strerror or exc}") from None
+        try:
+            written = fleet.write_devices_file(path)
+        except OSError as exc:
+            await fleet.stop()
+            raise UsageError(f"cannot write the devices file {path}: {exc.strerror}") from None
+        print_fleet(fleet, str(written), Console(stderr=False))
+        try:
+            await runtime.wait_for_stop_signal()
+        finally:
+            await fleet.stop()
+
+    runtime.guarded(lambda: runtime.run(main()))

@@ -1,0 +1,43 @@
+"""Shared fixtures: a simulated fleet on loopback, and a check that no test leaves tasks behind."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from powermonitor.simulator.server import Fleet, fleet_specs
+
+
+@pytest.fixture(autouse=True)
+async def _no_lingering_tasks() -> AsyncIterator[None]:
+    """Fail a test that leaves a task running (a leak that would hang a long-lived service)."""
+    before = asyncio.all_tasks()
+    yield
+    await asyncio.sleep(0)
+    left = {t for t in asyncio.all_tasks() - before if not t.done() and t is not asyncio.current_task()}
+    for _ in range(20):
+        if not left:
+            break
+        await asyncio.sleep(0.01)
+        left = {t for t in left if not t.done()}
+    for task in left:
+        task.cancel()
+    assert not left, f"test left tasks running: {left}"
+
+
+@pytest.fixture
+async def fleet() -> AsyncIterator[Fleet]:
+    """Five plugs, one per protocol version, on 127.0.0.1 ephemeral ports."""
+    f = Fleet(
+        fleet_specs(
+            5,
+            ["3.1", "3.2", "3.3", "3.4", "3.5"],
+            ["cz", "legacy", "strip4", "switch20", "cz"],
+            ["constant:1210:0.95"],
+        )
+    )
+    await f.start()
+    yield f
+    await f.stop()
