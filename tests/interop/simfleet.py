@@ -19,9 +19,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Collection, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -173,18 +174,21 @@ def sim_fleet(
     profiles: Sequence[str] = ("constant:100",),
     *,
     seed: int = 0,
-    device22_every: int = 0,
+    device22: Collection[int] = (),
     idle_timeout: float = 30.0,
     push_interval: float = 0.0,
     faults: dict[int, Faults] | None = None,
 ) -> Iterator[SimFleetHandle]:
     """A :class:`Fleet` of ``count`` plugs on 127.0.0.1 served from a background thread.
 
-    Arguments are those of ``fleet_specs`` and ``Fleet``. Yields a :class:`SimFleetHandle`.
+    Arguments are those of ``fleet_specs`` and ``Fleet``; ``device22`` lists the (0-based)
+    plugs that reject DP_QUERY like device22 firmware (every 3.2 plug does anyway).
+    Yields a :class:`SimFleetHandle`.
     """
-    specs = fleet_specs(
-        count, versions, layouts, profiles, seed=seed, device22_every=device22_every
-    )
+    specs = [
+        dataclasses.replace(spec, device22=True) if i in device22 else spec
+        for i, spec in enumerate(fleet_specs(count, versions, layouts, profiles, seed=seed))
+    ]
     fleet = Fleet(
         specs,
         host="127.0.0.1",

@@ -24,10 +24,18 @@ def split_list(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def plug_numbers(value: str, option: str) -> set[int]:
+    """1-based plug numbers ("1,3") to 0-based indexes."""
+    try:
+        return {int(i) - 1 for i in split_list(value)}
+    except ValueError:
+        raise UsageError(f"{option} takes plug numbers such as 1,3") from None
+
+
 def build_fleet(
     count: int, protocol: str, layout: str, profile: str, host: str, base_port: int,
     address_per_plug: bool, seed: int, push_interval: float, idle_timeout: float,
-    time_scale: float, faults: Faults, fault_plugs: str,
+    time_scale: float, faults: Faults, fault_plugs: str, device22: str = "",
 ) -> Fleet:
     try:
         check_loopback(host)
@@ -46,13 +54,9 @@ def build_fleet(
             make_profile(spec, 0)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-    specs = fleet_specs(count, versions, layouts, profiles, seed=seed)
-    chosen = set(range(count))
-    if fault_plugs:
-        try:
-            chosen = {int(i) - 1 for i in split_list(fault_plugs)}
-        except ValueError:
-            raise UsageError("--fault-plugs takes plug numbers such as 1,3") from None
+    specs = fleet_specs(count, versions, layouts, profiles, seed=seed,
+                        device22=plug_numbers(device22, "--device22"))
+    chosen = plug_numbers(fault_plugs, "--fault-plugs") if fault_plugs else set(range(count))
     fault_map = {i: faults for i in chosen} if faults != Faults() else {}
     return Fleet(
         specs, host=host, base_port=base_port, address_per_plug=address_per_plug,
@@ -106,11 +110,13 @@ def print_fleet(fleet: Fleet, devices_file: str, console: Console) -> None:
               help="Fault: probability of junk bytes before a reply.")
 @click.option("--silent", is_flag=True, help="Fault: accept connections but never answer.")
 @click.option("--fault-plugs", default="", help="Plug numbers (1-based) the faults apply to.")
+@click.option("--device22", "device22", default="",
+              help="Plug numbers (1-based) that answer like device22 firmware (3.2 plugs always do).")
 def simulate_command(
     count: int, protocol: str, layout: str, profile: str, devices_file: str | None, host: str,
     base_port: int, address_per_plug: bool, seed: int, push_interval: float,
     idle_timeout: float, time_scale: float, delay: float, drop_after: int, garbage: float,
-    silent: bool, fault_plugs: str,
+    silent: bool, fault_plugs: str, device22: str,
 ) -> None:
     """Serve simulated Tuya plugs on loopback until Ctrl-C or SIGTERM."""
     faults = Faults(delay_s=delay, drop_after=drop_after, garbage=garbage, silent=silent)
@@ -118,7 +124,8 @@ def simulate_command(
 
     async def main() -> None:
         fleet = build_fleet(count, protocol, layout, profile, host, base_port, address_per_plug,
-                            seed, push_interval, idle_timeout, time_scale, faults, fault_plugs)
+                            seed, push_interval, idle_timeout, time_scale, faults, fault_plugs,
+                            device22)
         try:
             await fleet.start()
         except OSError as exc:

@@ -16,7 +16,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence, cast
+from typing import Any, Callable, Collection, Sequence, cast
 
 from ..errors import PowermonitorError
 from ..protocol import events as ev
@@ -257,9 +257,13 @@ def fleet_specs(
     *,
     seed: int = 0,
     names: Sequence[str] = (),
-    device22_every: int = 0,
+    device22: Collection[int] = (),
 ) -> list[PlugSpec]:
-    """Specs for ``count`` plugs cycling through versions, layouts and profiles."""
+    """Specs for ``count`` plugs cycling through versions, layouts and profiles.
+
+    ``device22`` lists the (0-based) plugs that reject DP_QUERY like device22 firmware; every
+    3.2 plug does.
+    """
     specs = []
     for i in range(count):
         device_id, key = make_identity(i, seed)
@@ -272,7 +276,7 @@ def fleet_specs(
                 layout=layouts[i % len(layouts)],
                 profile=profiles[i % len(profiles)],
                 name=names[i] if i < len(names) else f"plug-{i + 1:03d}",
-                device22=version == "3.2" or bool(device22_every and (i + 1) % device22_every == 0),
+                device22=version == "3.2" or i in device22,
                 seed=seed * 100_003 + i,
             )
         )
