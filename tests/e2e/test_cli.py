@@ -209,3 +209,18 @@ def test_devices_file_is_private_and_tinytuya_shaped(sim: Simulator) -> None:
     for dev in sim.devices:
         assert {"name", "id", "key", "ip", "version", "port"} <= set(dev)
         assert len(str(dev["key"])) == 16
+
+
+def test_container_command_polls_from_plug_env_vars(sim: Simulator) -> None:
+    """The Dockerfile's CMD, run with the PLUG* variables the original container took."""
+    dockerfile = (Path(__file__).parents[2] / "Dockerfile").read_text()
+    cmd_line = next(line for line in dockerfile.splitlines() if line.startswith("CMD "))
+    argv = json.loads(cmd_line[4:])
+    assert argv[0] == "powermonitor"
+    dev = sim.devices[2]
+    env = {"PLUGID": str(dev["id"]), "PLUGIP": "127.0.0.1", "PLUGKEY": str(dev["key"]),
+           "PLUGINVERS": "3.3", "PLUGPORT": str(dev["port"])}
+    result = run(argv[0], *argv[1:], env=env)
+    assert result.returncode == 0 and "Power (W): 1210.0" in result.stdout
+    result = run(argv[0], *argv[1:], env={**env, "PLUGJSON": "yes"})
+    assert json.loads(result.stdout)["power"] == 1210.0
