@@ -7,9 +7,10 @@ Secrets never appear in ``repr``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 
 def mask_key(key: str | bytes | None) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from .models import DeviceInfo, Reading, mask_key
@@ -63,8 +63,8 @@ def _projection(power_w: float | None) -> dict[str, float] | None:
 def format_datetime(moment: datetime) -> str:
     """ISO-8601 UTC to the second with a ``Z`` (``2019-08-31T07:20:59Z``); naive means UTC."""
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _is_strip(reading: Reading) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import click
 from rich.console import Console
@@ -57,7 +57,7 @@ def _fmt(value: float | None, digits: int = 1) -> str:
 
 
 def render_table(names: list[str], readings: dict[str, Reading | str], versions: dict[str, str]) -> Table:
-    table = Table(title=f"powermonitor demo — {datetime.now(timezone.utc):%H:%M:%S} UTC")
+    table = Table(title=f"powermonitor demo — {datetime.now(UTC):%H:%M:%S} UTC")
     for col, justify in (("plug", "left"), ("protocol", "left"), ("switch", "left"),
                          ("W", "right"), ("V", "right"), ("mA", "right"), ("PF", "right")):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]

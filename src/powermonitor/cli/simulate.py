@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import UsageError
+from ..errors import PowermonitorError, UsageError
 from ..models import mask_key
 from ..protocol.versions import normalize_version
 from ..simulator.layouts import LAYOUTS
@@ -39,7 +39,7 @@ def build_fleet(
 ) -> Fleet:
     try:
         check_loopback(host)
-    except Exception as exc:
+    except PowermonitorError as exc:
         raise UsageError(str(exc)) from None
     versions = [normalize_version(v) for v in split_list(protocol)]
     if "auto" in versions or not versions:

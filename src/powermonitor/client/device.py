@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any, Self
 
 from ..errors import (
     ConnectionClosedError,
@@ -105,7 +106,7 @@ class TuyaDevice:
     def connected(self) -> bool:
         return self._link is not None and not self._link.closed and self._conn is not None
 
-    async def __aenter__(self) -> TuyaDevice:
+    async def __aenter__(self) -> Self:
         await self.connect()
         return self
 

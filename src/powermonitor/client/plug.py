@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Self
 
 from ..dps import DpMapping, interpret
 from ..errors import (
@@ -92,7 +93,7 @@ class Plug:
     def dps(self) -> dict[str, Any]:
         return dict(self._device.dps) if self._device else {}
 
-    async def __aenter__(self) -> Plug:
+    async def __aenter__(self) -> Self:
         await self.connect()
         return self
 
@@ -112,7 +113,8 @@ class Plug:
         return self._reading(dps)
 
     async def status_dps(self) -> dict[str, Any]:
-        return await self._with_retries(self._status_once)
+        dps: dict[str, Any] = await self._with_retries(self._status_once)
+        return dps
 
     async def set_dps(self, dps: dict[str, Any]) -> Reading:
         async def once() -> dict[str, Any]:
@@ -140,7 +142,7 @@ class Plug:
         return interpret(
             dps,
             device_id=self.device_id,
-            timestamp=datetime.fromtimestamp(self._clock(), timezone.utc),
+            timestamp=datetime.fromtimestamp(self._clock(), UTC),
             protocol=self.protocol_label,
             mapping=self.mapping,
         )

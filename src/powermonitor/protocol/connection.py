@@ -20,8 +20,9 @@ import hmac as _hmac
 import json
 import os
 import struct
+from collections.abc import Callable, Iterable
 from enum import Enum
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from ..errors import HandshakeError, IntegrityError, LocalProtocolError, ProtocolError
 from . import events as ev
@@ -251,9 +252,7 @@ class Connection:
             raise LocalProtocolError("replies are sent by the device role")
         if self.state is not State.READY:
             raise LocalProtocolError(f"cannot reply while {self.state.value}")
-        if raw:
-            seq = request_seqno
-        elif self.seqno_mode == "echo":
+        if raw or self.seqno_mode == "echo":
             seq = request_seqno
         else:
             seq = self._next_seqno()
@@ -285,6 +284,7 @@ class Connection:
             return build_6699(seqno, cmd, plain, gcm, self._random(12))
 
         cipher = spec.cipher
+        body: bytes
         if not payload:
             body = payload
         elif cipher is PayloadCipher.PLAIN_V31:

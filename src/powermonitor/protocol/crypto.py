@@ -44,7 +44,7 @@ def unpad(data: bytes) -> bytes:
 class EcbCipher:
     """AES-128-ECB with PKCS#7, one reusable context per direction."""
 
-    __slots__ = ("_enc", "_dec")
+    __slots__ = ("_dec", "_enc")
 
     def __init__(self, key: bytes) -> None:
         cipher = Cipher(algorithms.AES(key), modes.ECB())

@@ -8,7 +8,8 @@ with the cipher the caller supplies, because in that format integrity and encryp
 from __future__ import annotations
 
 import struct
-from typing import Callable, Final
+from collections.abc import Callable
+from typing import Final
 
 from ..errors import IntegrityError, ProtocolError
 from .crypto import GcmCipher
@@ -108,7 +109,7 @@ def build_55aa(
 
 def split_55aa(frame: bytes, trailer_len: int) -> tuple[int, int, bytes, bytes, bytes]:
     """Return (seqno, cmd, body, signed span, trailer) of a whole 55AA frame."""
-    _, seqno, cmd, length = HEADER_55AA.unpack_from(frame, 0)
+    _, seqno, cmd, _length = HEADER_55AA.unpack_from(frame, 0)
     end = len(frame) - 4 - trailer_len
     if end < 16:
         raise IntegrityError(

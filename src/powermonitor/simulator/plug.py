@@ -11,8 +11,9 @@ import hashlib
 import random
 import string
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ..models import mask_key
 from .electrical import Mains

@@ -14,9 +14,10 @@ import logging
 import os
 import random
 import time
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Collection, Sequence, cast
+from typing import Any, cast
 
 from ..errors import PowermonitorError
 from ..protocol import events as ev
@@ -110,7 +111,7 @@ class _Session(asyncio.Protocol):
         self._pusher = loop.call_later(self.server.push_interval, self._periodic_push)
 
     def _periodic_push(self) -> None:
-        if self.transport is None or not self.conn.state.value == "ready":
+        if self.transport is None or self.conn.state.value != "ready":
             if self.transport is not None:
                 self._schedule_push()
             return

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import Callable, cast
+from collections.abc import Callable
+from typing import cast
 
 from ..errors import DeviceTimeoutError, UnreachableError
 
