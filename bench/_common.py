@@ -19,9 +19,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -37,7 +38,7 @@ DEVICE_CORE = 1
 def ensure_importable() -> None:
     """Import powermonitor from the checkout when it is not installed in this interpreter."""
     try:
-        import powermonitor  # noqa: F401
+        import powermonitor
     except ImportError:
         sys.path.insert(0, str(REPO / "src"))
         import powermonitor  # noqa: F401
@@ -135,6 +136,7 @@ def start_simulator(
     versions: Sequence[str],
     *,
     uvloop: bool = False,
+    replay: bool = False,
     core: int = DEVICE_CORE,
     idle_timeout: float = 30.0,
     timeout: float = 60.0,
@@ -143,12 +145,22 @@ def start_simulator(
     tmp = tempfile.TemporaryDirectory(prefix="pm-bench-")
     devfile = Path(tmp.name) / "devices.json"
     cmd = [
-        *taskset(core), sys.executable, str(BENCH_DIR / "sim_server.py"),
-        "--count", str(count), "--versions", ",".join(versions),
-        "--devices-file", str(devfile), "--idle-timeout", str(idle_timeout),
+        *taskset(core),
+        sys.executable,
+        str(BENCH_DIR / "sim_server.py"),
+        "--count",
+        str(count),
+        "--versions",
+        ",".join(versions),
+        "--devices-file",
+        str(devfile),
+        "--idle-timeout",
+        str(idle_timeout),
     ]
     if uvloop:
         cmd.append("--uvloop")
+    if replay:
+        cmd.append("--replay")
     proc = subprocess.Popen(
         cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=child_env()
     )
@@ -159,14 +171,23 @@ def start_simulator(
         proc.kill()
         raise RuntimeError(f"simulator did not start: {line!r}")
     devices = json.loads(devfile.read_text())
-    return DeviceProc("sim-uvloop" if uvloop else "sim", proc, devices, tmp)
+    kind = ("replay" if replay else "sim") + ("-uvloop" if uvloop else "")
+    return DeviceProc(kind, proc, devices, tmp)
 
 
 def start_tuyamock(version: str, *, core: int = DEVICE_CORE) -> DeviceProc:
     """Start ``python -m tuyamock --port 0 --version V`` pinned to ``core``; read its port."""
     cmd = [
-        *taskset(core), sys.executable, "-m", "tuyamock", "--host", "127.0.0.1",
-        "--port", "0", "--version", version,
+        *taskset(core),
+        sys.executable,
+        "-m",
+        "tuyamock",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--version",
+        version,
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
@@ -175,7 +196,10 @@ def start_tuyamock(version: str, *, core: int = DEVICE_CORE) -> DeviceProc:
         proc.kill()
         raise RuntimeError(f"tuyamock did not start: {line!r}")
     entry = {
-        "id": TUYAMOCK_ID, "key": TUYAMOCK_KEY, "ip": "127.0.0.1", "port": int(line),
+        "id": TUYAMOCK_ID,
+        "key": TUYAMOCK_KEY,
+        "ip": "127.0.0.1",
+        "port": int(line),
         "version": version,
     }
     return DeviceProc("tuyamock", proc, [entry])
@@ -213,24 +237,28 @@ def environment() -> dict[str, Any]:
                     break
     except OSError:
         pass
+    from importlib.metadata import PackageNotFoundError, version
+
     for mod in ("tinytuya", "rustuya", "tuyamock", "uvloop", "cryptography"):
         try:
-            from importlib.metadata import version
-
             info[mod] = version(mod)
-        except Exception:
+        except PackageNotFoundError:
             info[mod] = None
     try:
         rev = subprocess.run(
             ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "-C", str(REPO), "status", "--porcelain", "--", "src"],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         info["git"] = rev + ("+dirty-src" if dirty else "")
-    except Exception:
+    except (OSError, subprocess.CalledProcessError):
         info["git"] = None
     return info
 

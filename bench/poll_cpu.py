@@ -27,14 +27,16 @@ import argparse
 import asyncio
 import gc
 import json
+import math
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common as C  # noqa: E402
+import _common as C
 
 CLIENTS = ("ours-asyncio", "ours-uvloop", "tinytuya", "rustuya")
 DEVICES = ("sim", "tuyamock")
@@ -95,11 +97,13 @@ class Meter:
         n = self.polls
         wall = w1 - w0
         dev_ns = (d1 - d0) - self.idle_ns_per_s * wall
-        self.runs.append({
-            "client_cpu_us": (c1 - c0) / n * 1e6,
-            "wall_us": wall / n * 1e6,
-            "device_cpu_us": dev_ns / n / 1e3,
-        })
+        self.runs.append(
+            {
+                "client_cpu_us": (c1 - c0) / n * 1e6,
+                "wall_us": wall / n * 1e6,
+                "device_cpu_us": dev_ns / n / 1e3,
+            }
+        )
 
     def result(self) -> dict[str, Any]:
         cpu = [r["client_cpu_us"] for r in self.runs]
@@ -119,13 +123,19 @@ class Meter:
         }
 
 
-async def _ours_worker(dev: dict[str, Any], a: argparse.Namespace) -> dict[str, Any]:
+async def _ours_worker(
+    dev: dict[str, Any], a: argparse.Namespace, lean: bool = False
+) -> dict[str, Any]:
     C.ensure_importable()
     from powermonitor.client.device import TuyaDevice
 
+    if lean:  # bench/lean_client.py: prototype of a leaner request path (not our client)
+        from lean_client import LeanDevice as TuyaDevice  # type: ignore[assignment]
+
     def make() -> TuyaDevice:
-        return TuyaDevice(dev["id"], dev["ip"], dev["key"], dev["version"], port=dev["port"],
-                          timeout=5.0)
+        return TuyaDevice(
+            dev["id"], dev["ip"], dev["key"], dev["version"], port=dev["port"], timeout=5.0
+        )
 
     meter = Meter(a.dev_pid, a.polls)
     d = make()
@@ -159,8 +169,13 @@ async def _ours_worker(dev: dict[str, Any], a: argparse.Namespace) -> dict[str, 
 
 
 def _sync_worker(
-    make: Callable[[], Any], poll: Callable[[Any], Any], close: Callable[[Any], None],
-    a: argparse.Namespace, *, first: int | None = None, pause: float = FIRST_PAUSE_S,
+    make: Callable[[], Any],
+    poll: Callable[[Any], Any],
+    close: Callable[[Any], None],
+    a: argparse.Namespace,
+    *,
+    first: int | None = None,
+    pause: float = FIRST_PAUSE_S,
 ) -> dict[str, Any]:
     meter = Meter(a.dev_pid, a.polls)
     d = make()
@@ -196,8 +211,14 @@ def _tinytuya_worker(dev: dict[str, Any], a: argparse.Namespace) -> dict[str, An
 
     def make() -> Any:
         d = tinytuya.OutletDevice(
-            dev["id"], "127.0.0.1", dev["key"], version=float(dev["version"]), persist=True,
-            port=dev["port"], connection_timeout=5, connection_retry_limit=1,
+            dev["id"],
+            "127.0.0.1",
+            dev["key"],
+            version=float(dev["version"]),
+            persist=True,
+            port=dev["port"],
+            connection_timeout=5,
+            connection_retry_limit=1,
             connection_retry_delay=0,
         )
         d.set_sendWait(None)
@@ -210,27 +231,40 @@ def _rustuya_worker(dev: dict[str, Any], a: argparse.Namespace) -> dict[str, Any
     import rustuya
 
     def make() -> Any:
-        return rustuya.Device(dev["id"], dev["key"], address="127.0.0.1",
-                              version=dev["version"], port=dev["port"], persist=True, timeout=5)
+        return rustuya.Device(
+            dev["id"],
+            dev["key"],
+            address="127.0.0.1",
+            version=dev["version"],
+            port=dev["port"],
+            persist=True,
+            timeout=5,
+        )
 
     def close(d: Any) -> None:
         d.close()
         d.stop()
 
-    return _sync_worker(make, lambda d: d.status(), close, a,
-                        first=min(a.first, RUSTUYA_FIRST_MAX), pause=RUSTUYA_FIRST_PAUSE_S)
+    return _sync_worker(
+        make,
+        lambda d: d.status(),
+        close,
+        a,
+        first=min(a.first, RUSTUYA_FIRST_MAX),
+        pause=RUSTUYA_FIRST_PAUSE_S,
+    )
 
 
 def worker(a: argparse.Namespace) -> None:
     C.pin(C.CLIENT_CORE)
     dev = json.loads(a.device_json)
-    if a.client == "ours-asyncio":
-        res = asyncio.run(_ours_worker(dev, a))
-    elif a.client == "ours-uvloop":
+    if a.client in ("ours-asyncio", "lean-asyncio"):
+        res = asyncio.run(_ours_worker(dev, a, lean=a.client.startswith("lean")))
+    elif a.client in ("ours-uvloop", "lean-uvloop"):
         import uvloop
 
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            res = runner.run(_ours_worker(dev, a))
+            res = runner.run(_ours_worker(dev, a, lean=a.client.startswith("lean")))
     elif a.client == "tinytuya":
         res = _tinytuya_worker(dev, a)
     elif a.client == "rustuya":
@@ -243,16 +277,33 @@ def worker(a: argparse.Namespace) -> None:
 # ====================================================================== orchestrator
 
 
-def run_worker(client: str, dev: dict[str, Any], dev_pid: int, a: argparse.Namespace
-               ) -> dict[str, Any]:
+def run_worker(
+    client: str, dev: dict[str, Any], dev_pid: int, a: argparse.Namespace
+) -> dict[str, Any]:
     cmd = [
-        *C.taskset(C.CLIENT_CORE), sys.executable, str(Path(__file__).resolve()), "--worker",
-        "--client", client, "--device-json", json.dumps(dev), "--dev-pid", str(dev_pid),
-        "--polls", str(a.polls), "--runs", str(a.runs), "--warmup", str(a.warmup),
-        "--first", str(a.first),
+        *C.taskset(C.CLIENT_CORE),
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--worker",
+        "--client",
+        client,
+        "--device-json",
+        json.dumps(dev),
+        "--dev-pid",
+        str(dev_pid),
+        "--polls",
+        str(a.polls),
+        "--runs",
+        str(a.runs),
+        "--warmup",
+        str(a.warmup),
+        "--first",
+        str(a.first),
     ]
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=C.child_env())
+        out = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=120, env=C.child_env(), check=False
+        )
     except subprocess.TimeoutExpired:
         return {"error": "timeout"}
     if out.returncode != 0:
@@ -262,7 +313,7 @@ def run_worker(client: str, dev: dict[str, Any], dev_pid: int, a: argparse.Names
 
 
 def fmt(x: Any, nd: int = 1) -> str:
-    if x is None or (isinstance(x, float) and x != x):
+    if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
     return f"{x:.{nd}f}"
 
@@ -271,30 +322,40 @@ def markdown(rows: list[dict[str, Any]], env: dict[str, Any], a: argparse.Namesp
     lines = [
         "# Client CPU per persistent status poll (bench/poll_cpu.py)",
         "",
-        f"{env['date']}, {env.get('cpu_model', '?')}, {env['cpus']} CPUs, Python {env['python']}, "
-        f"git {env['git']}; tinytuya {env['tinytuya']}, rustuya {env['rustuya']}, "
-        f"tuyamock {env['tuyamock']}, uvloop {env['uvloop']}. Client on core {C.CLIENT_CORE}, "
-        f"device on core {C.DEVICE_CORE}. {a.runs} runs x {a.polls} polls per row (medians); "
-        f"first poll: median (p10-p90) of {a.first}.",
+        (
+            f"{env['date']}, {env.get('cpu_model', '?')}, {env['cpus']} CPUs, Python {env['python']}, "
+            f"git {env['git']}; tinytuya {env['tinytuya']}, rustuya {env['rustuya']}, "
+            f"tuyamock {env['tuyamock']}, uvloop {env['uvloop']}. Client on core {C.CLIENT_CORE}, "
+            f"device on core {C.DEVICE_CORE}. {a.runs} runs x {a.polls} polls per row (medians); "
+            f"first poll: median (p10-p90) of {a.first} (rustuya: {min(a.first, RUSTUYA_FIRST_MAX)}, "
+            f"{RUSTUYA_FIRST_PAUSE_S:g} s apart)."
+        ),
         "",
-        "| device | ver | client | client CPU/poll µs (min-max) | wall/poll µs "
-        "| device CPU/poll µs | first poll incl. connect+handshake ms (p10-p90) |",
+        (
+            "| device | ver | client | client CPU/poll µs (min-max) | wall/poll µs "
+            "| device CPU/poll µs | first poll incl. connect+handshake ms (p10-p90) |"
+        ),
         "|---|---|---|---|---|---|---|",
     ]
     cal = env.get("calibration")
     if cal:
-        lines[3:3] = [
-            "Calibration, bare asyncio.Protocol echo round trip (no Tuya code; 47 µs on the "
-            f"machine of performance-notes.md): default loop {fmt(cal.get('echo_asyncio_cpu_us'))}"
-            f" µs CPU ({fmt(cal.get('echo_asyncio_wall_us'), 0)} µs wall), uvloop "
-            f"{fmt(cal.get('echo_uvloop_cpu_us'))} µs CPU "
-            f"({fmt(cal.get('echo_uvloop_wall_us'), 0)} µs wall).",
+        lines[4:4] = [
+            (
+                "Calibration, bare asyncio.Protocol echo round trip (no Tuya code; 47 µs on the "
+                f"machine of performance-notes.md): default loop {fmt(cal.get('echo_asyncio_cpu_us'))}"
+                f" µs CPU ({fmt(cal.get('echo_asyncio_wall_us'), 0)} µs wall), uvloop "
+                f"{fmt(cal.get('echo_uvloop_cpu_us'))} µs CPU "
+                f"({fmt(cal.get('echo_uvloop_wall_us'), 0)} µs wall); the echo server's CPU per "
+                f"round trip: default loop {fmt(cal.get('echo_asyncio_server_cpu_us'))} µs, uvloop "
+                f"{fmt(cal.get('echo_uvloop_server_cpu_us'))} µs."
+            ),
             "",
         ]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['device']} | {r['version']} | {r['client']} | error: "
-                         f"{r['error']} | | | |")
+            lines.append(
+                f"| {r['device']} | {r['version']} | {r['client']} | error: {r['error']} | | | |"
+            )
             continue
         lines.append(
             f"| {r['device']} | {r['version']} | {r['client']} | "
@@ -303,22 +364,32 @@ def markdown(rows: list[dict[str, Any]], env: dict[str, Any], a: argparse.Namesp
             f"{fmt(r['device_cpu_us'])} | {fmt(r['first_poll_ms'], 2)} "
             f"({fmt(r['first_poll_ms_p10'], 2)}-{fmt(r['first_poll_ms_p90'], 2)}) |"
         )
-    lines += ["", "Targets (3.4): client CPU/poll <= 45 µs; first poll <= 0.4 ms; simulator "
-              "device CPU/poll <= 25 µs.", ""]
+    lines += [
+        "",
+        (
+            "Targets (3.4): client CPU/poll <= 45 µs; first poll <= 0.4 ms; simulator "
+            "device CPU/poll <= 25 µs."
+        ),
+        "",
+    ]
     checks = []
     for r in rows:
         if r.get("version") != "3.4" or "error" in r:
             continue
-        if r["client"].startswith("ours"):
+        if r["client"].startswith(("ours", "lean")):
             ok = r["client_cpu_us"] <= TARGETS["client_cpu_us"]
-            checks.append(f"- {r['client']} vs {r['device']}: client CPU "
-                          f"{fmt(r['client_cpu_us'])} µs {'MET' if ok else 'MISSED'}; first poll "
-                          f"{fmt(r['first_poll_ms'], 2)} ms "
-                          f"{'MET' if r['first_poll_ms'] <= TARGETS['first_poll_ms'] else 'MISSED'}")
+            checks.append(
+                f"- {r['client']} vs {r['device']}: client CPU "
+                f"{fmt(r['client_cpu_us'])} µs {'MET' if ok else 'MISSED'}; first poll "
+                f"{fmt(r['first_poll_ms'], 2)} ms "
+                f"{'MET' if r['first_poll_ms'] <= TARGETS['first_poll_ms'] else 'MISSED'}"
+            )
         if r["device"].startswith("sim"):
             ok = r["device_cpu_us"] <= TARGETS["device_cpu_us"]
-            checks.append(f"- {r['device']} device side (client {r['client']}): "
-                          f"{fmt(r['device_cpu_us'])} µs {'MET' if ok else 'MISSED'}")
+            checks.append(
+                f"- {r['device']} device side (client {r['client']}): "
+                f"{fmt(r['device_cpu_us'])} µs {'MET' if ok else 'MISSED'}"
+            )
     return "\n".join(lines + checks) + "\n"
 
 
@@ -340,8 +411,13 @@ def orchestrate(a: argparse.Namespace) -> None:
     for kind in devices:
         procs: list[C.DeviceProc] = []
         try:
-            if kind in ("sim", "sim-uvloop"):
-                p = C.start_simulator(len(versions), versions, uvloop=kind == "sim-uvloop")
+            if kind in ("sim", "sim-uvloop", "replay", "replay-uvloop"):
+                p = C.start_simulator(
+                    len(versions),
+                    versions,
+                    uvloop=kind.endswith("uvloop"),
+                    replay=kind.startswith("replay"),
+                )
                 procs.append(p)
                 targets = [(p, dev) for dev in p.devices]
             elif kind == "tuyamock":
@@ -356,19 +432,30 @@ def orchestrate(a: argparse.Namespace) -> None:
                     res = run_worker(client, dev, proc.pid, a)
                     row = {"device": kind, "version": dev["version"], "client": client, **res}
                     rows.append(row)
-                    print(f"{kind:9} {dev['version']} {client:13} "
-                          + ("error: " + res["error"] if "error" in res else
-                             f"cpu {res['client_cpu_us']:6.1f} µs  wall {res['wall_us']:6.0f} µs"
-                             f"  dev {res['device_cpu_us']:6.1f} µs  first "
-                             f"{res['first_poll_ms']:.2f} ms"), flush=True)
+                    print(
+                        f"{kind:9} {dev['version']} {client:13} "
+                        + (
+                            "error: " + res["error"]
+                            if "error" in res
+                            else f"cpu {res['client_cpu_us']:6.1f} µs  wall {res['wall_us']:6.0f} µs"
+                            f"  dev {res['device_cpu_us']:6.1f} µs  first "
+                            f"{res['first_poll_ms']:.2f} ms"
+                        ),
+                        flush=True,
+                    )
         finally:
             for p in procs:
                 p.stop()
     env["loadavg_after"] = C.os.getloadavg()
     env["elapsed_s"] = round(time.monotonic() - t_start, 1)
     order = {v: i for i, v in enumerate(versions)}
-    rows.sort(key=lambda r: (order.get(r["version"], 9), devices.index(r["device"]),
-                             clients.index(r["client"])))
+    rows.sort(
+        key=lambda r: (
+            order.get(r["version"], 9),
+            devices.index(r["device"]),
+            clients.index(r["client"]),
+        )
+    )
     md = markdown(rows, env, a)
     data = {"environment": env, "params": vars(a), "targets": TARGETS, "rows": rows}
     jpath, mpath = C.write_results(a.out, data, md)
@@ -380,15 +467,28 @@ def orchestrate(a: argparse.Namespace) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--versions", default=",".join(VERSIONS))
-    p.add_argument("--devices", default=",".join(DEVICES),
-                   help="sim, tuyamock, sim-uvloop (our simulator served on uvloop)")
-    p.add_argument("--clients", default=",".join(CLIENTS))
+    p.add_argument(
+        "--devices",
+        default=",".join(DEVICES),
+        help="sim, tuyamock, sim-uvloop (our simulator served on uvloop), replay / "
+        "replay-uvloop (bench device answering with a canned frame: isolates "
+        "the client)",
+    )
+    p.add_argument(
+        "--clients",
+        default=",".join(CLIENTS),
+        help="also: lean-asyncio, lean-uvloop (bench/lean_client.py prototype)",
+    )
     p.add_argument("--polls", type=int, default=1500, help="polls per measured run")
     p.add_argument("--runs", type=int, default=5, help="measured runs per row (median)")
     p.add_argument("--warmup", type=int, default=200)
     p.add_argument("--first", type=int, default=25, help="first-poll samples per row")
-    p.add_argument("--no-calibrate", dest="calibrate", action="store_false",
-                   help="skip the bare asyncio echo calibration (bench/echo_calibrate.py)")
+    p.add_argument(
+        "--no-calibrate",
+        dest="calibrate",
+        action="store_false",
+        help="skip the bare asyncio echo calibration (bench/echo_calibrate.py)",
+    )
     p.add_argument("--out", default="poll_cpu", help="results file stem in bench/results/")
     # worker mode (internal)
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)

@@ -304,7 +304,7 @@ _SWITCH_CODE: Final = re.compile(r"switch(_\d+|_usb\d+)?")
 
 
 def _dp_sort_key(dp: str) -> tuple[int, int | str]:
-    return (0, int(dp)) if dp.isdigit() else (1, dp)
+    return (0, int(dp)) if dp.isascii() and dp.isdigit() else (1, dp)
 
 
 def _entry_values(entry: Mapping[str, Any]) -> Mapping[str, Any]:

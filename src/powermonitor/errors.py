@@ -6,6 +6,8 @@ returns (documented in the README). Classify by type, never by message text.
 
 from __future__ import annotations
 
+import os
+
 
 class PowermonitorError(Exception):
     """Base of every error raised by powermonitor."""
@@ -17,6 +19,33 @@ class UsageError(PowermonitorError):
     """Bad arguments or configuration supplied by the user (e.g. a key that is not 16 chars)."""
 
     exit_code = 2
+
+
+class ConfigError(UsageError):
+    """The configuration file, or a change to it, is invalid (or cannot be read or written).
+
+    The message names the file and, where known, the line: ``config.toml:12: plug 'fridge':
+    the local key must be exactly 16 characters (got 15)``. ``path``/``line``/``column`` carry
+    the same facts for programs; ``reason`` is the message without the location.
+    """
+
+    exit_code = 2
+
+    def __init__(
+        self,
+        reason: str,
+        path: str | os.PathLike[str] | None = None,
+        line: int | None = None,
+        column: int | None = None,
+    ) -> None:
+        where = "" if path is None else os.fspath(path)
+        if where and line is not None:
+            where += f":{line}" + (f":{column}" if column is not None else "")
+        super().__init__(f"{where}: {reason}" if where else reason)
+        self.reason = reason
+        self.path = path
+        self.line = line
+        self.column = column
 
 
 class UnreachableError(PowermonitorError, ConnectionError):
@@ -81,6 +110,7 @@ EXIT_INTERRUPTED = 130
 
 __all__ = [
     "EXIT_INTERRUPTED",
+    "ConfigError",
     "ConnectionClosedError",
     "DeviceReportedError",
     "DeviceTimeoutError",

@@ -81,7 +81,7 @@ def _protocol(reading: Reading, device_info: DeviceInfo | None) -> str:
 
 
 def _dp_list(reading: Reading) -> str:
-    keys = sorted(reading.dps, key=lambda dp: (0, int(dp)) if dp.isdigit() else (1, 0))
+    keys = sorted(reading.dps, key=lambda dp: (0, int(dp)) if dp.isascii() and dp.isdigit() else (1, 0))
     return ", ".join(keys) if keys else "none"
 
 

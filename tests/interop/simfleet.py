@@ -73,7 +73,7 @@ class SimFleetHandle:
         def run() -> None:
             try:
                 fut.set_result(fn(*args))
-            except BaseException as exc:  # handed to the caller's thread
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
                 fut.set_exception(exc)
 
         self.loop.call_soon_threadsafe(run)
@@ -230,8 +230,6 @@ def sim_server(
     finally:
         try:
             if server is not None:
-                asyncio.run_coroutine_threadsafe(server.stop(), loop).result(
-                    timeout=CALL_TIMEOUT
-                )
+                asyncio.run_coroutine_threadsafe(server.stop(), loop).result(timeout=CALL_TIMEOUT)
         finally:
             _stop_loop(loop, thread)

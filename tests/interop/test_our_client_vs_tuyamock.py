@@ -18,6 +18,7 @@ Everything runs on 127.0.0.1 with OS-assigned ports; no discovery.
 from __future__ import annotations
 
 import asyncio
+import importlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -54,6 +55,11 @@ def _assert_plug_reading(reading: Reading, *, on: bool) -> None:
     assert reading.dps == {**PLUG_DPS, "1": on}
 
 
+def _tuyamock_session_class() -> Any:
+    """tuyamock's per-connection ``Session`` (untyped third-party code, hence Any)."""
+    return importlib.import_module("tuyamock.device").Session
+
+
 @pytest.fixture
 def tuyamock_ignores_handshake_on_old_versions(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Make a 3.1-3.3 tuyamock ignore a 3.4/3.5 session-key START instead of dying.
@@ -64,16 +70,15 @@ def tuyamock_ignores_handshake_on_old_versions(monkeypatch: pytest.MonkeyPatch) 
     is what this patch does (the client then has to time out and move on, the harder case
     for version detection). Only the oracle's crash is changed, not its protocol.
     """
-    import tuyamock.device
-
-    original = tuyamock.device.Session._handle_neg_start
+    session_cls = _tuyamock_session_class()
+    original = session_cls._handle_neg_start
 
     def handle_neg_start(self: Any, msg: Any) -> Any:
         if not self.profile.needs_session:
             return None  # no reply: tuyamock's serve loop sends nothing
         return original(self, msg)
 
-    monkeypatch.setattr(tuyamock.device.Session, "_handle_neg_start", handle_neg_start)
+    monkeypatch.setattr(session_cls, "_handle_neg_start", handle_neg_start)
     yield
 
 
@@ -84,8 +89,13 @@ def tuyamock_ignores_handshake_on_old_versions(monkeypatch: pytest.MonkeyPatch) 
 async def test_plug_reads_and_switches_tuyamock(version: str) -> None:
     with tuyamock_device(version, DEFAULT_LOCAL_KEY, PLUG_DPS, device_id=DEVICE_ID) as dev:
         async with Plug(
-            DEVICE_ID, dev.host, DEFAULT_LOCAL_KEY, version, port=dev.port,
-            timeout=TIMEOUT, retries=0,
+            DEVICE_ID,
+            dev.host,
+            DEFAULT_LOCAL_KEY,
+            version,
+            port=dev.port,
+            timeout=TIMEOUT,
+            retries=0,
         ) as plug:
             assert plug.version == version
             assert plug.protocol_label == version
@@ -118,8 +128,13 @@ async def test_plug_reads_and_switches_tuyamock(version: str) -> None:
 async def test_plug_auto_detects_tuyamock_version(version: str) -> None:
     with tuyamock_device(version, DEFAULT_LOCAL_KEY, PLUG_DPS, device_id=DEVICE_ID) as dev:
         async with Plug(
-            DEVICE_ID, dev.host, DEFAULT_LOCAL_KEY, "auto", port=dev.port,
-            timeout=TIMEOUT, retries=0,
+            DEVICE_ID,
+            dev.host,
+            DEFAULT_LOCAL_KEY,
+            "auto",
+            port=dev.port,
+            timeout=TIMEOUT,
+            retries=0,
         ) as plug:
             assert plug.version == version
             assert plug.protocol_label == version
@@ -141,8 +156,13 @@ async def test_plug_reads_and_switches_tuyamock_device22(requested: str) -> None
         "3.3", DEFAULT_LOCAL_KEY, PLUG_DPS, device_id=DEVICE_ID, dev22=True
     ) as dev:
         async with Plug(
-            DEVICE_ID, dev.host, DEFAULT_LOCAL_KEY, requested, port=dev.port,
-            timeout=TIMEOUT, retries=0,
+            DEVICE_ID,
+            dev.host,
+            DEFAULT_LOCAL_KEY,
+            requested,
+            port=dev.port,
+            timeout=TIMEOUT,
+            retries=0,
         ) as plug:
             # DP_QUERY is refused with "json obj data unvalid": the client must switch to
             # device22 queries (CONTROL_NEW with a DP list) and ask for the power DPs too.
@@ -156,6 +176,61 @@ async def test_plug_reads_and_switches_tuyamock_device22(requested: str) -> None
             again = await plug.status()
             assert again.switch is False
             assert again.power_w == pytest.approx(121.0)  # the mock keeps its fixed readings
+
+
+@pytest.fixture
+def tuyamock_device22_acks_then_pushes(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Make tuyamock answer a device22 poll like real device22 plugs do: ack, then cmd 8.
+
+    Real device22 firmware answers CONTROL_NEW ``{"dps": {"1": null, ...}}`` with an
+    *empty* cmd 13 frame (retcode 0) and reports the values in a STATUS (cmd 8) frame
+    (hass-localtuya #860 / #608 debug logs show the empty ``CMD 13 ... payload=b''``;
+    tuyapi resolves its 3.2/device22 get() only on cmd 8 or 10). tuyamock 0.0.6 instead
+    puts the dps into the cmd 13 reply. This patch sends ack + push, back to back in one
+    write, as a plug's TCP stack commonly delivers them.
+    """
+    session_cls = _tuyamock_session_class()
+    original = session_cls._handle_control
+
+    def handle_control(self: Any, msg: Any) -> Any:
+        dps = self._parse_dps(msg)
+        if not dps or any(v is not None for v in dps.values()):
+            return original(self, msg)  # a real set: unchanged
+        asked = {str(k): self.config.dps[str(k)] for k in dps if str(k) in self.config.dps}
+        ack = self.profile.pack_response(self, msg.cmd, b"")
+        return ack + self.status_push(asked)
+
+    monkeypatch.setattr(session_cls, "_handle_control", handle_control)
+    yield
+
+
+@pytest.mark.usefixtures("tuyamock_device22_acks_then_pushes")
+@pytest.mark.parametrize("version", ["3.3", "3.4"])
+async def test_plug_reads_device22_that_acks_then_pushes(version: str) -> None:
+    """CLIENT BUG (see the interop report): the push that follows the ack is lost.
+
+    ``TuyaDevice.status()`` resolves its waiter with the ack, and the cmd 8 frame that
+    arrived in the same read is dispatched before ``_dps_from`` creates the push waiter;
+    ``_wait_push`` then waits for a second push and raises DeviceTimeoutError.
+    """
+    with tuyamock_device(
+        version, DEFAULT_LOCAL_KEY, PLUG_DPS, device_id=DEVICE_ID, dev22=True
+    ) as dev:
+        async with Plug(
+            DEVICE_ID,
+            dev.host,
+            DEFAULT_LOCAL_KEY,
+            version,
+            port=dev.port,
+            timeout=TIMEOUT,
+            retries=0,
+        ) as plug:
+            first = await plug.status()
+            assert plug.protocol_label == f"{version} (device22)"
+            _assert_plug_reading(first, on=True)
+            assert (await plug.set_switch(False)).switch is False
+            assert dev.dps["1"] is False
+            assert (await plug.status()).switch is False
 
 
 # ------------------------------------------------------------------ pushes
@@ -172,8 +247,13 @@ async def test_tuyadevice_hears_tuyamock_push(version: str) -> None:
             got_push.set()
 
         async with TuyaDevice(
-            DEVICE_ID, dev.host, DEFAULT_LOCAL_KEY, version, port=dev.port,
-            timeout=TIMEOUT, on_push=on_push,
+            DEVICE_ID,
+            dev.host,
+            DEFAULT_LOCAL_KEY,
+            version,
+            port=dev.port,
+            timeout=TIMEOUT,
+            on_push=on_push,
         ) as device:
             assert await device.status() == PLUG_DPS
             await device.heartbeat()  # answered with an empty HEART_BEAT frame
@@ -194,8 +274,14 @@ async def test_plug_merges_tuyamock_push(version: str) -> None:
     with tuyamock_device(version, DEFAULT_LOCAL_KEY, PLUG_DPS, device_id=DEVICE_ID) as dev:
         got_push = asyncio.Event()
         async with Plug(
-            DEVICE_ID, dev.host, DEFAULT_LOCAL_KEY, version, port=dev.port,
-            timeout=TIMEOUT, retries=0, on_push=lambda dps: got_push.set(),
+            DEVICE_ID,
+            dev.host,
+            DEFAULT_LOCAL_KEY,
+            version,
+            port=dev.port,
+            timeout=TIMEOUT,
+            retries=0,
+            on_push=lambda dps: got_push.set(),
         ) as plug:
             _assert_plug_reading(await plug.status(), on=True)
             assert dev.push({"1": False, "18": 0, "19": 0}) is True  # switched at the plug

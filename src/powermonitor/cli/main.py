@@ -7,8 +7,11 @@ import click
 from .. import __version__
 from . import runtime
 from .demo import demo_command
+from .devices import devices_group
 from .poll import plugjson_command, plugpower_command, poll_command
+from .scan import scan_command
 from .simulate import simulate_command
+from .watch import watch_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,6 +30,9 @@ def cli(ctx: click.Context, debug: bool, verbose: int) -> None:
 cli.add_command(poll_command)
 cli.add_command(simulate_command)
 cli.add_command(demo_command)
+cli.add_command(devices_group)
+cli.add_command(scan_command)
+cli.add_command(watch_command)
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from rich.table import Table
 from ..errors import PowermonitorError, UsageError
 from ..models import mask_key
 from ..protocol.versions import normalize_version
+from ..simulator.beacons import BeaconSender
 from ..simulator.layouts import LAYOUTS
 from ..simulator.profiles import make_profile
 from ..simulator.server import Faults, Fleet, check_loopback, fleet_specs
@@ -112,11 +113,28 @@ def print_fleet(fleet: Fleet, devices_file: str, console: Console) -> None:
 @click.option("--fault-plugs", default="", help="Plug numbers (1-based) the faults apply to.")
 @click.option("--device22", "device22", default="",
               help="Plug numbers (1-based) that answer like device22 firmware (3.2 plugs always do).")
+@click.option("--beacons", is_flag=True,
+              help="Announce the plugs with UDP beacons on loopback, so `scan` finds them.")
+@click.option("--beacon-interval", type=click.FloatRange(0.1), default=5.0, show_default=True,
+              help="Seconds between two beacons of a plug.")
+@click.option("--beacon-address", default="127.0.0.1", show_default=True,
+              help="Loopback address the beacons are sent to.")
+@click.option("--beacon-port-31", type=click.IntRange(1, 65535), default=6666,
+              show_default=True, help="UDP port of 3.1 plugs' beacons.")
+@click.option("--beacon-port-33", type=click.IntRange(1, 65535), default=6667,
+              show_default=True, help="UDP port of 3.2-3.4 plugs' beacons.")
+@click.option("--beacon-port-35", type=click.IntRange(1, 65535), default=6667,
+              show_default=True, help="UDP port of 3.5 plugs' beacons.")
+@click.option("--probe-port", type=click.IntRange(0, 65535), default=7000, show_default=True,
+              help="With --beacons, answer `scan --probe` requests on this loopback UDP port "
+                   "(0: do not answer).")
 def simulate_command(
     count: int, protocol: str, layout: str, profile: str, devices_file: str | None, host: str,
     base_port: int, address_per_plug: bool, seed: int, push_interval: float,
     idle_timeout: float, time_scale: float, delay: float, drop_after: int, garbage: float,
-    silent: bool, fault_plugs: str, device22: str,
+    silent: bool, fault_plugs: str, device22: str, beacons: bool, beacon_interval: float,
+    beacon_address: str, beacon_port_31: int, beacon_port_33: int, beacon_port_35: int,
+    probe_port: int,
 ) -> None:
     """Serve simulated Tuya plugs on loopback until Ctrl-C or SIGTERM."""
     faults = Faults(delay_s=delay, drop_after=drop_after, garbage=garbage, silent=silent)
@@ -136,10 +154,32 @@ def simulate_command(
         except OSError as exc:
             await fleet.stop()
             raise UsageError(f"cannot write the devices file {path}: {exc.strerror}") from None
-        print_fleet(fleet, str(written), Console(stderr=False))
+        sender: BeaconSender | None = None
+        if beacons:
+            try:
+                sender = BeaconSender(
+                    fleet, interval=beacon_interval, address=beacon_address,
+                    port_31=beacon_port_31, port_33=beacon_port_33, port_35=beacon_port_35,
+                    answer_probes=probe_port != 0, probe_port=probe_port or 7000,
+                )
+                await sender.start()
+            except PowermonitorError as exc:
+                await fleet.stop()
+                raise UsageError(f"cannot send beacons: {exc}") from None
+        console = Console(stderr=False)
+        print_fleet(fleet, str(written), console)
+        if sender is not None:
+            console.print(
+                f"beacons every {beacon_interval:g} s to {beacon_address} (UDP {beacon_port_31} "
+                f"for 3.1, {beacon_port_33} for 3.2-3.4, {beacon_port_35} for 3.5)"
+                + (f"; answering scan --probe on UDP 127.0.0.1:{sender.probe_port}"
+                   if probe_port else "")
+            )
         try:
             await runtime.wait_for_stop_signal()
         finally:
+            if sender is not None:
+                await sender.stop()
             await fleet.stop()
 
     runtime.guarded(lambda: runtime.run(main()))

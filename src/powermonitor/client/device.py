@@ -52,7 +52,14 @@ def validate_key(local_key: str, version: str) -> None:
 
 
 class TuyaDevice:
-    """A connection to one plug at a fixed protocol version, returning raw dps."""
+    """A connection to one plug at a fixed protocol version, returning raw dps.
+
+    One request is in flight at a time (a lock serialises callers). A reply is matched by its
+    command. Plugs answer some requests with an empty acknowledgement and send the values as a
+    STATUS push right after, possibly in the same read: an acknowledgement therefore only
+    turns the wait into "wait for the push". Data that arrives while nobody waits for it (a
+    late reply, the answer to a refresh) is still merged into :attr:`dps`.
+    """
 
     def __init__(
         self,
@@ -83,15 +90,17 @@ class TuyaDevice:
         self._lock = asyncio.Lock()
         self._waiter: asyncio.Future[ev.Event] | None = None
         self._wanted: frozenset[int] = frozenset()
-        self._push_waiter: asyncio.Future[dict[str, Any]] | None = None
+        self._what = ""
         self._answered = False  # the plug has answered at least one request on this link
-        self._acked = False
+        self._acked = False  # the pending request was acknowledged; its data follows as a push
         self._closed: asyncio.Future[None] | None = None
+        self._query_wanted: frozenset[int] = frozenset()
+        self._control_wanted: frozenset[int] = frozenset()
 
     def __repr__(self) -> str:
         return (
-            f"TuyaDevice({self.device_id!r}, {self.host}:{self.port}, key={mask_key(self._local_key)}, "
-            f"version={self.version})"
+            f"TuyaDevice({self.device_id!r}, {self.host}:{self.port}, "
+            f"key={mask_key(self._local_key)}, version={self.version})"
         )
 
     @property
@@ -124,6 +133,7 @@ class TuyaDevice:
             device22=self._device22, dp_ids_device22=DEVICE22_DPS,
         )
         self._conn = conn
+        self._set_wanted_sets()
         self._answered = False
         self._closed = asyncio.get_running_loop().create_future()
         self._link = await open_link(
@@ -133,11 +143,8 @@ class TuyaDevice:
         first = conn.start()
         if not first:
             return
-        self._wanted = frozenset()
-        waiter = self._new_waiter()
-        self._link.write(first)
         try:
-            await self._wait(waiter, "session negotiation")
+            await self._request(first, frozenset(), "session negotiation")
         except PowermonitorError:
             await self.close()
             raise
@@ -153,7 +160,7 @@ class TuyaDevice:
                         await asyncio.shield(self._closed)
                 except TimeoutError:
                     link.abort()
-        self._fail_waiters(UnreachableError("connection closed"))
+        self._fail_waiter(UnreachableError("connection closed"))
 
     # ------------------------------------------------------------------ requests
 
@@ -162,19 +169,16 @@ class TuyaDevice:
         async with self._lock:
             conn = self._require()
             try:
-                reply = await self._request(
-                    conn.query(int(self._clock())), {conn.spec.query_cmd}, "status"
-                )
+                await self._request(conn.query(int(self._clock())), self._query_wanted, "status")
             except DeviceReportedError as exc:
                 if "data unvalid" not in exc.device_message or conn.device22 or conn.version == "3.5":
                     raise
                 log.info("%s answers like a device22 plug; switching query style", self.device_id)
                 conn.set_device22(DEVICE22_DPS)
                 self._device22 = True
-                reply = await self._request(
-                    conn.query(int(self._clock())), {conn.spec.query_cmd}, "status"
-                )
-            return await self._dps_from(reply)
+                self._set_wanted_sets()
+                await self._request(conn.query(int(self._clock())), self._query_wanted, "status")
+            return dict(self.dps)
 
     async def set_dps(self, dps: dict[str, Any]) -> dict[str, Any]:
         """Set data points (e.g. ``{"1": True}``); returns the merged view after the change.
@@ -185,26 +189,20 @@ class TuyaDevice:
         """
         async with self._lock:
             conn = self._require()
-            self._acked = False
             try:
-                reply = await self._request(
-                    conn.control(dps, int(self._clock())),
-                    {conn.spec.control_cmd, Cmd.STATUS},
-                    "switch",
+                await self._request(
+                    conn.control(dps, int(self._clock())), self._control_wanted, "switch"
                 )
             except DeviceTimeoutError:
                 if not self._acked:
                     raise
                 log.debug("%s acknowledged the change but pushed no new state", self.device_id)
-                return dict(self.dps)
-            if isinstance(reply, ev.StatusReply):
-                self.dps.update(reply.dps)
             return dict(self.dps)
 
     async def heartbeat(self) -> None:
         async with self._lock:
             conn = self._require()
-            await self._request(conn.heartbeat(), {Cmd.HEART_BEAT}, "heartbeat")
+            await self._request(conn.heartbeat(), _HEARTBEAT_WANTED, "heartbeat")
 
     async def refresh(self, dp_ids: Iterable[int | str]) -> None:
         """Send UPDATEDPS without waiting: changed values arrive later as pushes."""
@@ -215,62 +213,51 @@ class TuyaDevice:
 
     # ------------------------------------------------------------------ internals
 
+    def _set_wanted_sets(self) -> None:
+        spec = self._conn.spec if self._conn else None
+        if spec is not None:
+            self._query_wanted = frozenset({int(spec.query_cmd)})
+            self._control_wanted = frozenset({int(spec.control_cmd), int(Cmd.STATUS)})
+
     def _require(self) -> Connection:
-        if not self.connected or self._conn is None:
+        if self._link is None or self._link.closed or self._conn is None:
             raise UnreachableError(f"not connected to {self.host}:{self.port}")
         return self._conn
 
-    def _new_waiter(self) -> asyncio.Future[ev.Event]:
-        self._waiter = asyncio.get_running_loop().create_future()
-        return self._waiter
-
-    async def _request(self, frame: bytes, wanted: set[int], what: str) -> ev.Event:
-        assert self._link is not None
-        self._wanted = frozenset(int(c) for c in wanted)
-        waiter = self._new_waiter()
-        self._link.write(frame)
-        reply = await self._wait(waiter, what)
-        if isinstance(reply, ev.DeviceErrorReply):
+    async def _request(self, frame: bytes, wanted: frozenset[int], what: str) -> ev.Event:
+        """Write one request and wait for its answer (one timer, no per-call context managers)."""
+        link = self._link
+        assert link is not None
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[ev.Event] = loop.create_future()
+        self._waiter, self._wanted, self._what, self._acked = waiter, wanted, what, False
+        timer = loop.call_later(self.timeout, self._on_timeout, waiter)
+        link.write(frame)
+        try:
+            reply = await waiter
+        finally:
+            timer.cancel()
+            if self._waiter is waiter:
+                self._waiter = None
+        if type(reply) is ev.DeviceErrorReply:
             raise DeviceReportedError(
                 f"the plug refused the {what} request: {reply.message!r}", reply.message
             )
         return reply
 
-    async def _wait(self, waiter: asyncio.Future[ev.Event], what: str) -> ev.Event:
-        try:
-            async with asyncio.timeout(self.timeout):
-                return await waiter
-        except TimeoutError:
-            self._abort()
-            if what == "session negotiation":
-                raise HandshakeError(
-                    f"the plug did not answer session negotiation within {self.timeout:g} s: "
-                    f"check the protocol version ({self.version}) and the local key"
-                ) from None
-            raise DeviceTimeoutError(
-                f"no answer to the {what} request within {self.timeout:g} s"
-            ) from None
-        finally:
-            if self._waiter is waiter:
-                self._waiter = None
-
-    async def _wait_push(self) -> dict[str, Any]:
-        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._push_waiter = fut
-        try:
-            async with asyncio.timeout(self.timeout):
-                return await fut
-        except TimeoutError:
-            raise DeviceTimeoutError("no status push after the change") from None
-        finally:
-            self._push_waiter = None
-
-    async def _dps_from(self, reply: ev.Event) -> dict[str, Any]:
-        if isinstance(reply, (ev.StatusReply, ev.DpsPush)):
-            self.dps.update(reply.dps)
-        elif isinstance(reply, ev.Ack):
-            await self._wait_push()
-        return dict(self.dps)
+    def _on_timeout(self, waiter: asyncio.Future[ev.Event]) -> None:
+        if waiter.done():
+            return
+        if self._what == "session negotiation":
+            exc: PowermonitorError = HandshakeError(
+                f"the plug did not answer session negotiation within {self.timeout:g} s: "
+                f"check the protocol version ({self.version}) and the local key"
+            )
+        else:
+            exc = DeviceTimeoutError(f"no answer to the {self._what} request within {self.timeout:g} s")
+        if not self._acked:
+            self._abort()  # a plug that stopped answering: this link is no longer trusted
+        waiter.set_exception(exc)
 
     def _abort(self) -> None:
         link, self._link = self._link, None
@@ -284,7 +271,7 @@ class TuyaDevice:
         try:
             events = conn.receive_data(data)
         except PowermonitorError as exc:
-            self._fail_waiters(exc)
+            self._fail_waiter(exc)
             self._abort()
             return
         out = conn.data_to_send()
@@ -294,29 +281,37 @@ class TuyaDevice:
             self._dispatch(event)
 
     def _dispatch(self, event: ev.Event) -> None:
-        if isinstance(event, ev.DpsPush):
-            self.dps.update(event.dps)
-            if self._push_waiter is not None and not self._push_waiter.done():
-                self._push_waiter.set_result(event.dps)
-            if self._on_push is not None:
-                self._on_push(event.dps)
+        kind = type(event)
         waiter = self._waiter
-        if waiter is None or waiter.done():
-            if isinstance(event, ev.StatusReply):
-                self.dps.update(event.dps)  # a late reply still carries true values
+        pending = waiter is not None and not waiter.done()
+        if kind is ev.StatusReply or kind is ev.DpsPush:
+            dps = event.dps  # type: ignore[union-attr]
+            self.dps.update(dps)
+            cmd = Cmd.STATUS if kind is ev.DpsPush else event.cmd  # type: ignore[union-attr]
+            taken = pending and (cmd in self._wanted or (self._acked and kind is ev.DpsPush))
+            if (kind is ev.DpsPush or cmd == Cmd.UPDATEDPS) and self._on_push is not None:
+                self._on_push(dps)
+            if taken:
+                self._answered = True
+                waiter.set_result(event)  # type: ignore[union-attr]
             return
-        if isinstance(event, ev.SessionEstablished):
+        if not pending:
+            return
+        assert waiter is not None
+        if kind is ev.SessionEstablished:
             waiter.set_result(event)
             return
-        cmd = getattr(event, "cmd", Cmd.HEART_BEAT if isinstance(event, ev.HeartbeatAck) else -1)
-        if isinstance(event, ev.DpsPush):
-            cmd = Cmd.STATUS
-        if cmd in self._wanted:
-            self._answered = True
-            if isinstance(event, ev.Ack) and Cmd.STATUS in self._wanted:
-                self._acked = True  # a control ack: the new state follows as a push
-                return
-            waiter.set_result(event)
+        if kind is ev.HeartbeatAck:
+            cmd = Cmd.HEART_BEAT
+        else:
+            cmd = getattr(event, "cmd", -1)
+        if cmd not in self._wanted:
+            return
+        self._answered = True
+        if kind is ev.Ack:
+            self._acked = True  # the values follow as a STATUS push
+            return
+        waiter.set_result(event)
 
     def _connection_lost(self, exc: Exception | None) -> None:
         if self._closed is not None and not self._closed.done():
@@ -335,10 +330,13 @@ class TuyaDevice:
             )
         else:
             err = ConnectionClosedError(f"the plug at {self.host}:{self.port} closed the connection")
-        self._fail_waiters(err)
+        self._fail_waiter(err)
 
-    def _fail_waiters(self, exc: PowermonitorError) -> None:
-        for fut in (self._waiter, self._push_waiter):
-            if fut is not None and not fut.done():
-                fut.set_exception(exc)
-                fut.exception()  # mark retrieved: nobody may be waiting any more
+    def _fail_waiter(self, exc: PowermonitorError) -> None:
+        fut = self._waiter
+        if fut is not None and not fut.done():
+            fut.set_exception(exc)
+            fut.exception()  # mark retrieved: nobody may be waiting any more
+
+
+_HEARTBEAT_WANTED = frozenset({int(Cmd.HEART_BEAT)})

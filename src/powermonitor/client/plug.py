@@ -184,53 +184,10 @@ class Plug:
         )
 
     async def _detect(self) -> None:
-        """Try each version in turn on its own connection, never two at once."""
-        candidates = [v for v in AUTO_ORDER if v == "3.1" or len(self._local_key) == 16]
-        if not candidates:
-            validate_key(self._local_key, "3.3")
-        attempt_timeout = min(self.timeout, 2.0)
-        timeouts = 0
         self.tried_versions = []
-        last: PowermonitorError | None = None
-        for version in candidates:
-            self.tried_versions.append(version)
-            device = TuyaDevice(
-                self.device_id, self.host, self._local_key, version,
-                port=self.port, timeout=attempt_timeout, on_push=self._on_push,
-                clock=self._clock,
-            )
-            try:
-                await device.connect()
-                await device.status()
-            except ConnectionClosedError as exc:
-                await device.close()
-                last = exc
-                continue
-            except UnreachableError:
-                await device.close()
-                raise
-            except (KeyOrVersionError, DeviceTimeoutError) as exc:
-                await device.close()
-                timeouts += isinstance(exc, DeviceTimeoutError)
-                last = exc
-                continue
-            except PowermonitorError as exc:
-                await device.close()
-                last = exc
-                continue
-            device.timeout = self.timeout
-            self._device = device
-            log.info("%s speaks protocol %s", self.device_id, version)
-            return
-        tried = ", ".join(self.tried_versions)
-        if timeouts == len(self.tried_versions):
-            raise DeviceTimeoutError(
-                f"the plug at {self.host}:{self.port} accepted connections but never answered "
-                f"(tried protocol {tried})"
-            )
-        raise KeyOrVersionError(
-            f"no protocol version worked (tried {tried}): check the local key "
-            f"{mask_key(self._local_key)}; last error: {last}"
+        self._device = await open_detecting(
+            self.device_id, self.host, self._local_key, port=self.port, timeout=self.timeout,
+            on_push=self._on_push, clock=self._clock, tried=self.tried_versions,
         )
 
     async def _with_retries(self, op: Callable[[], Any]) -> Any:
@@ -247,3 +204,61 @@ class Plug:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
         raise AssertionError("unreachable")
+
+
+async def open_detecting(
+    device_id: str,
+    host: str,
+    local_key: str,
+    *,
+    port: int = 6668,
+    timeout: float = 5.0,
+    on_push: PushCallback | None = None,
+    clock: Callable[[], float] = time.time,
+    tried: list[str] | None = None,
+) -> TuyaDevice:
+    """Find the protocol version a plug speaks; return it connected, with its dps read.
+
+    Each version is tried on its own connection, closed before the next one opens (plugs take
+    one client at a time). A refused connection ends the search at once (the plug is not
+    there); a wrong key shows up as every version failing, and is reported as such.
+    """
+    candidates = [v for v in AUTO_ORDER if v == "3.1" or len(local_key) == 16]
+    attempt_timeout = min(timeout, 2.0)
+    tried = [] if tried is None else tried
+    timeouts = 0
+    last: PowermonitorError | None = None
+    for version in candidates:
+        tried.append(version)
+        device = TuyaDevice(
+            device_id, host, local_key, version, port=port, timeout=attempt_timeout,
+            on_push=on_push, clock=clock,
+        )
+        try:
+            await device.connect()
+            await device.status()
+        except ConnectionClosedError as exc:
+            await device.close()
+            last = exc
+            continue
+        except UnreachableError:
+            await device.close()
+            raise
+        except PowermonitorError as exc:
+            await device.close()
+            timeouts += isinstance(exc, DeviceTimeoutError)
+            last = exc
+            continue
+        device.timeout = timeout
+        log.info("%s speaks protocol %s", device_id, version)
+        return device
+    names = ", ".join(tried)
+    if timeouts == len(tried):
+        raise DeviceTimeoutError(
+            f"the plug at {host}:{port} accepted connections but never answered "
+            f"(tried protocol {names})"
+        )
+    raise KeyOrVersionError(
+        f"no protocol version worked (tried {names}): check the local key "
+        f"{mask_key(local_key)}; last error: {last}"
+    )

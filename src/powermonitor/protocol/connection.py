@@ -368,12 +368,19 @@ class Connection:
                 return seqno, cmd, retcode, v31_decode(body, self._local_ecb)
             return seqno, cmd, retcode, body
         if cipher is PayloadCipher.ECB_CLEAR_HEADER:
-            if body[:2] == b"3." or (spec.device22 and len(body) % 16):
+            # A clear 15-byte header makes the length 15 mod 16; checking the length as well as
+            # the "3." prefix keeps a ciphertext that merely starts with "3." intact.
+            if len(body) % 16 == 15 and (body[:2] == b"3." or spec.device22):
                 body = body[15:]
-            if body[:1] == b"{" or (_is_text(body) and len(body) % 16):
-                return seqno, cmd, retcode, body  # plaintext (3.1 reply or error text)
+            if len(body) % 16:
+                return seqno, cmd, retcode, body  # cannot be ciphertext: plaintext or error text
             assert self._local_ecb is not None
-            return seqno, cmd, retcode, self._local_ecb.decrypt(body)
+            try:
+                return seqno, cmd, retcode, self._local_ecb.decrypt(body)
+            except IntegrityError:
+                if body[:1] == b"{" or _is_text(body):
+                    return seqno, cmd, retcode, body  # an aligned plaintext answer
+                raise
         ecb = self._ecb if self.state is State.READY and cmd not in HANDSHAKE_CMDS else (
             self._local_ecb
         )

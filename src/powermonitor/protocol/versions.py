@@ -90,7 +90,7 @@ def normalize_version(value: str | float | None) -> str:
         return "auto"
     if text == "device22":
         return "3.2"
-    if len(text) == 2 and text.isdigit():
+    if len(text) == 2 and text.isascii() and text.isdigit():
         text = f"{text[0]}.{text[1]}"
     if text in ("3", "3.0"):
         text = "3.3"

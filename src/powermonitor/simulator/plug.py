@@ -128,7 +128,9 @@ class SimulatedPlug:
         """Apply a control request; return the DPs whose values changed (for the push)."""
         before = self.dps()
         for dp, value in changes.items():
-            if dp.isdigit() and int(dp) in self.switches and isinstance(value, bool):
+            if not (dp.isascii() and dp.isdigit()):
+                continue  # real plugs ignore what is not a data point
+            if int(dp) in self.switches and isinstance(value, bool):
                 self.switches[int(dp)] = value
             elif dp not in before or not isinstance(before[dp], bool) or isinstance(value, bool):
                 self.extra[dp] = value

@@ -29,6 +29,8 @@ from .plug import PlugSpec, SimulatedPlug, make_identity
 log = logging.getLogger(__name__)
 
 LOOPBACK_PREFIXES = ("127.", "::1", "localhost")
+BUSY_GRACE_S = 0.25
+"""How long a second client is held while the plug still serves the first one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,18 +68,29 @@ class _Session(asyncio.Protocol):
         self._idle: asyncio.TimerHandle | None = None
         self._pusher: asyncio.TimerHandle | None = None
         self._rng = random.Random(spec.seed)
+        self.reported: dict[str, Any] = {}  # values this client has been told
+        self._waiting: asyncio.Transport | None = None  # held while the plug is busy
+        self._reject: asyncio.TimerHandle | None = None
 
     # -- connection lifecycle
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
-        plug = self.plug
-        plug.connections_total += 1
-        if plug.active_connections >= self.server.max_connections:
-            plug.rejected_connections += 1
-            transport.abort()  # busy: a real plug takes one client at a time
-            self.transport = None
+        tr = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self.plug.connections_total += 1
+        if self.plug.active_connections >= self.server.max_connections:
+            # Busy. The previous client may just have hung up without our loop having read its
+            # FIN yet: hold this one briefly rather than refuse a well-behaved reconnect.
+            tr.pause_reading()
+            self._waiting = tr
+            self.server.waiting.append(self)
+            self._reject = asyncio.get_running_loop().call_later(
+                BUSY_GRACE_S, self._give_up_waiting
+            )
             return
-        self.transport = transport
+        self._admit(tr)
+
+    def _admit(self, tr: asyncio.Transport) -> None:
+        plug = self.plug
+        self.transport = tr
         plug.active_connections += 1
         plug.max_concurrent = max(plug.max_concurrent, plug.active_connections)
         self.server.sessions.add(self)
@@ -85,7 +98,23 @@ class _Session(asyncio.Protocol):
         if self.server.push_interval > 0:
             self._schedule_push()
 
+    def _give_up_waiting(self) -> None:
+        tr, self._waiting = self._waiting, None
+        if tr is None:
+            return
+        if self in self.server.waiting:
+            self.server.waiting.remove(self)
+        self.plug.rejected_connections += 1
+        tr.abort()  # still busy: a real plug takes one client at a time
+
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._waiting is not None:  # the waiting client gave up first
+            self._waiting = None
+            if self._reject is not None:
+                self._reject.cancel()
+            if self in self.server.waiting:
+                self.server.waiting.remove(self)
+            return
         if self.transport is None:
             return
         self.transport = None
@@ -94,6 +123,7 @@ class _Session(asyncio.Protocol):
         for handle in (self._idle, self._pusher):
             if handle is not None:
                 handle.cancel()
+        self.server.admit_next()
 
     def close(self) -> None:
         if self.transport is not None:
@@ -156,7 +186,12 @@ class _Session(asyncio.Protocol):
                 self._send(conn.error_reply(event.seqno, event.cmd, "json obj data unvalid"))
                 return
             reply_cmd = event.cmd if event.cmd != Cmd.STATUS else Cmd.DP_QUERY
-            self._send(conn.status_reply(event.seqno, reply_cmd, plug.select(event.dp_ids), now))
+            dps = plug.select(event.dp_ids)
+            self.reported.update(dps)
+            reply = conn.status_reply(event.seqno, reply_cmd, dps, now)
+            if event.cmd in (Cmd.CONTROL, Cmd.CONTROL_NEW):
+                reply += conn.push(dps, now)  # tuyapi's null-value read completes on a push
+            self._send(reply)
         elif isinstance(event, ev.ControlRequest):
             plug.controls += 1
             changed = plug.apply(event.dps)
@@ -166,9 +201,17 @@ class _Session(asyncio.Protocol):
             self._send(conn.heartbeat_reply(event.seqno))
         elif isinstance(event, ev.RefreshRequest):
             plug.refreshes += 1
-            dps = plug.dps()
-            fresh = {dp: dps[dp] for dp in event.dp_ids if dp in dps}
-            self._send(conn.ack(event.seqno, Cmd.UPDATEDPS) + (conn.push(fresh, now) if fresh else b""))
+            reply = conn.ack(event.seqno, Cmd.UPDATEDPS)
+            if plug.spec.layout != "legacy":  # 4/5/6-era plugs ignore UPDATEDPS, like real ones
+                dps = plug.dps()
+                changed = {
+                    dp: dps[dp] for dp in event.dp_ids
+                    if dp in dps and self.reported.get(dp) != dps[dp]
+                }
+                if changed:  # like real plugs: only the values that changed since last told
+                    self.reported.update(changed)
+                    reply += conn.push(changed, now)
+            self._send(reply)
         elif isinstance(event, ev.UnknownRequest):
             self._send(conn.error_reply(event.seqno, event.cmd, "data format error"))
 
@@ -211,6 +254,7 @@ class PlugServer:
         self.max_connections = max_connections
         self.seqno_mode = seqno_mode
         self.sessions: set[_Session] = set()
+        self.waiting: list[_Session] = []
         self._server: asyncio.base_events.Server | None = None
 
     @property
@@ -230,10 +274,24 @@ class PlugServer:
         if server is None:
             return
         server.close()
+        for session in list(self.waiting):
+            session._give_up_waiting()
         for session in list(self.sessions):
             if session.transport is not None:
                 session.transport.abort()
         await server.wait_closed()
+
+    def admit_next(self) -> None:
+        """A client left: let the longest-waiting one in."""
+        while self.waiting and self.plug.active_connections < self.max_connections:
+            session = self.waiting.pop(0)
+            tr, session._waiting = session._waiting, None
+            if session._reject is not None:
+                session._reject.cancel()
+            if tr is None or tr.is_closing():
+                continue
+            session._admit(tr)
+            tr.resume_reading()
 
     def device_entry(self) -> dict[str, Any]:
         spec = self.plug.spec

@@ -1,0 +1,249 @@
+"""``powermonitor devices``: the plugs to watch, kept in the configuration file.
+
+``list`` (a table, or ``--json``), ``add``, ``remove`` and ``import`` (tinytuya's devices.json or
+snapshot.json, or the simulator's devices file). Every command takes ``--config PATH``
+(``$POWERMONITOR_CONFIG``; default ``~/.config/powermonitor/config.toml``).
+
+Commands compute data (:func:`device_rows`, :class:`~powermonitor.config.MergeReport`) and
+print it in one place. Local keys are masked in every output, errors included; edits are
+written atomically with mode 0600 (see :mod:`powermonitor.config`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ..config import (
+    CONFIG_ENV,
+    DEFAULT_PORT,
+    MAX_POLL_INTERVAL,
+    MIN_POLL_INTERVAL,
+    Config,
+    ImportResult,
+    MergeReport,
+    PlugConfig,
+    add_plug,
+    import_devices,
+    load_config,
+    merge_plugs,
+    remove_plug,
+    save_config,
+)
+from ..models import mask_key
+from . import runtime
+
+__all__ = ["device_rows", "devices_group"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def config_option(fn: F) -> F:
+    option = click.option(
+        "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+        envvar=CONFIG_ENV, default=None,
+        help="Config file [env: POWERMONITOR_CONFIG; default: "
+             "$XDG_CONFIG_HOME/powermonitor/config.toml].",
+    )
+    return option(fn)
+
+
+def _debug() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and isinstance(ctx.obj, dict) and ctx.obj.get("debug"))
+
+
+def device_rows(config: Config) -> list[dict[str, Any]]:
+    """One dict per plug, keys masked: what ``devices list --json`` prints."""
+    return [
+        {
+            "name": plug.name,
+            "id": plug.device_id,
+            "host": plug.host,
+            "port": plug.port,
+            "version": plug.version,
+            "key_masked": mask_key(plug.local_key),
+            "poll_interval_s": config.interval_for(plug),
+            "poll_interval_is_default": plug.poll_interval is None,
+            "refresh": config.refresh_for(plug),
+            "mapping": plug.mapping.name if plug.mapping is not None else None,
+        }
+        for plug in config.plugs
+    ]
+
+
+def _console() -> Console:
+    console = Console()
+    if not console.is_terminal:  # a pipe or a file: never cut ids or addresses to 80 columns
+        console = Console(width=400)
+    return console
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g} s"
+
+
+def _print_table(config: Config, rows: list[dict[str, Any]]) -> None:
+    console = _console()
+    table = Table(title=f"{len(rows)} plug{'s' if len(rows) != 1 else ''} in {config.path}")
+    for column in ("name", "id", "address", "version", "key", "interval", "mapping"):
+        table.add_column(column, no_wrap=True)
+    for row in rows:
+        interval = _seconds(row["poll_interval_s"])
+        table.add_row(
+            Text(row["name"]), Text(row["id"]), Text(f"{row['host']}:{row['port']}"),
+            Text(row["version"]), Text(row["key_masked"]),
+            Text(interval + (" (default)" if row["poll_interval_is_default"] else "")),
+            Text(row["mapping"] or "auto"),
+        )
+    console.print(table)
+
+
+@click.group("devices")
+def devices_group() -> None:
+    """List, add, remove and import the plugs to watch (the config file)."""
+
+
+@devices_group.command("list")
+@config_option
+@click.option("--json", "as_json", is_flag=True,
+              help="Print a JSON list (keys masked) instead of a table.")
+def list_command(config_path: Path | None, as_json: bool) -> None:
+    """Show the configured plugs; local keys are masked."""
+
+    def body() -> None:
+        config = load_config(config_path)
+        rows = device_rows(config)
+        if as_json:
+            click.echo(json.dumps(rows, indent=2, allow_nan=False))
+        elif not rows:
+            click.echo(f"no plugs in {config.path}: add one with `powermonitor devices add "
+                       "NAME ID HOST KEY` or `powermonitor devices import devices.json`")
+        else:
+            _print_table(config, rows)
+
+    runtime.guarded(body, _debug())
+
+
+def _read_key(key: str | None) -> str:
+    if key != "-":
+        return key or ""
+    line = sys.stdin.readline()
+    return line.rstrip("\r\n")
+
+
+@devices_group.command("add")
+@click.argument("name")
+@click.argument("device_id", metavar="ID")
+@click.argument("host")
+@click.argument("key", required=False)
+@click.option("--version", "version", default="auto", show_default=True,
+              help="Protocol version: 3.1, 3.2, 3.3, 3.4, 3.5 or auto.")
+@click.option("--port", type=click.IntRange(1, 65535), default=DEFAULT_PORT, show_default=True,
+              help="TCP port of the plug.")
+@click.option("--interval", type=click.FloatRange(MIN_POLL_INTERVAL, MAX_POLL_INTERVAL),
+              default=None, help="Seconds between polls [default: the config's defaults].")
+@config_option
+def add_command(
+    name: str, device_id: str, host: str, key: str | None, version: str, port: int,
+    interval: float | None, config_path: Path | None,
+) -> None:
+    """Add a plug: NAME, device ID, HOST (IP address) and its 16-character local KEY.
+
+    KEY "-" reads the key from standard input, which keeps it out of the shell history.
+    A 3.1 plug (or version auto) can be added without a key: it is then read-only.
+    """
+
+    def body() -> None:
+        config = load_config(config_path)
+        plug = PlugConfig(
+            name=name.strip(), device_id=device_id.strip(), host=host.strip(),
+            local_key=_read_key(key), version=version, port=port, poll_interval=interval,
+        )
+        updated = add_plug(config, plug)
+        added = updated.plugs[-1]
+        written = save_config(updated, config.path)
+        click.echo(
+            f"added {added.name} (id {added.device_id}, {added.host}:{added.port}, "
+            f"version {added.version}, key {added.masked_key}) to {written}"
+        )
+
+    runtime.guarded(body, _debug())
+
+
+@devices_group.command("remove")
+@click.argument("name_or_id")
+@config_option
+def remove_command(name_or_id: str, config_path: Path | None) -> None:
+    """Remove the plug called NAME_OR_ID (a name or a device id)."""
+
+    def body() -> None:
+        config = load_config(config_path)
+        updated = remove_plug(config, name_or_id)
+        gone = config.plug(name_or_id)
+        written = save_config(updated, config.path)
+        click.echo(f"removed {gone.name} (id {gone.device_id}) from {written}")
+
+    runtime.guarded(body, _debug())
+
+
+def _report_lines(result: ImportResult, report: MergeReport) -> list[str]:
+    lines: list[str] = []
+    for old, new in (*result.renamed, *report.renamed):
+        lines.append(f"  renamed    {old} -> {new} (the name was taken)")
+    for name in report.added:
+        lines.append(f"  added      {name}")
+    for name in report.updated:
+        lines.append(f"  updated    {name}")
+    for name in report.unchanged:
+        lines.append(f"  unchanged  {name}")
+    for name, reason in (*result.skipped, *report.skipped):
+        lines.append(f"  skipped    {name}: {reason}")
+    return lines
+
+
+@devices_group.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--replace-existing", is_flag=True,
+              help="Update host, port, key, version and mapping of plugs already configured "
+                   "(matched by id); without it they are skipped.")
+@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+@config_option
+def import_command(
+    file: Path, replace_existing: bool, dry_run: bool, config_path: Path | None
+) -> None:
+    """Import plugs from tinytuya's devices.json or snapshot.json, or a simulator devices file.
+
+    Entries without a LAN IP address and devices with no power data points are skipped, each
+    with its reason.
+    """
+
+    def body() -> None:
+        config = load_config(config_path)
+        result = import_devices(file)
+        updated, report = merge_plugs(config, result.plugs, replace_existing=replace_existing)
+        click.echo(f"{file}: {result.source_format}, {len(result.plugs) + len(result.skipped)} "
+                   "entries")
+        for line in _report_lines(result, report):
+            click.echo(line)
+        skipped = len(result.skipped) + len(report.skipped)
+        summary = (f"{len(report.added)} added, {len(report.updated)} updated, "
+                   f"{len(report.unchanged)} unchanged, {skipped} skipped")
+        if dry_run:
+            click.echo(f"{summary} (dry run: {config.path} not changed)")
+            return
+        if not report.added and not report.updated:
+            click.echo(f"{summary}: {config.path} not changed")
+            return
+        written = save_config(updated, config.path)
+        click.echo(f"{summary}: saved {written}")
+
+    runtime.guarded(body, _debug())

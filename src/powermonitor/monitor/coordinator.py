@@ -1,0 +1,267 @@
+"""One coordinator per plug: a persistent connection, polled on a schedule, never overlapping.
+
+The coordinator owns the plug's only connection. It polls at the configured interval (never
+faster than once a second), sends heartbeats in between so the plug keeps the link open,
+publishes pushes as they come, and reconnects with capped exponential backoff and jitter after
+a failure (a much longer wait after a wrong key: hammering a plug with a bad key helps no one).
+Availability is logged once when a plug goes offline and once when it returns; an offline plug
+produces no readings at all, so consumers see a gap, never a made-up 0 W.
+
+UPDATEDPS: some plugs only re-measure when asked. With ``refresh=None`` the coordinator learns
+it: for the first polls it sends UPDATEDPS (for the power DPs of the plug's layout) before each
+query; if the plug ever answers with a push of measurements, it keeps doing so, otherwise it
+stops. ``refresh=True``/``False`` in the config forces the choice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from ..client.device import TuyaDevice
+from ..client.plug import open_detecting
+from ..config import MIN_POLL_INTERVAL, Defaults, PlugConfig
+from ..dps import LAYOUTS, DpMapping, detect_layout, interpret, merge_dps
+from ..errors import (
+    DeviceReportedError,
+    DeviceTimeoutError,
+    KeyOrVersionError,
+    PowermonitorError,
+    ProtocolError,
+    UnreachableError,
+)
+from ..models import Reading
+from .hub import Availability, Hub
+
+log = logging.getLogger(__name__)
+
+LEARN_POLLS = 5
+"""Polls with UPDATEDPS while learning whether a plug needs it."""
+
+
+class Backoff:
+    """Capped exponential backoff with jitter; a key error jumps straight to a long wait."""
+
+    def __init__(
+        self,
+        initial: float = 1.0,
+        factor: float = 1.8,
+        cap: float = 60.0,
+        key_error_delay: float = 300.0,
+        jitter: float = 0.2,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.initial, self.factor, self.cap = initial, factor, cap
+        self.key_error_delay = key_error_delay
+        self.jitter = jitter
+        self.failures = 0
+        self._rng = rng or random.Random()
+
+    def reset(self) -> None:
+        self.failures = 0
+
+    def next_delay(self, key_error: bool = False) -> float:
+        base = self.key_error_delay if key_error else min(
+            self.cap, self.initial * self.factor**self.failures
+        )
+        self.failures += 1
+        return base * (1.0 + self._rng.uniform(-self.jitter, self.jitter))
+
+
+def error_kind(exc: BaseException) -> str:
+    if isinstance(exc, KeyOrVersionError):
+        return "key"
+    if isinstance(exc, DeviceTimeoutError):
+        return "timeout"
+    if isinstance(exc, UnreachableError):
+        return "unreachable"
+    if isinstance(exc, ProtocolError):
+        return "protocol"
+    if isinstance(exc, DeviceReportedError):
+        return "device"
+    return "error"
+
+
+class PlugCoordinator:
+    """Keeps one plug polled for as long as :meth:`run` runs."""
+
+    def __init__(
+        self,
+        plug: PlugConfig,
+        hub: Hub,
+        defaults: Defaults | None = None,
+        *,
+        backoff: Backoff | None = None,
+        clock: Callable[[], float] = time.time,
+        start_spread: float = 1.0,
+    ) -> None:
+        self.plug = plug
+        self.hub = hub
+        defaults = defaults or Defaults()
+        interval = plug.poll_interval if plug.poll_interval is not None else defaults.poll_interval
+        self.interval = max(MIN_POLL_INTERVAL, interval)
+        self.timeout = defaults.timeout
+        self.heartbeat_interval = defaults.heartbeat_interval
+        self.refresh_setting = plug.refresh if plug.refresh is not None else defaults.refresh
+        self.refresh_active = self.refresh_setting is not False
+        self.backoff = backoff or Backoff()
+        self.start_spread = start_spread
+        self._clock = clock
+        self.version = plug.version  # "auto" until detected
+        self.device: TuyaDevice | None = None
+        self.dps: dict[str, Any] = {}
+        self.polls = 0
+        self.connects = 0
+        self._learn_left = LEARN_POLLS if self.refresh_setting is None else 0
+        self._refresh_answered = False
+        self._polling = False
+        self.name = plug.name or plug.device_id
+        hub.register(plug.device_id, self.name)
+
+    # ------------------------------------------------------------------ public
+
+    @property
+    def online(self) -> bool:
+        return self.device is not None and self.device.connected
+
+    async def run(self) -> None:
+        """Poll until cancelled; never raises for plug errors (they are availability events)."""
+        if self.start_spread > 0:  # spread a fleet's first connects over a moment
+            await asyncio.sleep(random.uniform(0, min(self.start_spread, self.interval)))
+        try:
+            while True:
+                try:
+                    await self._connect()
+                    await self._session()
+                except PowermonitorError as exc:
+                    delay = self.backoff.next_delay(isinstance(exc, KeyOrVersionError))
+                    self._offline(exc, delay)
+                    await self._close()
+                    await asyncio.sleep(delay)
+        finally:
+            await self._close()
+
+    async def control(self, dps: dict[str, Any]) -> Reading:
+        """Switch / set DPs over the plug's existing connection (no second connection, ever)."""
+        device = self.device
+        if device is None or not device.connected:
+            raise UnreachableError(f"{self.name} is offline")
+        merged = await device.set_dps(dps)
+        self.dps = merge_dps(self.dps, merged)
+        reading = self._reading()
+        self.hub.publish(reading, self.name)
+        return reading
+
+    # ------------------------------------------------------------------ internals
+
+    async def _connect(self) -> None:
+        plug = self.plug
+        self.connects += 1
+        if self.version == "auto":
+            self.device = await open_detecting(
+                plug.device_id, plug.host, plug.local_key, port=plug.port, timeout=self.timeout,
+                on_push=self._on_push, clock=self._clock,
+            )
+            self.version = self.device.version
+            self.dps = dict(self.device.dps)
+        else:
+            device = TuyaDevice(
+                plug.device_id, plug.host, plug.local_key, self.version, port=plug.port,
+                timeout=self.timeout, on_push=self._on_push, clock=self._clock,
+            )
+            self.device = device
+            await device.connect()
+
+    async def _close(self) -> None:
+        device, self.device = self.device, None
+        if device is not None:
+            await device.close()
+
+    async def _session(self) -> None:
+        device = self.device
+        assert device is not None
+        loop = asyncio.get_running_loop()
+        next_poll = loop.time()
+        last_traffic = loop.time()
+        while True:
+            now = loop.time()
+            if now >= next_poll:
+                await self._poll(device)
+                last_traffic = loop.time()
+                next_poll += self.interval
+                if next_poll <= last_traffic:
+                    next_poll = last_traffic + self.interval  # we fell behind: skip, do not burst
+            elif now - last_traffic >= self.heartbeat_interval:
+                await device.heartbeat()
+                last_traffic = loop.time()
+            wake = min(next_poll, last_traffic + self.heartbeat_interval)
+            await asyncio.sleep(max(0.0, wake - loop.time()))
+
+    async def _poll(self, device: TuyaDevice) -> None:
+        self._polling = True
+        try:
+            if self.refresh_active:
+                ids = self._refresh_ids()
+                if ids:
+                    await device.refresh(ids)
+            dps = await device.status()
+        finally:
+            self._polling = False
+        self.dps = merge_dps(self.dps, dps)
+        self.polls += 1
+        if self._learn_left:
+            self._learn_left -= 1
+            if not self._learn_left:
+                self.refresh_active = self._refresh_answered
+                log.debug("%s: UPDATEDPS %s", self.name,
+                          "helps, keeping it" if self.refresh_active else "ignored, stopping")
+        reading = self._reading()
+        self._online(reading)
+        self.hub.publish(reading, self.name)
+
+    def _refresh_ids(self) -> list[int]:
+        mapping = self.plug.mapping or LAYOUTS.get(detect_layout(self.dps) or "")
+        if mapping is None:
+            return []
+        return [int(f.dp) for f in (mapping.current, mapping.power, mapping.voltage) if f]
+
+    def _on_push(self, dps: dict[str, Any]) -> None:
+        ids = {str(i) for i in self._refresh_ids()}
+        if self._polling:
+            if ids & set(dps):
+                self._refresh_answered = True
+            return  # the poll in progress publishes the merged state
+        self.dps = merge_dps(self.dps, dps)
+        if self.hub.states.get(self.plug.device_id) and self.hub.states[self.plug.device_id].online:
+            self.hub.publish(self._reading(), self.name)
+
+    def _reading(self) -> Reading:
+        mapping: DpMapping | None = self.plug.mapping
+        label = self.version
+        if self.device is not None and self.device.device22 and self.version != "3.2":
+            label = f"{self.version} (device22)"
+        return interpret(
+            self.dps, device_id=self.plug.device_id, timestamp=datetime.fromtimestamp(self._clock(), UTC),
+            protocol=label, mapping=mapping,
+        )
+
+    def _online(self, reading: Reading) -> None:
+        event = Availability(self.plug.device_id, self.name, True, reading.timestamp)
+        if self.hub.set_availability(event):
+            log.info("%s (%s) is online (protocol %s)", self.name, self.plug.host, reading.protocol)
+        self.backoff.reset()
+
+    def _offline(self, exc: PowermonitorError, delay: float) -> None:
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        kind = error_kind(exc)
+        event = Availability(self.plug.device_id, self.name, False, now, str(exc), kind)
+        if self.hub.set_availability(event):
+            log.warning("%s (%s) is offline: %s; retrying in %.0f s", self.name, self.plug.host,
+                        exc, delay)
+        else:
+            log.debug("%s still offline: %s; retrying in %.1f s", self.name, exc, delay)
