@@ -1,0 +1,99 @@
+"""devices import → watch (table and JSONL) → scan, as a user runs them, against ``simulate``."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from .conftest import Simulator, command, run
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_import_then_watch_json_then_ctrl_c(tmp_path: Path) -> None:
+    sim = Simulator(tmp_path, "--count", "4", "--protocol", "3.1,3.3,3.4,3.5",
+                    "--profile", "constant:500")
+    config = tmp_path / "config.toml"
+    env = {"POWERMONITOR_CONFIG": str(config)}
+    try:
+        imported = run("powermonitor", "devices", "import", str(sim.devices_file), env=env)
+        assert imported.returncode == 0, imported.stderr
+        assert config.stat().st_mode & 0o077 == 0
+        listing = run("powermonitor", "devices", "list", "--json", env=env)
+        rows = json.loads(listing.stdout)
+        assert len(rows) == 4
+        assert all(d["key"] not in listing.stdout for d in sim.devices)
+
+        proc = subprocess.Popen([*command("powermonitor"), "watch", "--json", "--config", str(config)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(4.0)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=15)
+        assert proc.returncode == 0, err
+        lines = [json.loads(line) for line in out.splitlines()]
+        assert {line["id"] for line in lines} == {d["id"] for d in sim.devices}
+        for line in lines:
+            assert {"datetime", "id", "name", "switch", "power", "current", "voltage"} <= set(line)
+            assert line["power"] == 500.0 and line["switch"] is True
+            assert line["datetime"].endswith("Z")
+        assert all(d["key"] not in out + err for d in sim.devices)
+    finally:
+        assert sim.stop() == 0
+
+
+def test_watch_table_shows_offline_plug(tmp_path: Path) -> None:
+    sim = Simulator(tmp_path, "--count", "2", "--protocol", "3.3", "--profile", "constant:42")
+    config = tmp_path / "c.toml"
+    env = {"POWERMONITOR_CONFIG": str(config)}
+    try:
+        assert run("powermonitor", "devices", "import", str(sim.devices_file), env=env).returncode == 0
+        assert run("powermonitor", "devices", "add", "ghost", "bf00000000000000dead", "127.0.0.1",
+                   "0123456789abcdef", "--version", "3.3", "--port", "9", env=env).returncode == 0
+        proc = subprocess.Popen([*command("powermonitor"), "watch", "--config", str(config)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**env, "COLUMNS": "200"})
+        time.sleep(4.0)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=15)
+        assert proc.returncode == 0, err
+        assert "42.0" in out and "ghost" in out and "offline" in out
+    finally:
+        sim.stop()
+
+
+def test_watch_without_plugs_is_a_clear_error(tmp_path: Path) -> None:
+    result = run("powermonitor", "watch", "--config", str(tmp_path / "none.toml"))
+    assert result.returncode == 2 and "no plugs configured" in result.stderr
+
+
+def test_watch_with_a_malformed_config_names_file_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[defaults]\npoll_interval = 10\n[[plugs]]\nname = "x"\nid = \n')
+    result = run("powermonitor", "watch", "--config", str(bad))
+    assert result.returncode == 2 and f"{bad}:5" in result.stderr
+    assert bad.read_text().endswith("id = \n")  # nothing overwritten
+
+
+def test_scan_finds_simulated_beacons(tmp_path: Path) -> None:
+    p31, p33, p35 = free_udp_port(), free_udp_port(), free_udp_port()
+    sim = Simulator(tmp_path, "--count", "3", "--protocol", "3.1,3.3,3.5", "--beacons",
+                    "--beacon-interval", "0.3", "--beacon-port-31", str(p31), "--beacon-port-33",
+                    str(p33), "--beacon-port-35", str(p35), "--probe-port", "0")
+    try:
+        result = run("powermonitor", "scan", "--json", "--duration", "2", "--listen-host",
+                     "127.0.0.1", "--port-31", str(p31), "--port-33", str(p33), "--port-35",
+                     str(p35), "--config", str(tmp_path / "cfg.toml"))
+        assert result.returncode == 0, result.stderr
+        found = {d["id"]: d for d in json.loads(result.stdout)}
+        assert set(found) == {d["id"] for d in sim.devices}
+        assert {found[d["id"]]["version"] for d in sim.devices} == {"3.1", "3.3", "3.5"}
+    finally:
+        sim.stop()
