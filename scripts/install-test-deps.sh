@@ -29,6 +29,25 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
+# ---------------------------------------------------------------- Debian services
+# Real components the tests start on loopback: PostgreSQL, mosquitto, Chromium (driven by
+# Playwright), promtool (prometheus) and InfluxDB 1.x. Installed only where missing.
+need_apt=()
+have_pg() { compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; }
+have_pg || need_apt+=(postgresql)
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto mosquitto-clients)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v influxd >/dev/null 2>&1 || [ -x /usr/bin/influxd ] || need_apt+=(influxdb)
+if [ "${#need_apt[@]}" -gt 0 ]; then
+    apt_install "${need_apt[@]}"
+fi
+# Debian starts some of these as system services on install; the tests run their own copies
+# on free ports, so stop the system ones (quietly: there may be no init system at all).
+for svc in mosquitto prometheus influxdb postgresql; do
+    (service "$svc" stop || systemctl stop "$svc") >/dev/null 2>&1 || true
+done
+
 # ---------------------------------------------------------------- Python
 if ! command -v "$PYTHON" >/dev/null 2>&1; then
     apt_install python3 python3-pip

@@ -8,7 +8,9 @@ from .. import __version__
 from . import runtime
 from .demo import demo_command
 from .devices import devices_group
+from .energy import energy_command, export_command, history_command
 from .poll import plugjson_command, plugpower_command, poll_command
+from .run import run_command
 from .scan import scan_command
 from .simulate import simulate_command
 from .watch import watch_command
@@ -31,6 +33,10 @@ cli.add_command(poll_command)
 cli.add_command(simulate_command)
 cli.add_command(demo_command)
 cli.add_command(devices_group)
+cli.add_command(run_command)
+cli.add_command(energy_command)
+cli.add_command(history_command)
+cli.add_command(export_command)
 cli.add_command(scan_command)
 cli.add_command(watch_command)
 

@@ -1,0 +1,129 @@
+"""The Recorder: readings in, energy and cost accounted, samples out to the store's writer.
+
+It subscribes to the Hub, runs one :class:`~powermonitor.energy.EnergyIntegrator` per plug
+(resumed from the store's persisted counters, so the kWh total continues across restarts),
+prices each interval with the tariff, and hands :class:`~powermonitor.storage.base.Sample`
+rows to the single writer. It also keeps the running totals in memory for exporters
+(Prometheus' energy counter, MQTT's total_increasing sensor) so they never query the database.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .energy import EnergyIntegrator, Method, max_gap_for
+from .models import Reading
+from .monitor.hub import Availability, Hub
+from .storage.base import Counter, Sample
+from .storage.writer import StoreWriter
+from .tariff import Tariff
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """A plug's running energy account (what counters and total_increasing sensors expose)."""
+
+    total_wh: float
+    total_cost: float
+    last_ts: float | None
+
+
+class Recorder:
+    """Hub subscriber that integrates energy and feeds the store writer."""
+
+    def __init__(
+        self,
+        hub: Hub,
+        writer: StoreWriter | None,
+        tariff: Tariff,
+        *,
+        counters: Mapping[str, Counter] | None = None,
+        poll_intervals: Mapping[str, float] | None = None,
+        names: Mapping[str, str] | None = None,
+        method: Method = "trapezoid",
+        max_gap_s: float | None = None,
+    ) -> None:
+        self.hub = hub
+        self.writer = writer
+        self.tariff = tariff
+        self.method = method
+        self.max_gap_s = max_gap_s
+        self._counters = dict(counters or {})
+        self._intervals = dict(poll_intervals or {})
+        self.names = dict(names or {})
+        self._integrators: dict[str, EnergyIntegrator] = {}
+        self._cost: dict[str, float] = {c.device_id: c.total_cost for c in self._counters.values()}
+        self.samples = 0
+        self._sub: object = None
+
+    def integrator(self, device_id: str) -> EnergyIntegrator:
+        integ = self._integrators.get(device_id)
+        if integ is None:
+            gap = self.max_gap_s or max_gap_for(self._intervals.get(device_id, 10.0))
+            counter = self._counters.get(device_id)
+            if counter is not None:
+                integ = EnergyIntegrator.from_counter(counter, method=self.method, max_gap_s=gap)
+            else:
+                integ = EnergyIntegrator(device_id, method=self.method, max_gap_s=gap)
+            self._integrators[device_id] = integ
+        return integ
+
+    def totals(self) -> dict[str, Totals]:
+        """Every plug's total Wh and cost so far (persisted ones included)."""
+        out = {
+            c.device_id: Totals(c.total_wh, c.total_cost, c.last_ts) for c in self._counters.values()
+        }
+        for device_id, integ in self._integrators.items():
+            total_wh, last_ts, _ = integ.state()
+            out[device_id] = Totals(total_wh, self._cost.get(device_id, 0.0), last_ts)
+        return out
+
+    def record(self, reading: Reading) -> Sample:
+        """Account one reading; return the sample handed to the writer."""
+        ts = reading.timestamp.timestamp()
+        integ = self.integrator(reading.device_id)
+        inc = integ.add(ts, reading.power_w, reading.switch)
+        cost = self.tariff.cost(inc.start_ts, inc.end_ts, inc.wh) if inc.wh > 0 else 0.0
+        self._cost[reading.device_id] = self._cost.get(reading.device_id, 0.0) + cost
+        sample = Sample(
+            device_id=reading.device_id,
+            ts=ts,
+            power_w=0.0 if reading.switch is False and reading.power_w is None else reading.power_w,
+            voltage_v=reading.voltage_v,
+            current_a=reading.current_a,
+            switch=reading.switch,
+            interval_wh=inc.wh,
+            covered_s=inc.covered_s,
+            uncovered_s=inc.uncovered_s,
+            cost=cost,
+            total_wh=integ.total_wh,
+        )
+        self.samples += 1
+        if self.writer is not None:
+            self.writer.submit(sample, self.names.get(reading.device_id, reading.device_id))
+        return sample
+
+    async def run(self) -> None:
+        """Consume the Hub until cancelled; on cancellation, account what is already queued."""
+        sub = self.hub.subscribe(maxsize=100_000)
+        self._sub = sub
+        try:
+            async for event in sub:
+                self._handle(event)
+        finally:
+            while (queued := sub.get_nowait()) is not None:
+                self._handle(queued)
+            sub.close()
+
+    def _handle(self, event: object) -> None:
+        if isinstance(event, Reading):
+            try:
+                self.record(event)
+            except Exception:  # one bad reading must never stop the accounting
+                log.exception("could not record a reading of %s", event.device_id)
+        elif isinstance(event, Availability) and event.name:
+            self.names.setdefault(event.device_id, event.name)

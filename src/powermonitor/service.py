@@ -1,0 +1,211 @@
+"""Composition at the edge: build the running service (monitor, store, recorder, web,
+exporters) from the configuration, in one asyncio loop. Nothing below reads globals.
+
+Every consumer gets what it needs from this object: the Hub (live readings, latest state),
+the Store (history, energy by period), the Recorder (running kWh and cost totals), the Monitor
+(switching a plug over its existing connection) and the tariff (currency).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import Config
+from .errors import ConfigError, PowermonitorError, UsageError
+from .models import Reading
+from .monitor.hub import Hub
+from .monitor.supervisor import Monitor
+from .recorder import Recorder
+from .storage import default_db_path, open_store
+from .storage.base import DEFAULT_RETENTION, Retention, Store
+from .storage.writer import StoreWriter
+from .tariff import Tariff
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Service:
+    config: Config
+    hub: Hub
+    monitor: Monitor
+    store: Store
+    writer: StoreWriter
+    recorder: Recorder
+    tariff: Tariff
+    token: str = field(repr=False, default="")
+    started_at: float = field(default_factory=time.time)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def names(self) -> dict[str, str]:
+        """device id → display name, for every configured plug."""
+        return {c.plug.device_id: c.name for c in self.monitor.coordinators.values()}
+
+    async def set_switch(self, name_or_id: str, on: bool, outlet: int | str = 1) -> Reading:
+        """Switch an outlet through the plug's own connection (KeyError for an unknown plug)."""
+        return await self.monitor.set_switch(name_or_id, on, outlet)
+
+
+TOKEN_FILE = "api-token"
+
+
+def load_or_create_token(directory: Path) -> str:
+    """The API token that switching a plug requires: made on first run, kept 0600."""
+    path = directory / TOKEN_FILE
+    try:
+        token = path.read_text().strip()
+        if token:
+            return token
+    except FileNotFoundError:
+        pass
+    directory.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token + "\n")
+    return token
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceOptions:
+    """How to run: where the database is, where to serve, which optional parts to start."""
+
+    db: str | None = None
+    listen: tuple[str, int] | None = ("127.0.0.1", 8000)
+    metrics_listen: tuple[str, int] | None = None
+    data_dir: Path | None = None
+    purge_interval_s: float = 3600.0
+    start_spread: float = 1.0
+
+
+def tariff_from(config: Config) -> Tariff:
+    section = config.extra.get("tariff")
+    if section is None:
+        return Tariff(flat_price=0.0)  # no prices: cost 0, days in the host's time zone
+    return Tariff.from_config(section)
+
+
+def retention_from(config: Config) -> Retention:
+    section = dict(config.extra.get("storage") or {})
+    keys = ("raw_days", "minute_days", "hour_days", "day_days")
+    unknown = set(section) - set(keys) - {"db"}
+    if unknown:
+        raise ConfigError(f"[storage] has unknown keys: {', '.join(sorted(unknown))}")
+    values = {}
+    for key in keys:
+        if key in section:
+            value = section[key]
+            values[key] = None if value in (0, "forever") else float(value)
+    return Retention(**values) if values else DEFAULT_RETENTION
+
+
+def db_from(config: Config, explicit: str | None) -> str:
+    """``--db``, else ``$POWERMONITOR_DB``, else ``[storage] db``, else the data-dir default."""
+    if explicit:
+        return explicit
+    if os.environ.get("POWERMONITOR_DB"):
+        return os.environ["POWERMONITOR_DB"]
+    section = config.extra.get("storage") or {}
+    if section.get("db"):
+        return os.path.expanduser(str(section["db"]))
+    return str(default_db_path())
+
+
+def recorder_options(config: Config) -> dict[str, Any]:
+    section = dict(config.extra.get("energy") or {})
+    method = section.pop("method", "trapezoid")
+    if method not in ("trapezoid", "left"):
+        raise ConfigError(f"[energy] method must be 'trapezoid' or 'left', not {method!r}")
+    max_gap = section.pop("max_gap", None)
+    if section:
+        raise ConfigError(f"[energy] has unknown keys: {', '.join(sorted(section))}")
+    return {"method": method, "max_gap_s": None if max_gap is None else float(max_gap)}
+
+
+async def open_service(config: Config, options: ServiceOptions) -> Service:
+    """Open the store, resume the energy counters and wire monitor → Hub → recorder → writer."""
+    if not config.plugs:
+        raise UsageError(
+            "no plugs configured: add one with 'powermonitor devices add' or "
+            "'powermonitor devices import FILE'"
+        )
+    tariff = tariff_from(config)
+    db = db_from(config, options.db)
+    store = open_store(db, timezone=tariff.timezone, retention=retention_from(config))
+    await store.open()
+    try:
+        counters = await store.counters()
+    except BaseException:
+        await store.close()
+        raise
+    hub = Hub()
+    monitor = Monitor(config, hub, start_spread=options.start_spread)
+    writer = StoreWriter(store)
+    names = {c.plug.device_id: c.name for c in monitor.coordinators.values()}
+    recorder = Recorder(
+        hub, writer, tariff, counters=counters, names=names,
+        poll_intervals={p.device_id: config.interval_for(p) for p in config.plugs},
+        **recorder_options(config),
+    )
+    data_dir = options.data_dir or default_db_path().parent
+    return Service(config, hub, monitor, store, writer, recorder, tariff,
+                   token=load_or_create_token(data_dir), extras={"db": mask_url(db)})
+
+
+def mask_url(db: str) -> str:
+    """A database URL fit for logs: the password replaced by ***."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", db)
+
+
+async def run_service(service: Service, options: ServiceOptions, started: Any = None) -> None:
+    """Run every part until cancelled, then stop polling, account and flush, and close."""
+    service.writer.start()
+    background: list[asyncio.Task[Any]] = []
+
+    def spawn(coro: Any, name: str) -> None:
+        background.append(asyncio.create_task(coro, name=name))
+
+    recorder_task = asyncio.create_task(service.recorder.run(), name="recorder")
+    spawn(service.monitor.run(), "monitor")
+    spawn(_purge_loop(service.store, options.purge_interval_s), "purge")
+    for name, coro in _optional_parts(service, options):
+        spawn(coro, name)
+    if started is not None:
+        started(service)
+    try:
+        done, _ = await asyncio.wait(background, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+    finally:
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        recorder_task.cancel()  # accounts what is still queued, then returns
+        await asyncio.gather(recorder_task, return_exceptions=True)
+        await service.writer.stop()
+        await service.store.close()
+
+
+def _optional_parts(service: Service, options: ServiceOptions) -> list[tuple[str, Any]]:
+    """The web server and exporters, when configured (imported lazily: optional parts)."""
+    return []
+
+
+async def _purge_loop(store: Store, interval: float) -> None:
+    while True:
+        try:
+            removed = await store.purge(time.time())
+            if removed:
+                log.info("retention: removed %d old rows", removed)
+        except PowermonitorError as exc:
+            log.warning("retention purge failed: %s", exc)
+        await asyncio.sleep(interval)

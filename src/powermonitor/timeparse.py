@@ -1,0 +1,47 @@
+"""Parse the times users type: ``24h``, ``7d``, ``90m``, ``2026-11-01``, ``2026-11-01T08:00``, ``now``.
+
+Relative values count back from ``now``; dates without a zone are in the user's time zone
+(the tariff's, when one is configured), because "since Monday" means the user's Monday.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from .errors import UsageError
+
+_RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)\s*$", re.IGNORECASE)
+_UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: str) -> float:
+    """``90m`` → 5400.0 seconds."""
+    match = _RELATIVE.match(text)
+    if not match:
+        raise UsageError(f"{text!r} is not a duration such as 30m, 24h or 7d")
+    return float(match.group(1)) * _UNITS[match.group(2).lower()]
+
+
+def parse_time(text: str, now: float, tz: ZoneInfo) -> float:
+    """A point in time as Unix seconds."""
+    value = text.strip().lower()
+    if value == "now":
+        return now
+    if value in ("today", "yesterday"):
+        day = datetime.fromtimestamp(now, tz).date()
+        if value == "yesterday":
+            day -= timedelta(days=1)
+        return datetime.combine(day, time(0), tz).timestamp()
+    if _RELATIVE.match(value):
+        return now - parse_duration(value)
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(
+            f"{text!r} is not a time: use 24h, 7d, today, 2026-11-01 or 2026-11-01T08:00"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz)
+    return moment.timestamp()
