@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 from ..config import Config
@@ -25,6 +27,7 @@ class Monitor:
         *,
         start_spread: float = 1.0,
         backoff_factory: Any = Backoff,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self.hub = hub or Hub()
@@ -32,7 +35,7 @@ class Monitor:
         for plug in config.plugs:
             self.coordinators[plug.device_id] = PlugCoordinator(
                 plug, self.hub, config.defaults, backoff=backoff_factory(),
-                start_spread=start_spread,
+                start_spread=start_spread, clock=clock,
             )
         self._tasks: list[asyncio.Task[None]] = []
 
