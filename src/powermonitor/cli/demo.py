@@ -8,8 +8,10 @@ the full service with storage and the web dashboard.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -17,11 +19,19 @@ from rich.live import Live
 from rich.table import Table
 
 from ..client.plug import Plug
+from ..config import Config, Defaults, PlugConfig
 from ..errors import PowermonitorError
 from ..models import Reading
+from ..service import Service, ServiceOptions, open_service, run_service, tariff_from
+from ..simulator.backfill import history_samples
 from ..simulator.plug import PlugSpec, make_identity
 from ..simulator.server import Fleet
+from ..storage import default_db_path
+from ..storage.base import Sample
+from ..storage.sqlite import SqliteStore
+from ..tariff import Tariff, local_timezone_name
 from . import runtime
+from .run import parse_listen
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,32 +120,110 @@ async def run_demo(interval: float, rounds: int, console: Console, time_scale: f
         await fleet.stop()
 
 
-@click.command("demo")
-@click.option("--interval", type=click.FloatRange(1.0), default=2.0, show_default=True,
-              help="Seconds between polls of each plug.")
-@click.option("--rounds", type=click.IntRange(0), default=0, show_default=True,
-              help="Stop after N rounds (0: run until Ctrl-C).")
-@click.option("--once", is_flag=True, help="Poll every plug once and exit (same as --rounds 1).")
-@click.option("--time-scale", type=click.FloatRange(0.001), default=60.0, show_default=True,
-              help="Simulated seconds per real second (60: a fridge cycle takes under a minute).")
-def demo_command(interval: float, rounds: int, once: bool, time_scale: float) -> None:
-    """Start a simulated household and watch what every appliance draws, live."""
-    console = Console()
-    console.print("Starting a simulated household of six plugs on 127.0.0.1 (Ctrl-C to stop)...")
+DEMO_TARIFF = {
+    "currency": "EUR",
+    "price": 0.32,  # day rate
+    "windows": [{"days": "all", "start": "22:00", "end": "06:00", "price": 0.22}],  # night rate
+}
+BACKFILL_DAYS = 7
 
-    async def main() -> int:
-        task = asyncio.ensure_future(run_demo(interval, 1 if once else rounds, console, time_scale))
-        stop = asyncio.ensure_future(runtime.wait_for_stop_signal())
-        finished, _ = await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
-        if task not in finished:
+
+def demo_config(fleet: Fleet, tz: str) -> Config:
+    plugs = tuple(
+        PlugConfig(name=s.plug.spec.name, device_id=s.plug.device_id, host=s.host,
+                   local_key=s.plug.spec.local_key, version=s.plug.spec.version, port=s.port)
+        for s in fleet.servers
+    )
+    return Config(defaults=Defaults(poll_interval=2.0, timeout=2.0), plugs=plugs,
+                  extra={"tariff": {**DEMO_TARIFF, "timezone": tz}})
+
+
+async def backfill(db: Path, specs: list[PlugSpec], tariff: Tariff, now: float,
+                   console: Console) -> None:
+    """A week of history, once per database, so the charts mean something at once."""
+    store = SqliteStore(db, timezone=tariff.timezone)
+    await store.open()
+    try:
+        if await store.counters():
+            return
+        console.print(f"Back-filling {BACKFILL_DAYS} days of history...")
+        names = {s.device_id: s.name for s in specs}
+        for spec in specs:
+            batch: list[Sample] = []
+            for sample in history_samples(spec, now - BACKFILL_DAYS * 86400, now - 60, tariff):
+                batch.append(sample)
+                if len(batch) >= 20_000:
+                    await store.write(batch, names)
+                    batch = []
+            await store.write(batch, names)
+    finally:
+        await store.close()
+
+
+async def run_service_demo(listen: tuple[str, int] | None, data_dir: Path, time_scale: float,
+                           console: Console) -> None:
+    specs = household_specs()
+    fleet = Fleet(specs, time_scale=time_scale)
+    await fleet.start()
+    try:
+        tz = local_timezone_name()
+        config = demo_config(fleet, tz)
+        db = data_dir / "demo.db"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        await backfill(db, specs, tariff_from(config), time.time(), console)
+        options = ServiceOptions(db=str(db), listen=listen, data_dir=data_dir, start_spread=0.2)
+        service = await open_service(config, options)
+
+        def started(svc: Service) -> None:
+            console.print(f"Simulated household of {len(specs)} plugs on 127.0.0.1; "
+                          f"database {db}")
+            if listen:
+                host, port = listen
+                console.print(f"[bold]Dashboard: http://{host}:{port}/[/bold]")
+                console.print(f"API token (to switch plugs from the page): {svc.token}")
+            console.print("Press Ctrl-C to stop.")
+
+        run_task = asyncio.create_task(run_service(service, options, started))
+        stop_task = asyncio.create_task(runtime.wait_for_stop_signal())
+        done, _ = await asyncio.wait({run_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (run_task, stop_task):
             task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
-            return 0
-        stop.cancel()
-        return task.result()
+        results = await asyncio.gather(run_task, stop_task, return_exceptions=True)
+        if run_task in done and isinstance(results[0], BaseException) and not isinstance(
+            results[0], asyncio.CancelledError
+        ):
+            raise results[0]
+    finally:
+        await fleet.stop()
 
-    code = runtime.guarded(lambda: runtime.run(main()))
-    raise SystemExit(code)
+
+@click.command("demo")
+@click.option("--listen", default="127.0.0.1:8000", envvar="POWERMONITOR_LISTEN",
+              show_default=True, help="Dashboard address (HOST:PORT).")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Where the demo keeps its database [default: the user's data dir]/demo.")
+@click.option("--time-scale", type=click.FloatRange(0.001), default=1.0, show_default=True,
+              help="Simulated seconds per real second for the appliances' load cycles.")
+@click.option("--once", is_flag=True,
+              help="Just poll every simulated plug once, print a table and exit.")
+@click.option("--rounds", type=click.IntRange(0), default=0, hidden=True)
+@click.option("--interval", type=click.FloatRange(1.0), default=2.0, hidden=True)
+def demo_command(listen: str, data_dir: str | None, time_scale: float, once: bool, rounds: int,
+                 interval: float) -> None:
+    """Start a simulated household, the service and its dashboard, with a week of history."""
+    console = Console()
+    if once or rounds:
+        console.print("Starting a simulated household of six plugs on 127.0.0.1...")
+
+        async def table() -> int:
+            return await run_demo(interval, 1 if once else rounds, console, time_scale)
+
+        code = runtime.guarded(lambda: runtime.run(table()))
+        raise SystemExit(code)
+    directory = Path(data_dir) if data_dir else default_db_path().parent / "demo"
+
+    def body() -> None:
+        address = parse_listen(listen, "--listen")
+        runtime.run(run_service_demo(address, directory, time_scale, console))
+
+    runtime.guarded(body)
