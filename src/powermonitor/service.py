@@ -20,6 +20,7 @@ from typing import Any
 
 from .config import Config
 from .errors import ConfigError, PowermonitorError, UsageError
+from .exporters import build_exporters
 from .models import Reading
 from .monitor.hub import Hub
 from .monitor.supervisor import Monitor
@@ -156,8 +157,19 @@ async def open_service(config: Config, options: ServiceOptions) -> Service:
         **recorder_options(config),
     )
     data_dir = options.data_dir or default_db_path().parent
-    return Service(config, hub, monitor, store, writer, recorder, tariff,
-                   token=load_or_create_token(data_dir), extras={"db": mask_url(db)})
+    service = Service(config, hub, monitor, store, writer, recorder, tariff,
+                      token=load_or_create_token(data_dir), extras={"db": mask_url(db)})
+    try:
+        metrics = None
+        if options.metrics_listen:
+            host, port = options.metrics_listen
+            metrics = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        service.extras["exporters"] = build_exporters(service, config.extra, os.environ,
+                                                      metrics_listen=metrics)
+    except BaseException:
+        await store.close()
+        raise
+    return service
 
 
 def mask_url(db: str) -> str:
@@ -174,10 +186,10 @@ async def run_service(service: Service, options: ServiceOptions, started: Any = 
         background.append(asyncio.create_task(coro, name=name))
 
     recorder_task = asyncio.create_task(service.recorder.run(), name="recorder")
+    for name, coro in _optional_parts(service, options):
+        spawn(coro, name)  # before the monitor: exporters subscribe to the Hub when they start
     spawn(service.monitor.run(), "monitor")
     spawn(_purge_loop(service.store, options.purge_interval_s), "purge")
-    for name, coro in _optional_parts(service, options):
-        spawn(coro, name)
     if started is not None:
         started(service)
     try:
@@ -196,8 +208,22 @@ async def run_service(service: Service, options: ServiceOptions, started: Any = 
 
 
 def _optional_parts(service: Service, options: ServiceOptions) -> list[tuple[str, Any]]:
-    """The web server and exporters, when configured (imported lazily: optional parts)."""
-    return []
+    """The web server and the exporters the configuration enables."""
+    parts: list[tuple[str, Any]] = [
+        (f"exporter:{e.name}", e.run()) for e in service.extras.get("exporters", [])
+    ]
+    if options.listen is not None:
+        from .exporters import prometheus_settings
+        from .exporters.prometheus import metrics_asgi_app
+        from .web.app import create_app, serve
+
+        app = create_app(service)
+        if prometheus_settings(service.config.extra.get("prometheus"), os.environ).web:
+            metrics: Any = metrics_asgi_app(service)  # an ASGI app, which Route accepts too
+            app.add_route("/metrics", metrics, include_in_schema=False)
+        host, port = options.listen
+        parts.append(("web", serve(app, host, port)))
+    return parts
 
 
 async def _purge_loop(store: Store, interval: float) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
@@ -211,16 +212,19 @@ def test_devices_file_is_private_and_tinytuya_shaped(sim: Simulator) -> None:
         assert len(str(dev["key"])) == 16
 
 
-def test_container_command_polls_from_plug_env_vars(sim: Simulator) -> None:
-    """The Dockerfile's CMD, run with the PLUG* variables the original container took."""
-    dockerfile = (Path(__file__).parents[2] / "Dockerfile").read_text()
-    cmd_line = next(line for line in dockerfile.splitlines() if line.startswith("CMD "))
-    argv = json.loads(cmd_line[4:])
-    assert argv[0] == "powermonitor"
+def test_container_entrypoint_polls_from_plug_env_vars(sim: Simulator) -> None:
+    """The Dockerfile's entry point, run with the PLUG* variables the original container took."""
+    root = Path(__file__).parents[2]
+    dockerfile = (root / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["powermonitor-entrypoint"]' in dockerfile
+    entrypoint = str(root / "docker" / "entrypoint.sh")
     dev = sim.devices[2]
     env = {"PLUGID": str(dev["id"]), "PLUGIP": "127.0.0.1", "PLUGKEY": str(dev["key"]),
            "PLUGINVERS": "3.3", "PLUGPORT": str(dev["port"])}
-    result = run(argv[0], *argv[1:], env=env)
+    full = {**{k: v for k, v in os.environ.items() if not k.startswith("PLUG")}, **env}
+    result = subprocess.run(["sh", entrypoint], capture_output=True, text=True, env=full,
+                            timeout=30)
     assert result.returncode == 0 and "Power (W): 1210.0" in result.stdout
-    result = run(argv[0], *argv[1:], env={**env, "PLUGJSON": "yes"})
+    result = subprocess.run(["sh", entrypoint], capture_output=True, text=True,
+                            env={**full, "PLUGJSON": "yes"}, timeout=30)
     assert json.loads(result.stdout)["power"] == 1210.0
