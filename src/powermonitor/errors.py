@@ -106,6 +106,16 @@ class NoPowerDataError(PowermonitorError):
     exit_code = 8
 
 
+class StorageError(PowermonitorError):
+    """The database could not be opened, read or written; the message names the file or server.
+
+    Raised for a file that is not a powermonitor database (or is corrupt), a schema written by a
+    newer powermonitor, a full disk, a locked file, or a PostgreSQL server that cannot be reached.
+    """
+
+    exit_code = 9
+
+
 EXIT_INTERRUPTED = 130
 
 __all__ = [
@@ -121,6 +131,7 @@ __all__ = [
     "NoPowerDataError",
     "PowermonitorError",
     "ProtocolError",
+    "StorageError",
     "UnreachableError",
     "UsageError",
 ]

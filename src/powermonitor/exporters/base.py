@@ -1,0 +1,271 @@
+"""What every exporter shares: the service it reads, plug metadata, settings checks, quiet logs.
+
+Design rules for the exporters package:
+
+* **Exporters never touch a plug.** They read the Hub's latest-state cache (scrape-time
+  readers: Prometheus) or subscribe to the Hub (MQTT, InfluxDB). The one exception is an MQTT
+  switch command, which goes through ``service.set_switch`` and so through the plug's own
+  coordinator and its single connection.
+* **A broken exporter never stops polling or storage.** ``run()`` only returns when cancelled;
+  a bad URL, bad credentials or a broker that is away are logged once, clearly, with what to
+  check, then retried quietly with capped backoff.
+* **Energy comes from the recorder's persisted totals** (``Recorder.totals()``), which never
+  decrease. Tuya's DP 17 ``add_ele`` is an increment that resets, never a meter.
+* **Settings are validated when the exporters are built**, so a typo in ``[mqtt]`` fails at
+  start-up with a :class:`~powermonitor.errors.ConfigError` naming the section and key.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..config import Config, PlugConfig
+from ..dps import detect_layout
+from ..errors import ConfigError
+from ..models import Reading
+from ..monitor.hub import Hub, PlugState
+
+__all__ = [
+    "DeviceMeta",
+    "QuietLog",
+    "RecorderLike",
+    "ServiceLike",
+    "TotalsLike",
+    "device_meta",
+    "device_metas",
+    "plug_ids",
+]
+
+
+class TotalsLike(Protocol):
+    """One plug's running energy account (``powermonitor.recorder.Totals``)."""
+
+    @property
+    def total_wh(self) -> float: ...
+
+
+class RecorderLike(Protocol):
+    """What exporters need from the recorder: the persisted, never-decreasing energy totals."""
+
+    def totals(self) -> Mapping[str, TotalsLike]: ...
+
+
+class ServiceLike(Protocol):
+    """The slice of :class:`powermonitor.service.Service` the exporters use."""
+
+    @property
+    def hub(self) -> Hub: ...
+
+    @property
+    def config(self) -> Config: ...
+
+    @property
+    def recorder(self) -> RecorderLike | None: ...
+
+    def names(self) -> Mapping[str, str]: ...
+
+    async def set_switch(self, name_or_id: str, on: bool, outlet: int | str = 1) -> Reading: ...
+
+
+def totals_wh(service: ServiceLike) -> dict[str, float]:
+    """device id → total Wh from the recorder (empty when there is no recorder or it fails)."""
+    recorder = service.recorder
+    if recorder is None:
+        return {}
+    try:
+        return {k: float(t.total_wh) for k, t in recorder.totals().items()}
+    except Exception:  # a scrape or a state message must not fail on the recorder
+        logging.getLogger(__name__).exception("could not read the energy totals")
+        return {}
+
+
+def plug_ids(service: ServiceLike) -> list[str]:
+    """Every plug to export: the configured ones, then any the Hub knows about, in order."""
+    ids = list(service.names())
+    seen = set(ids)
+    ids.extend(k for k in service.hub.states if k not in seen)
+    return ids
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceMeta:
+    """What we know about a plug besides its readings (for info metrics and HA's device block)."""
+
+    device_id: str
+    name: str
+    host: str = ""
+    port: int = 0
+    protocol: str = ""
+    layout: str = ""
+    model: str = ""
+
+    @property
+    def model_text(self) -> str:
+        """A model string for Home Assistant: the configured model, else the DP layout."""
+        if self.model:
+            return self.model
+        return f"Smart plug ({self.layout} layout)" if self.layout else "Smart plug"
+
+
+def device_metas(service: ServiceLike, ids: Iterable[str] | None = None) -> dict[str, DeviceMeta]:
+    """Name, host, protocol and DP layout of plugs (all exported ones by default), from the
+    config and the Hub's state; the config and names are read once for all of them."""
+    states = service.hub.states
+    names = service.names()
+    plugs = {p.device_id: p for p in service.config.plugs}
+    out: dict[str, DeviceMeta] = {}
+    for device_id in plug_ids(service) if ids is None else ids:
+        state = states.get(device_id)
+        plug = plugs.get(device_id)
+        out[device_id] = _meta(device_id, state, plug, names.get(device_id, ""))
+    return out
+
+
+def device_meta(service: ServiceLike, device_id: str) -> DeviceMeta:
+    """:func:`device_metas` for one plug."""
+    return device_metas(service, [device_id])[device_id]
+
+
+def _meta(device_id: str, state: PlugState | None, plug: PlugConfig | None, name: str
+          ) -> DeviceMeta:
+    name = name or (state.name if state else "") or device_id
+    protocol = state.protocol if state and state.protocol else ""
+    if not protocol and plug is not None and plug.version != "auto":
+        protocol = plug.version
+    layout = ""
+    if plug is not None and plug.mapping is not None:
+        layout = plug.mapping.name
+    elif state is not None and state.reading is not None:
+        layout = _layout_of(device_id, state.reading.dps)
+    return DeviceMeta(
+        device_id=device_id,
+        name=name,
+        host=plug.host if plug else "",
+        port=plug.port if plug else 0,
+        protocol=protocol,
+        layout=layout,
+        model=str(getattr(plug, "model", "") or ""),
+    )
+
+
+_LAYOUTS: dict[tuple[str, frozenset[str]], str] = {}
+
+
+def _layout_of(device_id: str, dps: Mapping[str, Any]) -> str:
+    """The plug's DP layout, detected once per (plug, set of DPs) rather than on every scrape."""
+    key = (device_id, frozenset(dps))
+    layout = _LAYOUTS.get(key)
+    if layout is None:
+        if len(_LAYOUTS) > 100_000:
+            _LAYOUTS.clear()
+        layout = _LAYOUTS[key] = detect_layout(dps) or ""
+    return layout
+
+
+class QuietLog:
+    """Log a problem once at ``level`` (with what to check), then at DEBUG until it clears.
+
+    A different problem (another ``key``) is loud again; :meth:`recovered` logs the recovery
+    once at INFO, and only if a problem had been reported.
+    """
+
+    def __init__(self, logger: logging.Logger, what: str) -> None:
+        self.log = logger
+        self.what = what
+        self.key: str | None = None
+        self.count = 0
+
+    def problem(self, key: str, message: str, *args: object, level: int = logging.ERROR) -> None:
+        self.count += 1
+        if key != self.key:
+            self.key = key
+            self.log.log(level, message, *args)
+        else:
+            self.log.debug(message, *args)
+
+    def recovered(self, message: str, *args: object) -> None:
+        if self.key is not None:
+            self.log.info(message, *args)
+        self.key = None
+
+
+# --------------------------------------------------------------------------- settings checks
+
+_HOST_PORT = re.compile(r"^\[?(?P<host>[^\]]*)\]?:(?P<port>\d{1,5})$")
+
+
+class Section:
+    """Read one config table with helpful errors: ``[mqtt] 'qos' must be 0, 1 or 2 (got 3)``."""
+
+    def __init__(self, name: str, table: object, allowed: Iterable[str]) -> None:
+        if table is None:
+            table = {}
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"[{name}] must be a table of settings")
+        self.name = name
+        self.table: Mapping[str, Any] = table
+        self.allowed = tuple(allowed)
+        for key in table:
+            if key not in self.allowed:
+                raise ConfigError(
+                    f"[{name}] unknown key {key!r} (known keys: {', '.join(self.allowed)})"
+                )
+
+    def error(self, key: str, message: str) -> ConfigError:
+        return ConfigError(f"[{self.name}] {key!r} {message}")
+
+    def present(self, key: str) -> bool:
+        return key in self.table
+
+    def text(self, key: str, default: str = "") -> str:
+        value = self.table.get(key, default)
+        if not isinstance(value, str):
+            raise self.error(key, f"must be a string (got {value!r})")
+        return value.strip()
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self.table.get(key, default)
+        if not isinstance(value, bool):
+            raise self.error(key, f"must be true or false (got {value!r})")
+        return value
+
+    def number(self, key: str, default: float, low: float, high: float) -> float:
+        value = self.table.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.error(key, f"must be a number (got {value!r})")
+        number = float(value)
+        if math.isnan(number) or not low <= number <= high:
+            raise self.error(key, f"must be from {low:g} to {high:g} (got {value!r})")
+        return number
+
+    def integer(self, key: str, default: int, low: int, high: int) -> int:
+        value = self.table.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise self.error(key, f"must be an integer from {low} to {high} (got {value!r})")
+        return value
+
+    def choice(self, key: str, default: str, choices: Iterable[str]) -> str:
+        options = tuple(choices)
+        value = self.text(key, default)
+        if value not in options:
+            raise self.error(key, f"must be one of {', '.join(options)} (got {value!r})")
+        return value
+
+
+def parse_listen(value: str, what: str) -> tuple[str, int]:
+    """``"127.0.0.1:9108"``, ``":9108"`` (all interfaces) or ``"[::1]:9108"`` → (host, port)."""
+    match = _HOST_PORT.match(value.strip())
+    if match is None or not 0 <= int(match["port"]) <= 65535:
+        raise ConfigError(f"{what} must be HOST:PORT such as 127.0.0.1:9108 (got {value!r})")
+    host = match["host"] or "0.0.0.0"
+    return host, int(match["port"])
+
+
+def topic_id(text: str) -> str:
+    """An MQTT/HA-safe identifier: only ``[A-Za-z0-9_-]`` (HA's rule for discovery ids)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", text)

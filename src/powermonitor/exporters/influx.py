@@ -1,0 +1,493 @@
+"""InfluxDB writer: every reading as a line-protocol point, batched over HTTP (v1, v2 or v3).
+
+One point per reading::
+
+    powermonitor,device_id=bf01…,name=fridge power_w=81.5,voltage_v=229.8,current_a=0.372,
+        power_factor=0.953,switch=true,energy_wh_total=1234.567 1764140000123456000
+
+Tags ``device_id`` and ``name`` (omitted when empty: line protocol has no empty tags); fields
+are floats (always floats, so a field's type never changes) and ``switch`` a boolean; a
+quantity the plug does not report is left out, never written as 0. ``energy_wh_total`` is the
+recorder's persisted, never-decreasing total (Tuya's DP 17 ``add_ele`` is not a meter), so
+``difference()``/``non_negative_difference()`` per window gives Wh per window.
+Timestamps are nanoseconds.
+
+Endpoints, chosen by ``api``:
+
+* ``v1`` — ``POST {url}/write?db=&rp=&precision=ns``; ``username``/``password`` as HTTP Basic
+  auth (InfluxDB 1.x accepts Basic as well as ``u``/``p`` query parameters; Basic keeps the
+  password out of URLs and proxy logs).
+* ``v2`` — ``POST {url}/api/v2/write?org=&bucket=&precision=ns`` with
+  ``Authorization: Token …`` (InfluxDB 2.x, Cloud).
+* ``v3`` — ``POST {url}/api/v3/write_lp?db=&precision=nanosecond`` with
+  ``Authorization: Bearer …``: InfluxDB 3 Core/Enterprise's native endpoint. v3 also accepts the
+  v1 and v2 paths for compatibility; the native one is used because it is the documented way
+  forward and its ``precision`` is explicit (v3 otherwise guesses precision from magnitude).
+
+Batching and failure: points wait in a bounded buffer (oldest dropped, and counted, when it is
+full) and are sent when ``batch_size`` are ready or ``flush_interval`` has passed. A failed
+write is retried, oldest points first, with capped backoff: connection errors, timeouts, 5xx
+and 429 (honouring ``Retry-After``) are transient; 401/403 (credentials) and 404 (no such
+database/bucket) are logged once with what to fix and retried slowly, since someone may fix the
+server; 400 (the server rejected the data) drops that batch. Polling and storage never wait
+for InfluxDB.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import logging
+import math
+import os
+import ssl
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from ..errors import ConfigError
+from ..models import Reading
+from ..monitor.coordinator import Backoff
+from ..monitor.hub import Subscription
+from .base import QuietLog, Section, ServiceLike, totals_wh
+
+__all__ = [
+    "ENV_PASSWORD",
+    "ENV_TOKEN",
+    "ENV_URL",
+    "InfluxSettings",
+    "InfluxWriter",
+    "escape_field_string",
+    "escape_key",
+    "escape_measurement",
+    "influx_settings",
+    "line_for",
+    "point",
+]
+
+log = logging.getLogger(__name__)
+
+ENV_URL = "POWERMONITOR_INFLUX_URL"
+ENV_TOKEN = "POWERMONITOR_INFLUX_TOKEN"
+ENV_PASSWORD = "POWERMONITOR_INFLUX_PASSWORD"
+
+KEYS = (
+    "enabled", "url", "api", "database", "retention_policy", "username", "password", "org",
+    "bucket", "token", "measurement", "batch_size", "flush_interval", "max_buffer", "timeout",
+    "gzip", "ca_file", "verify_tls",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class InfluxSettings:
+    """The ``[influx]`` section. Secrets are kept out of ``repr``."""
+
+    url: str
+    api: str = "v1"  # "v1", "v2" or "v3"
+    database: str = ""
+    retention_policy: str = ""
+    username: str = ""
+    password: str = field(default="", repr=False)
+    org: str = ""
+    bucket: str = ""
+    token: str = field(default="", repr=False)
+    measurement: str = "powermonitor"
+    batch_size: int = 500
+    flush_interval: float = 5.0
+    max_buffer: int = 100_000
+    timeout: float = 10.0
+    gzip: bool = False
+    ca_file: str = ""
+    verify_tls: bool = True
+
+    def request(self) -> tuple[str, dict[str, str], dict[str, str], tuple[str, str] | None]:
+        """(URL, query parameters, headers, basic auth) of a write."""
+        base = self.url.rstrip("/")
+        headers = {"Content-Type": "text/plain; charset=utf-8"}
+        auth: tuple[str, str] | None = None
+        if self.api == "v1":
+            params = {"db": self.database, "precision": "ns"}
+            if self.retention_policy:
+                params["rp"] = self.retention_policy
+            if self.username:
+                auth = (self.username, self.password)
+            elif self.token:
+                headers["Authorization"] = f"Token {self.token}"
+            return f"{base}/write", params, headers, auth
+        if self.api == "v2":
+            if self.token:
+                headers["Authorization"] = f"Token {self.token}"
+            params = {"org": self.org, "bucket": self.bucket, "precision": "ns"}
+            return f"{base}/api/v2/write", params, headers, auth
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        params = {"db": self.database, "precision": "nanosecond"}
+        return f"{base}/api/v3/write_lp", params, headers, auth
+
+    @property
+    def target(self) -> str:
+        """Where we write, for messages (no secrets)."""
+        where = self.bucket if self.api == "v2" else self.database
+        return f"{self.url} ({self.api}, {'bucket' if self.api == 'v2' else 'database'} {where!r})"
+
+
+def influx_settings(table: object, env: Mapping[str, str]) -> InfluxSettings | None:
+    """Settings from the ``[influx]`` table and the environment; None when InfluxDB is off.
+
+    On when ``url`` (or ``POWERMONITOR_INFLUX_URL``, which wins) is set, unless
+    ``enabled = false``. ``api`` defaults to v2 when ``bucket`` or ``org`` is set, else v3 when
+    a token is set, else v1.
+    """
+    section = Section("influx", table, KEYS)
+    url = env.get(ENV_URL, "").strip() or section.text("url")
+    if not section.flag("enabled", True):
+        return None
+    if not url:
+        if section.table:
+            raise section.error("url", 'is missing: set url = "http://HOST:8086" (or the '
+                                f"{ENV_URL} environment variable)")
+        return None
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:
+        raise ConfigError(f"[influx] 'url' is not a valid URL ({exc}): {url!r}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ConfigError(f"[influx] 'url' must be http://HOST:PORT or https://… (got {url!r})")
+    if parsed.userinfo:
+        raise ConfigError("[influx] put credentials in username/password or token, not in the url")
+    token = env.get(ENV_TOKEN, "").strip() or section.text("token")
+    password = env.get(ENV_PASSWORD, "") or section.text("password")
+    org, bucket = section.text("org"), section.text("bucket")
+    default_api = "v2" if (org or bucket) else ("v3" if token else "v1")
+    api = section.choice("api", default_api, ("v1", "v2", "v3"))
+    database = section.text("database")
+    if api == "v2":
+        for key, value in (("org", org), ("bucket", bucket)):
+            if not value:
+                raise section.error(key, "is required for api = \"v2\"")
+        if not token:
+            raise section.error("token", f"is required for api = \"v2\" (or set {ENV_TOKEN})")
+    elif not database:
+        raise section.error("database", f"is required for api = \"{api}\"")
+    username = section.text("username")
+    if username and api != "v1":
+        raise section.error("username", "is only used with api = \"v1\"; v2/v3 use token")
+    measurement = section.text("measurement", "powermonitor")
+    if not measurement:
+        raise section.error("measurement", "must not be empty")
+    ca_file = section.text("ca_file")
+    if ca_file:
+        ca_file = os.path.expanduser(ca_file)
+        if not os.path.isfile(ca_file):
+            raise section.error("ca_file", f"names a file that does not exist: {ca_file!r}")
+    return InfluxSettings(
+        url=url,
+        api=api,
+        database=database,
+        retention_policy=section.text("retention_policy"),
+        username=username,
+        password=password,
+        org=org,
+        bucket=bucket,
+        token=token,
+        measurement=measurement,
+        batch_size=section.integer("batch_size", 500, 1, 100_000),
+        flush_interval=section.number("flush_interval", 5.0, 0.05, 3600.0),
+        max_buffer=section.integer("max_buffer", 100_000, 1, 10_000_000),
+        timeout=section.number("timeout", 10.0, 0.1, 300.0),
+        gzip=section.flag("gzip", False),
+        ca_file=ca_file,
+        verify_tls=section.flag("verify_tls", True),
+    )
+
+
+# --------------------------------------------------------------------------- line protocol
+
+# Backslashes become "/" in names and tags: line protocol cannot carry a backslash before a
+# separator or at the end of a value, and InfluxDB 1.x keeps "\\\\" as two characters where
+# the 2.x documentation reads it as one. Newlines cannot be carried at all: they become spaces.
+_MEASUREMENT = str.maketrans({",": "\\,", " ": "\\ ", "\n": "\\ ", "\r": "\\ ", "\\": "/"})
+_KEY = str.maketrans(
+    {",": "\\,", "=": "\\=", " ": "\\ ", "\n": "\\ ", "\r": "\\ ", "\\": "/"}
+)
+_STRING = str.maketrans({'"': '\\"', "\\": "\\\\", "\n": " ", "\r": " "})
+
+
+def escape_measurement(text: str) -> str:
+    """Escape a measurement name: commas and spaces; backslashes become "/"."""
+    return text.translate(_MEASUREMENT)
+
+
+def escape_key(text: str) -> str:
+    """Escape a tag key, tag value or field key: commas, equals signs and spaces.
+
+    Backslashes become "/" and newlines spaces (see above): a plug named ``a\\b`` is tagged
+    ``a/b``.
+    """
+    return text.translate(_KEY)
+
+
+def escape_field_string(text: str) -> str:
+    """A string field value, quoted: double quotes and backslashes escaped."""
+    return '"' + text.translate(_STRING) + '"'
+
+
+def _field_value(value: object) -> str | None:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        number = float(value)
+        return repr(number) if math.isfinite(number) else None
+    if isinstance(value, str):
+        return escape_field_string(value)
+    return None
+
+
+def point(measurement: str, tags: Mapping[str, str], fields: Mapping[str, object],
+          ts_ns: int | None) -> str | None:
+    """One line of line protocol; None when no field has a value (a point needs one)."""
+    parts = []
+    for key, value in fields.items():
+        text = _field_value(value)
+        if text is not None:
+            parts.append(f"{escape_key(key)}={text}")
+    if not parts:
+        return None
+    tag_text = "".join(f",{escape_key(k)}={escape_key(v)}" for k, v in sorted(tags.items()) if v)
+    line = f"{escape_measurement(measurement)}{tag_text} {','.join(parts)}"
+    return line if ts_ns is None else f"{line} {ts_ns}"
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _ns(timestamp: datetime) -> int:
+    if timestamp.tzinfo is None:
+        timestamp = timestamp.replace(tzinfo=UTC)
+    delta = timestamp - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+
+
+def line_for(reading: Reading, name: str, energy_wh: float | None,
+             measurement: str = "powermonitor") -> str | None:
+    """The line-protocol point of one reading."""
+    fields: dict[str, object] = {
+        "power_w": reading.power_w,
+        "voltage_v": reading.voltage_v,
+        "current_a": reading.current_a,
+        "power_factor": reading.power_factor,
+        "switch": reading.switch,
+        "energy_wh_total": energy_wh,
+    }
+    tags = {"device_id": reading.device_id, "name": name}
+    return point(measurement, tags, fields, _ns(reading.timestamp))
+
+
+# --------------------------------------------------------------------------- the writer
+
+
+class _Outcome:
+    OK = "ok"
+    RETRY = "retry"
+    SLOW = "slow"  # retry, but at the long delay: credentials or a missing database
+    DROP = "drop"
+
+
+class InfluxWriter:
+    """Hub subscriber writing every reading to InfluxDB, batched; ``run()`` until cancelled."""
+
+    name = "influx"
+
+    def __init__(self, service: ServiceLike, settings: InfluxSettings, *,
+                 backoff: Backoff | None = None,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.service = service
+        self.settings = settings
+        self.backoff = backoff or Backoff(initial=1.0, cap=60.0, key_error_delay=300.0)
+        self._transport = transport
+        self.buffer: deque[str] = deque()
+        self._ready = asyncio.Event()
+        self._quiet = QuietLog(log, "influx")
+        self._batch_size = settings.batch_size
+        self.written = 0  # points accepted by the server
+        self.dropped = 0  # points dropped: buffer full while the server was away
+        self.rejected = 0  # points in batches the server refused (HTTP 400)
+        self.failures = 0  # failed write requests
+        self.requests = 0
+
+    async def run(self) -> None:
+        sub = self.service.hub.subscribe(maxsize=100_000)
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._drain(sub), name="influx:drain")
+                await self._flush_loop()
+        finally:
+            sub.close()
+
+    # ------------------------------------------------------------------ readings → lines
+
+    async def _drain(self, sub: Subscription) -> None:
+        while True:
+            events = [await sub.get()]
+            while len(events) < 10_000 and (event := sub.get_nowait()) is not None:
+                events.append(event)
+            readings = [e for e in events if isinstance(e, Reading)]
+            if readings:
+                self.add(readings)
+
+    def add(self, readings: list[Reading]) -> None:
+        """Render readings as lines into the buffer (the energy totals are read once)."""
+        totals = totals_wh(self.service)
+        names = self.service.names()
+        measurement = self.settings.measurement
+        for reading in readings:
+            line = line_for(reading, names.get(reading.device_id, ""),
+                            totals.get(reading.device_id), measurement)
+            if line is not None:
+                self._append(line)
+        if len(self.buffer) >= self._batch_size:
+            self._ready.set()
+
+    def _append(self, line: str) -> None:
+        if len(self.buffer) >= self.settings.max_buffer:
+            self.buffer.popleft()
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 10_000 == 0:
+                log.warning("InfluxDB: buffer full (%d points); dropped the oldest, %d so far",
+                            self.settings.max_buffer, self.dropped)
+        self.buffer.append(line)
+
+    # ------------------------------------------------------------------ lines → server
+
+    def _client(self) -> httpx.AsyncClient:
+        s = self.settings
+        verify: Any = s.verify_tls
+        if s.ca_file:
+            verify = ssl.create_default_context(cafile=s.ca_file)
+        return httpx.AsyncClient(timeout=s.timeout, verify=verify, transport=self._transport)
+
+    async def _flush_loop(self) -> None:
+        async with self._client() as http:
+            inflight: list[str] = []
+            try:
+                while True:
+                    if len(self.buffer) < self._batch_size:
+                        self._ready.clear()
+                        with contextlib.suppress(TimeoutError):
+                            async with asyncio.timeout(self.settings.flush_interval):
+                                await self._ready.wait()
+                    if not self.buffer:
+                        continue
+                    inflight = [self.buffer.popleft()
+                                for _ in range(min(self._batch_size, len(self.buffer)))]
+                    try:
+                        outcome, delay = await self._send(http, inflight)
+                    except Exception as exc:  # a bug here must not end the writer
+                        self._quiet.problem("bug", "InfluxDB: unexpected error: %r", exc)
+                        log.debug("InfluxDB: unexpected error", exc_info=True)
+                        outcome, delay = _Outcome.RETRY, None
+                    batch, inflight = inflight, []
+                    if outcome in (_Outcome.RETRY, _Outcome.SLOW):
+                        self._requeue(batch)
+                        await asyncio.sleep(delay if delay is not None
+                                            else self.backoff.next_delay(outcome == _Outcome.SLOW))
+            except asyncio.CancelledError:
+                if inflight:  # cancelled mid-request: those points are not written yet
+                    self._requeue(inflight)
+                await self._final_flush(http)
+                raise
+
+    def _requeue(self, batch: list[str]) -> None:
+        self.buffer.extendleft(reversed(batch))
+        while len(self.buffer) > self.settings.max_buffer:
+            self.buffer.popleft()
+            self.dropped += 1
+
+    async def _final_flush(self, http: httpx.AsyncClient) -> None:
+        """On shutdown, one last short attempt to write what is buffered."""
+        if not self.buffer:
+            return
+        batch = list(self.buffer)
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            async with asyncio.timeout(2.0):
+                outcome, _ = await self._send(http, batch)
+                if outcome == _Outcome.OK:
+                    self.buffer.clear()
+
+    async def _send(self, http: httpx.AsyncClient, batch: list[str]) -> tuple[str, float | None]:
+        s = self.settings
+        url, params, headers, auth = s.request()
+        body = ("\n".join(batch) + "\n").encode()
+        if s.gzip:
+            body = gzip.compress(body, compresslevel=5)
+            headers = {**headers, "Content-Encoding": "gzip"}
+        self.requests += 1
+        try:
+            response = await http.post(url, params=params, headers=headers, content=body,
+                                       auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT)
+        except httpx.HTTPError as exc:
+            self.failures += 1
+            self._quiet.problem(
+                "down", "InfluxDB: cannot write to %s (%s: %s): check [influx] url (or %s) and "
+                "that the server is running; buffering up to %d points and retrying with "
+                "backoff", s.target, type(exc).__name__, exc or "no detail", ENV_URL,
+                s.max_buffer,
+            )
+            return _Outcome.RETRY, None
+        status = response.status_code
+        if 200 <= status < 300:
+            self.written += len(batch)
+            self.backoff.reset()
+            self._quiet.recovered("InfluxDB: writing to %s again (%d points dropped so far)",
+                                  s.target, self.dropped)
+            return _Outcome.OK, None
+        self.failures += 1
+        detail = response.text.strip().replace("\n", " ")[:300]
+        if status in (401, 403):
+            self._quiet.problem(
+                "auth", "InfluxDB: %s refused our credentials (HTTP %d: %s): check [influx] "
+                "%s. Retrying every %g s", s.target, status, detail,
+                "username/password" if s.api == "v1" else f"token (or {ENV_TOKEN})",
+                self.backoff.key_error_delay,
+            )
+            return _Outcome.SLOW, None
+        if status == 404:
+            self._quiet.problem(
+                "missing", "InfluxDB: %s answered 404 (%s): create the %s or fix [influx] %s. "
+                "Retrying every %g s", s.target, detail,
+                "bucket" if s.api == "v2" else "database",
+                "org/bucket" if s.api == "v2" else "database/url", self.backoff.key_error_delay,
+            )
+            return _Outcome.SLOW, None
+        if status == 413 and self._batch_size > 1:
+            self._batch_size = max(1, self._batch_size // 2)
+            log.warning("InfluxDB: batch too large for the server; sending %d points per "
+                        "request from now on", self._batch_size)
+            return _Outcome.RETRY, 0.0
+        if status == 400 or (400 <= status < 500 and status not in (408, 413, 429)):
+            self.rejected += len(batch)
+            self._quiet.problem(
+                f"bad{status}", "InfluxDB: %s rejected %d points (HTTP %d: %s); dropping them",
+                s.target, len(batch), status, detail,
+            )
+            return _Outcome.DROP, None
+        retry_after = _retry_after(response.headers.get("Retry-After"))
+        self._quiet.problem(
+            f"http{status}", "InfluxDB: %s answered HTTP %d (%s); retrying with backoff",
+            s.target, status, detail, level=logging.WARNING,
+        )
+        return _Outcome.RETRY, retry_after
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return min(300.0, max(0.0, float(value)))
+    except ValueError:
+        return None

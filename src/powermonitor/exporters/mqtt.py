@@ -1,0 +1,779 @@
+"""MQTT bridge with Home Assistant discovery: plug states out, switch commands in.
+
+Topics (``{p}`` = ``topic_prefix``, default ``powermonitor``; ``{d}`` = discovery prefix,
+default ``homeassistant``):
+
+* ``{p}/{id}/state`` — retained JSON: ``power`` (W), ``voltage`` (V), ``current`` (A),
+  ``power_factor``, ``switch`` (``ON``/``OFF``), ``switches`` (outlet DP → ON/OFF),
+  ``energy_kwh`` (the recorder's persisted total; never decreases) and ``timestamp``
+  (ISO-8601 UTC of the reading).
+* ``{p}/{id}/availability`` — retained ``online``/``offline`` as the plug answers or not.
+* ``{p}/bridge/availability`` — retained ``online`` while we are connected; the broker
+  publishes our last will ``offline`` if we vanish, and we publish it ourselves on shutdown.
+* ``{p}/{id}/set`` — ``ON``/``OFF`` switches the plug (outlet 1) through
+  ``service.set_switch``, i.e. over the plug's one existing connection. Strips also get
+  ``{p}/{id}/outlet_{dp}/set`` per outlet. Retained commands are ignored (a retained ``ON``
+  would re-switch the plug on every reconnect).
+* ``{p}/bridge/devices`` — retained list of the plugs (and outlets) whose discovery configs we
+  published, so a plug removed from the config loses its Home Assistant entities, even across
+  restarts: its config topics get empty retained payloads, its state and availability too.
+* ``{d}/{component}/{unique_id}/config`` — retained per-entity discovery configs (the form
+  every Home Assistant version understands): sensors power, voltage, current, power factor,
+  energy (kWh, ``total_increasing``) and a switch per outlet, each with a ``device`` block and
+  availability on both the bridge and the plug topic (``availability_mode: all``). They are
+  published again when Home Assistant announces itself on ``{d}/status`` = ``online``.
+
+While the broker is away only the latest state of each plug is kept (one entry per plug, so
+memory is bounded whatever the outage); on reconnect everything is published again, latest
+state first, so retained topics are right as soon as we are back. A bad URL, refused login or
+TLS failure is logged once with what to check, then retried quietly with capped backoff;
+polling and storage never wait for the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import random
+import socket
+import ssl
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import aiomqtt
+from aiomqtt.exceptions import MqttConnectError
+
+from .. import __version__
+from ..errors import ConfigError, PowermonitorError
+from ..models import Reading
+from ..monitor.coordinator import Backoff
+from ..monitor.hub import Availability
+from .base import QuietLog, Section, ServiceLike, device_metas, topic_id, totals_wh
+
+__all__ = [
+    "ENV_PASSWORD",
+    "ENV_URL",
+    "MqttBridge",
+    "MqttSettings",
+    "discovery_configs",
+    "mqtt_settings",
+    "state_payload",
+]
+
+log = logging.getLogger(__name__)
+
+ENV_URL = "POWERMONITOR_MQTT_URL"
+ENV_PASSWORD = "POWERMONITOR_MQTT_PASSWORD"
+
+KEYS = (
+    "enabled", "url", "username", "password", "client_id", "topic_prefix", "discovery",
+    "discovery_prefix", "ca_file", "cert_file", "key_file", "tls_insecure", "qos", "keepalive",
+    "birth_delay",
+)
+
+_AUTH_CODES = {4, 5, 134, 135}  # 3.1.1: bad user name or password / not authorised; 5.0 same
+_SYNC_TIMEOUT = 3.0
+_COMMAND_TIMEOUT = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class MqttSettings:
+    """The ``[mqtt]`` section. ``password`` is kept out of ``repr``."""
+
+    host: str
+    port: int = 1883
+    tls: bool = False
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    client_id: str | None = None
+    topic_prefix: str = "powermonitor"
+    discovery: bool = True
+    discovery_prefix: str = "homeassistant"
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    tls_insecure: bool = False
+    qos: int = 1
+    keepalive: int = 30
+    birth_delay: float = 2.0  # seconds, spread: HA's docs ask for a small random delay
+
+    @property
+    def url(self) -> str:
+        """The broker URL without credentials, for messages."""
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+
+def _check_topic(section: Section, key: str, value: str) -> str:
+    value = value.strip("/")
+    if not value or any(ch in value for ch in "+#\0"):
+        raise section.error(key, f"must be a topic without wildcards (got {value!r})")
+    return value
+
+
+def mqtt_settings(table: object, env: Mapping[str, str]) -> MqttSettings | None:
+    """Settings from the ``[mqtt]`` table and the environment; None when MQTT is off.
+
+    MQTT is on when a URL is given, in the table (``url``) or in ``POWERMONITOR_MQTT_URL``
+    (which wins), unless ``enabled = false``. ``POWERMONITOR_MQTT_PASSWORD`` keeps the password
+    out of the file.
+    """
+    section = Section("mqtt", table, KEYS)
+    url = env.get(ENV_URL, "").strip() or section.text("url")
+    if not section.flag("enabled", True):
+        return None
+    if not url:
+        if section.table:
+            raise section.error("url", 'is missing: set url = "mqtt://HOST:1883" (or the '
+                                f"{ENV_URL} environment variable)")
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"[mqtt] 'url' is not a valid URL ({exc}): {_redact(url)!r}") from None
+    if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl", "tls"):
+        raise ConfigError(
+            f"[mqtt] 'url' must start with mqtt:// or mqtts:// (got {_redact(url)!r})"
+        )
+    if not parts.hostname:
+        raise ConfigError(f"[mqtt] 'url' has no host name: {_redact(url)!r}")
+    if parts.path not in ("", "/") or parts.query:
+        raise ConfigError(
+            f"[mqtt] 'url' must be mqtt://[user:password@]host[:port], without a path "
+            f"(got {_redact(url)!r}); set topics with topic_prefix"
+        )
+    tls = parts.scheme in ("mqtts", "ssl", "tls")
+    username = section.text("username") or (unquote(parts.username) if parts.username else None)
+    password = (
+        env.get(ENV_PASSWORD) or section.text("password")
+        or (unquote(parts.password) if parts.password else None)
+    )
+    files: dict[str, str | None] = {}
+    for key in ("ca_file", "cert_file", "key_file"):
+        path = section.text(key)
+        if path:
+            path = os.path.expanduser(path)
+            if not os.path.isfile(path):
+                raise section.error(key, f"names a file that does not exist: {path!r}")
+        files[key] = path or None
+    if (files["ca_file"] or files["cert_file"]) and not tls:
+        raise ConfigError("[mqtt] ca_file/cert_file need a TLS URL: mqtts://host:8883")
+    if files["key_file"] and not files["cert_file"]:
+        raise section.error("key_file", "needs cert_file (the client certificate)")
+    return MqttSettings(
+        host=parts.hostname,
+        port=port or (8883 if tls else 1883),
+        tls=tls,
+        username=username or None,
+        password=password or None,
+        client_id=section.text("client_id") or None,
+        topic_prefix=_check_topic(section, "topic_prefix",
+                                  section.text("topic_prefix", "powermonitor")),
+        discovery=section.flag("discovery", True),
+        discovery_prefix=_check_topic(section, "discovery_prefix",
+                                      section.text("discovery_prefix", "homeassistant")),
+        ca_file=files["ca_file"],
+        cert_file=files["cert_file"],
+        key_file=files["key_file"],
+        tls_insecure=section.flag("tls_insecure", False),
+        qos=section.integer("qos", 1, 0, 2),
+        keepalive=section.integer("keepalive", 30, 5, 3600),
+        birth_delay=section.number("birth_delay", 2.0, 0.0, 60.0),
+    )
+
+
+def _redact(url: str) -> str:
+    """The URL with any password replaced by ``***`` (for error messages)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(unparseable URL)"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+# --------------------------------------------------------------------------- payloads
+
+
+def _on_off(value: bool | None) -> str | None:
+    return None if value is None else ("ON" if value else "OFF")
+
+
+def state_payload(reading: Reading | None, energy_wh: float | None) -> dict[str, Any]:
+    """The JSON object published on ``{prefix}/{id}/state``."""
+    payload: dict[str, Any] = {
+        "power": None, "voltage": None, "current": None, "power_factor": None,
+        "switch": None, "switches": {},
+        "energy_kwh": None if energy_wh is None else round(energy_wh / 1000.0, 6),
+        "timestamp": None,
+    }
+    if reading is not None:
+        payload.update(
+            power=reading.power_w,
+            voltage=reading.voltage_v,
+            current=reading.current_a,
+            power_factor=reading.power_factor,
+            switch=_on_off(reading.switch),
+            switches={str(k): _on_off(v) for k, v in reading.switches.items()},
+            timestamp=reading.timestamp.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        )
+    return payload
+
+
+@dataclass(frozen=True, slots=True)
+class _SensorKind:
+    key: str  # JSON key in the state payload
+    name: str
+    device_class: str
+    unit: str | None
+    state_class: str
+    precision: int
+
+
+SENSORS: tuple[_SensorKind, ...] = (
+    _SensorKind("power", "Power", "power", "W", "measurement", 1),
+    _SensorKind("voltage", "Voltage", "voltage", "V", "measurement", 1),
+    _SensorKind("current", "Current", "current", "A", "measurement", 3),
+    _SensorKind("power_factor", "Power factor", "power_factor", None, "measurement", 2),
+    _SensorKind("energy_kwh", "Energy", "energy", "kWh", "total_increasing", 3),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    prefix: str
+    discovery_prefix: str
+
+    @property
+    def bridge(self) -> str:
+        return f"{self.prefix}/bridge/availability"
+
+    @property
+    def devices(self) -> str:
+        return f"{self.prefix}/bridge/devices"
+
+    @property
+    def birth(self) -> str:
+        return f"{self.discovery_prefix}/status"
+
+    def state(self, device_id: str) -> str:
+        return f"{self.prefix}/{device_id}/state"
+
+    def availability(self, device_id: str) -> str:
+        return f"{self.prefix}/{device_id}/availability"
+
+    def command(self, device_id: str, outlet: str | None = None) -> str:
+        if outlet is None:
+            return f"{self.prefix}/{device_id}/set"
+        return f"{self.prefix}/{device_id}/outlet_{topic_id(outlet)}/set"
+
+
+def _unique_id(device_id: str, what: str) -> str:
+    return topic_id(f"powermonitor_{device_id}_{what}")
+
+
+def discovery_topics(discovery_prefix: str, device_id: str, outlets: tuple[str, ...]
+                     ) -> list[str]:
+    """Every discovery config topic of one plug (what removal must clear)."""
+    topics = [f"{discovery_prefix}/sensor/{_unique_id(device_id, s.key)}/config"
+              for s in SENSORS]
+    for what in _switch_ids(outlets):
+        topics.append(f"{discovery_prefix}/switch/{_unique_id(device_id, what)}/config")
+    return topics
+
+
+def _switch_ids(outlets: tuple[str, ...]) -> list[str]:
+    if len(outlets) <= 1:
+        return ["switch"]
+    return [f"switch_{topic_id(o)}" for o in outlets]
+
+
+def discovery_configs(
+    topics: Topics, device_id: str, name: str, model: str, outlets: tuple[str, ...]
+) -> dict[str, dict[str, Any]]:
+    """config topic → Home Assistant discovery payload, for one plug's entities."""
+    device = {
+        "identifiers": [f"powermonitor_{device_id}"],
+        "name": name,
+        "manufacturer": "Tuya",
+        "model": model,
+    }
+    origin = {"name": "powermonitor", "sw_version": __version__}
+    common: dict[str, Any] = {
+        "availability": [{"topic": topics.bridge}, {"topic": topics.availability(device_id)}],
+        "availability_mode": "all",
+        "device": device,
+        "origin": origin,
+        "state_topic": topics.state(device_id),
+    }
+    out: dict[str, dict[str, Any]] = {}
+    for sensor in SENSORS:
+        unique_id = _unique_id(device_id, sensor.key)
+        config: dict[str, Any] = {
+            **common,
+            "name": sensor.name,
+            "unique_id": unique_id,
+            "device_class": sensor.device_class,
+            "state_class": sensor.state_class,
+            "value_template": f"{{{{ value_json.{sensor.key} }}}}",
+            "suggested_display_precision": sensor.precision,
+        }
+        if sensor.unit is not None:
+            config["unit_of_measurement"] = sensor.unit
+        out[f"{topics.discovery_prefix}/sensor/{unique_id}/config"] = config
+    single = len(outlets) <= 1
+    for what, outlet in zip(_switch_ids(outlets), outlets or ("1",), strict=True):
+        unique_id = _unique_id(device_id, what)
+        template = ("{{ value_json.switch }}" if single
+                    else f"{{{{ value_json.switches['{outlet}'] }}}}")
+        out[f"{topics.discovery_prefix}/switch/{unique_id}/config"] = {
+            **common,
+            "name": None if single else f"Outlet {outlet}",
+            "unique_id": unique_id,
+            "device_class": "outlet",
+            "command_topic": topics.command(device_id, None if single else outlet),
+            "value_template": template,
+            "payload_on": "ON",
+            "payload_off": "OFF",
+            "state_on": "ON",
+            "state_off": "OFF",
+        }
+    return out
+
+
+def _parse_command(payload: bytes) -> bool | None:
+    text = payload.decode("utf-8", "replace").strip().lower()
+    if text in ("on", "1", "true"):
+        return True
+    if text in ("off", "0", "false"):
+        return False
+    return None
+
+
+# --------------------------------------------------------------------------- the bridge
+
+
+ClientFactory = Callable[..., aiomqtt.Client]
+
+
+class MqttBridge:
+    """Publishes the Hub to MQTT (with Home Assistant discovery) and takes switch commands.
+
+    ``run()`` runs until cancelled and never raises for broker trouble.
+    """
+
+    name = "mqtt"
+
+    def __init__(
+        self,
+        service: ServiceLike,
+        settings: MqttSettings,
+        *,
+        backoff: Backoff | None = None,
+        client_factory: ClientFactory = aiomqtt.Client,
+    ) -> None:
+        self.service = service
+        self.settings = settings
+        self.topics = Topics(settings.topic_prefix, settings.discovery_prefix)
+        self.backoff = backoff or Backoff(initial=1.0, cap=60.0, key_error_delay=300.0)
+        self._client_factory = client_factory
+        self._quiet = QuietLog(log, "mqtt")
+        self._dirty_state: set[str] = set()
+        self._dirty_avail: set[str] = set()
+        self._wake = asyncio.Event()
+        self._rediscover = asyncio.Event()
+        self._published: dict[str, tuple[str, ...]] = {}  # device id → outlets in discovery
+        self._previous: dict[str, Any] | None = None  # the retained devices list we found
+        self._sync: tuple[str, asyncio.Future[None]] | None = None
+        self._commands: set[asyncio.Task[None]] = set()
+        self._tls: ssl.SSLContext | None = None
+        self.connected = False
+        self.connects = 0
+        self.published = 0
+        self.commands = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def run(self) -> None:
+        sub = self.service.hub.subscribe(maxsize=10_000)
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._drain(sub), name="mqtt:drain")
+                await self._connection_loop()
+        finally:
+            sub.close()
+            for task in self._commands:
+                task.cancel()
+            if self._commands:
+                await asyncio.gather(*self._commands, return_exceptions=True)
+
+    async def _drain(self, sub: Any) -> None:
+        """Keep only which plugs changed; the values are read from the Hub when published."""
+        async for event in sub:
+            if isinstance(event, Reading):
+                self._dirty_state.add(event.device_id)
+            elif isinstance(event, Availability):
+                self._dirty_avail.add(event.device_id)
+            self._wake.set()
+
+    async def _connection_loop(self) -> None:
+        s = self.settings
+        while True:
+            key_error = False
+            try:
+                await self._session()
+            except MqttConnectError as exc:
+                if getattr(exc.rc, "value", exc.rc) in _AUTH_CODES:
+                    key_error = True
+                    self._quiet.problem(
+                        "auth", "MQTT: the broker at %s refused the login (%s): check the user "
+                        "name and password in [mqtt] (url, username, password) or %s/%s. "
+                        "Retrying every %.0f s; plugs are still polled and recorded",
+                        s.url, exc, ENV_URL, ENV_PASSWORD, self.backoff.key_error_delay,
+                    )
+                else:
+                    self._lost(exc)
+            except (aiomqtt.MqttError, OSError) as exc:
+                self._lost(exc)
+            except Exception as exc:  # a bug must not stop polling either: log it, go on
+                self._quiet.problem("bug", "MQTT: unexpected error, reconnecting: %r", exc)
+                log.debug("MQTT: unexpected error", exc_info=True)
+            finally:
+                self.connected = False
+            await asyncio.sleep(self.backoff.next_delay(key_error))
+
+    def _lost(self, exc: BaseException) -> None:
+        s = self.settings
+        if self.connects:
+            self._quiet.problem(
+                "down", "MQTT: lost the broker at %s (%s); reconnecting with backoff, the "
+                "latest state of every plug is kept and published on reconnect",
+                s.url, exc, level=logging.WARNING,
+            )
+        else:
+            self._quiet.problem(
+                "down", "MQTT: cannot connect to the broker at %s (%s): check [mqtt] url (or "
+                "%s) and that the broker is running; retrying with backoff, plugs are still "
+                "polled and recorded", s.url, exc, ENV_URL,
+            )
+
+    def _client(self) -> aiomqtt.Client:
+        s = self.settings
+        if s.tls and self._tls is None:
+            context = ssl.create_default_context(cafile=s.ca_file)
+            if s.cert_file:
+                context.load_cert_chain(s.cert_file, s.key_file)
+            if s.tls_insecure:
+                context.check_hostname = False
+            self._tls = context
+        return self._client_factory(
+            s.host,
+            s.port,
+            username=s.username,
+            password=s.password,
+            identifier=s.client_id or f"powermonitor-{socket.gethostname()}-{uuid.uuid4().hex[:8]}",
+            will=aiomqtt.Will(self.topics.bridge, b"offline", qos=1, retain=True),
+            keepalive=s.keepalive,
+            timeout=10.0,
+            tls_context=self._tls,
+            max_inflight_messages=100,
+        )
+
+    async def _session(self) -> None:
+        client = self._client()
+        async with client:
+            client.pending_calls_threshold = 10_000  # we publish in batches on purpose
+            self.connected = True
+            self.connects += 1
+            self.backoff.reset()
+            self._quiet.recovered("MQTT: connected to %s again", self.settings.url)
+            log.info("MQTT: connected to %s (topics under %s/)", self.settings.url,
+                     self.topics.prefix)
+            try:
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(self._receive(client), name="mqtt:receive")
+                    await self._on_connect(client)
+                    await self._publish_loop(client)
+            except BaseExceptionGroup as group_error:
+                # surface the first broker error so the connection loop can classify it
+                raise _leaves(group_error)[0] from None
+            except asyncio.CancelledError:
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(2.0):  # a clean goodbye; the will covers a crash
+                        await client.publish(self.topics.bridge, b"offline", qos=1, retain=True)
+                raise
+
+    # ------------------------------------------------------------------ receiving
+
+    async def _receive(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            topic = message.topic.value
+            payload = message.payload if isinstance(message.payload, bytes) else (
+                str(message.payload or "").encode()
+            )
+            try:
+                self._dispatch(topic, payload, message.retain)
+            except Exception:
+                log.exception("MQTT: could not handle a message on %s", topic)
+
+    def _dispatch(self, topic: str, payload: bytes, retained: bool) -> None:
+        t = self.topics
+        if topic == t.devices:
+            if self._sync is not None:  # only the retained list found at connect matters
+                try:
+                    data = json.loads(payload) if payload else None
+                except ValueError:
+                    data = None
+                self._previous = data if isinstance(data, dict) else None
+            return
+        if self._sync is not None and topic == self._sync[0]:
+            if not self._sync[1].done():
+                self._sync[1].set_result(None)
+            return
+        if topic == t.birth:
+            if payload.strip().lower() == b"online" and not retained:
+                log.info("MQTT: Home Assistant came online; publishing discovery again")
+                self._rediscover.set()
+                self._wake.set()
+            return
+        if topic.endswith("/set"):
+            self._command(topic, payload, retained)
+
+    def _command(self, topic: str, payload: bytes, retained: bool) -> None:
+        parts = topic[len(self.topics.prefix) + 1:].split("/")
+        device_id = parts[0]
+        outlet: str | int = 1
+        if len(parts) == 3 and parts[1].startswith("outlet_"):
+            outlet = parts[1][len("outlet_"):]
+        elif len(parts) != 2:
+            return
+        if not payload:
+            return  # an empty message clears a retained one: not a command
+        if retained:
+            log.warning("MQTT: ignoring a retained command on %s: publish commands without the "
+                        "retain flag (a retained one would switch the plug on every reconnect)",
+                        topic)
+            return
+        if device_id not in self.service.names():
+            log.warning("MQTT: command for an unknown plug on %s", topic)
+            return
+        on = _parse_command(payload)
+        if on is None:
+            log.warning("MQTT: command on %s must be ON or OFF (got %r)", topic, payload[:40])
+            return
+        if outlet == 1:
+            reading = self.service.hub.states.get(device_id)
+            switches = reading.reading.switches if reading and reading.reading else {}
+            outlet = next(iter(switches), "1")
+        task = asyncio.create_task(self._switch(device_id, on, outlet), name="mqtt:command")
+        self._commands.add(task)
+        task.add_done_callback(self._commands.discard)
+
+    async def _switch(self, device_id: str, on: bool, outlet: int | str) -> None:
+        self.commands += 1
+        try:
+            async with asyncio.timeout(_COMMAND_TIMEOUT):
+                await self.service.set_switch(device_id, on, outlet)
+            log.info("MQTT: switched %s outlet %s %s", device_id, outlet, "on" if on else "off")
+        except (PowermonitorError, TimeoutError, KeyError) as exc:
+            log.warning("MQTT: could not switch %s %s: %s", device_id, "on" if on else "off",
+                        exc or type(exc).__name__)
+        finally:
+            self._dirty_state.add(device_id)  # publish the real state either way
+            self._wake.set()
+
+    # ------------------------------------------------------------------ publishing
+
+    async def _publish(self, client: aiomqtt.Client, items: list[tuple[str, bytes, bool]]
+                       ) -> None:
+        """Publish (topic, payload, retain) items, many in flight at once, in order of issue."""
+        qos = self.settings.qos
+        for start in range(0, len(items), 100):
+            chunk = items[start:start + 100]
+            results = await asyncio.gather(
+                *(client.publish(topic, payload, qos=qos, retain=retain)
+                  for topic, payload, retain in chunk),
+                return_exceptions=True,  # wait for all: no orphan left failing on its own
+            )
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
+            self.published += len(chunk)
+
+    async def _on_connect(self, client: aiomqtt.Client) -> None:
+        t = self.topics
+        loop = asyncio.get_running_loop()
+        sync_topic = f"{t.prefix}/bridge/sync/{uuid.uuid4().hex}"
+        self._sync = (sync_topic, loop.create_future())
+        await client.subscribe([(t.devices, 1), (sync_topic, 1)])
+        # The broker sends retained messages for a subscription before anything published
+        # after it, so once our own sync message comes back, the devices list (if any) is in.
+        await client.publish(sync_topic, b"sync", qos=1)
+        try:
+            async with asyncio.timeout(_SYNC_TIMEOUT):
+                await self._sync[1]
+        except TimeoutError:
+            log.debug("MQTT: no echo of the sync message; assuming no retained devices list")
+        finally:
+            self._sync = None
+        with contextlib.suppress(aiomqtt.MqttError):
+            await client.unsubscribe([t.devices, sync_topic])
+        await client.subscribe([(f"{t.prefix}/+/set", 1), (f"{t.prefix}/+/+/set", 1),
+                                (t.birth, 1)])
+        await client.publish(t.bridge, b"online", qos=1, retain=True)
+        await self._publish_all(client)
+
+    def _outlets(self, device_id: str) -> tuple[str, ...]:
+        state = self.service.hub.states.get(device_id)
+        if state is not None and state.reading is not None and state.reading.switches:
+            return tuple(str(k) for k in state.reading.switches)
+        if device_id in self._published:
+            return self._published[device_id]
+        previous = (self._previous or {}).get("devices", {})
+        known = previous.get(device_id) if isinstance(previous, dict) else None
+        outlets = known.get("outlets") if isinstance(known, dict) else None
+        if isinstance(outlets, list) and all(isinstance(o, str) for o in outlets) and outlets:
+            return tuple(outlets)
+        return ("1",)
+
+    def _discovery_items(self, ids: list[str]) -> list[tuple[str, bytes, bool]]:
+        items: list[tuple[str, bytes, bool]] = []
+        if not self.settings.discovery:
+            return items
+        metas = device_metas(self.service, ids)
+        for device_id in ids:
+            meta = metas[device_id]
+            outlets = self._outlets(device_id)
+            configs = discovery_configs(self.topics, device_id, meta.name, meta.model_text,
+                                        outlets)
+            old = self._published.get(device_id)
+            if old is not None and old != outlets:  # a strip showed more outlets: drop stale
+                stale = set(discovery_topics(self.topics.discovery_prefix, device_id, old))
+                items += [(topic, b"", True) for topic in sorted(stale - set(configs))]
+            items += [(topic, json.dumps(cfg).encode(), True) for topic, cfg in configs.items()]
+            self._published[device_id] = outlets
+        return items
+
+    def _removal_items(self, current: set[str]) -> list[tuple[str, bytes, bool]]:
+        """Empty retained payloads for what the previous run published and we no longer do."""
+        previous = self._previous or {}
+        devices = previous.get("devices")
+        if not isinstance(devices, dict):
+            return []
+        old_prefix = previous.get("discovery_prefix")
+        if not isinstance(old_prefix, str) or not old_prefix:
+            old_prefix = self.topics.discovery_prefix
+        items: list[tuple[str, bytes, bool]] = []
+        for device_id, info in devices.items():
+            if not isinstance(device_id, str):
+                continue
+            outlets = info.get("outlets") if isinstance(info, dict) else None
+            old = tuple(str(o) for o in outlets) if isinstance(outlets, list) else ("1",)
+            keep = device_id in current and self.settings.discovery
+            now = (set(discovery_topics(self.topics.discovery_prefix, device_id,
+                                        self._published.get(device_id, old)))
+                   if keep else set())
+            stale = sorted(set(discovery_topics(old_prefix, device_id, old)) - now)
+            items += [(topic, b"", True) for topic in stale]
+            if device_id not in current:
+                log.info("MQTT: removing plug %s (no longer configured) from Home Assistant",
+                         device_id)
+                items += [(self.topics.state(device_id), b"", True),
+                          (self.topics.availability(device_id), b"", True)]
+        return items
+
+    def _devices_item(self) -> tuple[str, bytes, bool]:
+        names = self.service.names()
+        data = {
+            "discovery_prefix": self.topics.discovery_prefix if self.settings.discovery else "",
+            "devices": {
+                device_id: {"name": names.get(device_id, device_id), "outlets": list(outlets)}
+                for device_id, outlets in self._published.items()
+            },
+        }
+        return (self.topics.devices, json.dumps(data).encode(), True)
+
+    def _state_items(self, ids: list[str] | set[str], totals: Mapping[str, float]
+                     ) -> list[tuple[str, bytes, bool]]:
+        states = self.service.hub.states
+        items: list[tuple[str, bytes, bool]] = []
+        for device_id in ids:
+            state = states.get(device_id)
+            reading = state.reading if state else None
+            energy = totals.get(device_id)
+            if reading is None and energy is None:
+                continue
+            payload = state_payload(reading, energy)
+            items.append((self.topics.state(device_id), json.dumps(payload).encode(), True))
+        return items
+
+    def _availability_items(self, ids: list[str] | set[str]) -> list[tuple[str, bytes, bool]]:
+        states = self.service.hub.states
+        return [
+            (self.topics.availability(device_id),
+             b"online" if (s := states.get(device_id)) is not None and s.online else b"offline",
+             True)
+            for device_id in ids
+        ]
+
+    async def _publish_all(self, client: aiomqtt.Client) -> None:
+        """Everything, as after a (re)connect: removals, discovery, availability, state."""
+        ids = list(self.service.names())
+        self._dirty_state.clear()
+        self._dirty_avail.clear()
+        self._rediscover.clear()
+        totals = totals_wh(self.service)
+        items = self._state_items(ids, totals) + self._availability_items(ids)
+        items += self._discovery_items(ids)
+        items += self._removal_items(set(ids))
+        if self._previous is not None or self._published:
+            items.append(self._devices_item())
+        self._previous = None
+        await self._publish(client, items)
+
+    async def _publish_loop(self, client: aiomqtt.Client) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if self._rediscover.is_set():
+                delay = self.settings.birth_delay
+                await asyncio.sleep(random.uniform(delay / 2, delay) if delay else 0)
+                await self._publish_all(client)
+                continue
+            states, self._dirty_state = self._dirty_state, set()
+            avail, self._dirty_avail = self._dirty_avail, set()
+            known = self.service.names()
+            states = {d for d in states if d in known}
+            avail = {d for d in avail if d in known}
+            try:
+                items = self._availability_items(avail)
+                if states:
+                    changed = [d for d in states if self._outlets(d) != self._published.get(d)]
+                    if changed and self.settings.discovery:
+                        items += self._discovery_items(changed)
+                        items.append(self._devices_item())
+                    items += self._state_items(states, totals_wh(self.service))
+                await self._publish(client, items)
+            except BaseException:
+                self._dirty_state |= states  # not sent: publish them after the reconnect
+                self._dirty_avail |= avail
+                raise
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            out += _leaves(exc)
+        else:
+            out.append(exc)
+    return out
