@@ -1,0 +1,399 @@
+"""The JSON API under /api/: plugs, history, energy, switching, live events, health.
+
+Design rules:
+
+* **Reads never touch a plug.** Live values come from the Hub's latest-state cache, history
+  and energy from the store's rollups, running totals from the recorder's memory.
+* **Bad input is a clear 4xx.** Types and enums are checked by FastAPI (422); a time that does
+  not parse, an empty or reversed range, or a range too long for the resolution is a 400
+  naming the parameter and what to write instead.
+* **Switching needs the token** in ``Authorization: Bearer <token>`` or
+  ``X-Powermonitor-Token`` -- a header, never a cookie, so another web page cannot make a
+  browser switch a plug (a cross-origin request cannot set the header without a CORS
+  preflight, which this API never grants). The token is compared in constant time.
+* **No local key in any response**: the response models have no field that could hold one.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import math
+import time
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Final
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query
+from fastapi.responses import Response, StreamingResponse
+
+from .. import __version__
+from ..energy import max_gap_for
+from ..errors import DeviceTimeoutError, PowermonitorError, UnreachableError, UsageError
+from ..monitor.hub import PlugState
+from ..storage.base import EnergyRow
+from ..timeparse import parse_time
+from .history import HistoryCache, columns, encode
+from .live import Live, reading_dict
+from .schemas import (
+    EnergyOut,
+    EnergyRowOut,
+    EnergyTotalOut,
+    ErrorOut,
+    HealthOut,
+    HistoryOut,
+    Period,
+    PlugList,
+    PlugOut,
+    ReadingOut,
+    Resolution,
+    SwitchIn,
+    SwitchOut,
+)
+
+if TYPE_CHECKING:
+    from ..recorder import Totals
+    from ..service import Service
+
+log = logging.getLogger(__name__)
+
+HOUR: Final = 3600.0
+DAY: Final = 86400.0
+BUCKET_S: Final[dict[str, float]] = {"1m": 60.0, "1h": HOUR, "1d": DAY}
+PERIOD_S: Final[dict[str, float]] = {"hour": HOUR, "day": DAY, "week": 7 * DAY, "month": 31 * DAY}
+MAX_POINTS: Final = 50_000
+"""A history request that would return more points than this must pick a coarser resolution."""
+MAX_PERIODS: Final = 10_000
+DEFAULT_SPAN: Final[dict[str, str]] = {"hour": "24h", "day": "30d", "week": "182d", "month": "365d"}
+
+
+def pick_resolution(span_s: float) -> Resolution:
+    """The resolution a chart of ``span_s`` seconds needs: ≤2 h raw, ≤2 d 1 min, ≤60 d 1 h, 1 d."""
+    if span_s <= 2 * HOUR:
+        return "raw"
+    if span_s <= 2 * DAY:
+        return "1m"
+    if span_s <= 60 * DAY:
+        return "1h"
+    return "1d"
+
+
+def zone_of(timezone: object) -> ZoneInfo:
+    """The tariff's time zone as a ZoneInfo (it may be given as a name)."""
+    if isinstance(timezone, ZoneInfo):
+        return timezone
+    if isinstance(timezone, str) and timezone:
+        return ZoneInfo(timezone)
+    return ZoneInfo("UTC")
+
+
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def _iso(ts: float) -> str:
+    return _utc(ts).isoformat().replace("+00:00", "Z")
+
+
+def _bad(message: str) -> HTTPException:
+    return HTTPException(status_code=400, detail=message)
+
+
+class Api:
+    """The /api routes, bound to one running service."""
+
+    def __init__(self, service: Service, live: Live, cache: HistoryCache | None = None) -> None:
+        self.service = service
+        self.live = live
+        self.cache = cache or HistoryCache()
+        self.router = APIRouter(prefix="/api", responses={400: {"model": ErrorOut}})
+        self._routes()
+
+    # ------------------------------------------------------------------ lookups
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return zone_of(self.service.tariff.timezone)
+
+    @property
+    def currency(self) -> str:
+        return str(self.service.tariff.currency)
+
+    def resolve(self, name_or_id: str) -> str:
+        """A configured plug's device id from its id or name (404 if none)."""
+        coordinators = self.service.monitor.coordinators
+        if name_or_id in coordinators:
+            return name_or_id
+        folded = name_or_id.casefold()
+        for exact in (True, False):
+            for device_id, c in coordinators.items():
+                if (c.name == name_or_id) if exact else (c.name.casefold() == folded):
+                    return device_id
+        raise HTTPException(404, f"no plug named {name_or_id!r} (or with that id)")
+
+    def name_of(self, device_id: str) -> str:
+        c = self.service.monitor.coordinators.get(device_id)
+        return c.name if c is not None else device_id
+
+    def times(self, since: str | None, until: str | None, default_span: str
+              ) -> tuple[float, float]:
+        """(since, until) in Unix seconds from the query: ISO-8601 (local to the tariff's zone
+        when it has no offset), ``today``, ``now`` or relative to now like 24h or 7d. Without
+        ``since`` the range is ``default_span`` back from ``until``."""
+        now = time.time()
+        zone = self.zone
+        try:
+            end = now if until is None else parse_time(until, now, zone)
+        except UsageError as exc:
+            raise _bad(f"until: {exc}") from None
+        try:  # relative times count back from now, as on the command line
+            start = parse_time(since, now, zone) if since is not None else (
+                parse_time(default_span, end, zone))
+        except UsageError as exc:
+            raise _bad(f"since: {exc}") from None
+        if not (math.isfinite(start) and math.isfinite(end)):
+            raise _bad("since and until must be real times")
+        if start > end:
+            raise _bad(f"since ({_utc(start).isoformat()}) is after until ({_utc(end).isoformat()})")
+        if start == end:
+            raise _bad("since and until are the same moment: the range is empty")
+        return start, end
+
+    # ------------------------------------------------------------------ energy helpers
+
+    async def energy_rows(self, by: Period, since: float, until: float,
+                          device_ids: Sequence[str] | None) -> list[EnergyRow]:
+        return await self.service.store.energy(by, since, until, device_ids)
+
+    async def today(self, device_ids: Sequence[str] | None
+                    ) -> dict[str, tuple[float, float]] | None:
+        """device id → (kWh, cost) since local midnight; None when the store cannot say."""
+        now = time.time()
+        zone = self.zone
+        midnight = datetime.combine(datetime.fromtimestamp(now, zone).date(),
+                                    datetime.min.time(), zone).timestamp()
+        try:
+            rows = await self.energy_rows("day", midnight, now, device_ids)
+        except Exception:  # the live cards must not break because the database does
+            log.exception("could not read today's energy from the store")
+            return None
+        out: dict[str, tuple[float, float]] = {}
+        for row in rows:
+            kwh, cost = out.get(row.device_id, (0.0, 0.0))
+            out[row.device_id] = (kwh + row.wh / 1000.0, cost + row.cost)
+        return out
+
+    def plug_out(self, device_id: str, today: dict[str, tuple[float, float]] | None,
+                 all_totals: Mapping[str, Totals]) -> PlugOut:
+        service = self.service
+        coordinator = service.monitor.coordinators[device_id]
+        state = service.hub.states.get(device_id) or PlugState(device_id, coordinator.name)
+        totals = all_totals.get(device_id)
+        reading = state.reading
+        day = None if today is None else today.get(device_id, (0.0, 0.0))
+        return PlugOut(
+            id=device_id,
+            name=coordinator.name,
+            host=coordinator.plug.host,
+            port=coordinator.plug.port,
+            protocol=state.protocol or coordinator.version,
+            online=state.online,
+            since=state.since,
+            reason=state.reason,
+            kind=state.kind,
+            reading=None if reading is None else ReadingOut(**reading_dict(reading)),
+            today_kwh=None if day is None else day[0],
+            today_cost=None if day is None else day[1],
+            total_kwh=None if totals is None else totals.total_wh / 1000.0,
+            total_cost=None if totals is None else totals.total_cost,
+            currency=self.currency,
+        )
+
+    # ------------------------------------------------------------------ routes
+
+    def _routes(self) -> None:
+        router = self.router
+        service = self.service
+
+        @router.get("/health", response_model=HealthOut)
+        async def health() -> HealthOut:
+            states = service.hub.states
+            return HealthOut(
+                status="ok", version=__version__,
+                uptime_s=round(time.time() - service.started_at, 3),
+                plugs=len(service.monitor.coordinators),
+                online=sum(1 for s in states.values() if s.online),
+                live_clients=self.live.clients,
+            )
+
+        @router.get("/plugs", response_model=PlugList)
+        async def plugs() -> PlugList:
+            today = await self.today(None)
+            totals = service.recorder.totals()
+            items = [self.plug_out(d, today, totals) for d in service.monitor.coordinators]
+            power = sum(p.reading.power_w or 0.0 for p in items if p.online and p.reading)
+            return PlugList(
+                plugs=items, currency=self.currency, timezone=self.zone.key,
+                today_kwh=sum(p.today_kwh or 0.0 for p in items),
+                today_cost=sum(p.today_cost or 0.0 for p in items),
+                power_w=power,
+            )
+
+        @router.get("/plugs/{plug}", response_model=PlugOut,
+                    responses={404: {"model": ErrorOut}})
+        async def plug(plug: str) -> PlugOut:
+            device_id = self.resolve(plug)
+            return self.plug_out(device_id, await self.today([device_id]),
+                                 service.recorder.totals())
+
+        @router.get("/plugs/{plug}/history", response_model=HistoryOut,
+                    responses={404: {"model": ErrorOut}})
+        async def history(
+            plug: str,
+            since: Annotated[str | None, Query(description="ISO-8601 or relative: 24h, 7d")] = None,
+            until: Annotated[str | None, Query(description="ISO-8601, relative or now")] = None,
+            resolution: Annotated[Resolution | None, Query(
+                description="raw, 1m, 1h or 1d; picked from the range when absent")] = None,
+        ) -> Response:
+            device_id = self.resolve(plug)
+            start, end = self.times(since, until, "24h")
+            span = end - start
+            chosen: Resolution = resolution or pick_resolution(span)
+            coordinator = service.monitor.coordinators[device_id]
+            interval = service.config.interval_for(coordinator.plug)
+            step = interval if chosen == "raw" else BUCKET_S[chosen]
+            if span / step > MAX_POINTS:
+                raise _bad(
+                    f"{span / DAY:.1f} days at resolution {chosen} is about "
+                    f"{span / step:,.0f} points (at most {MAX_POINTS:,}): "
+                    f"use a coarser resolution ({pick_resolution(span)}) or a shorter range"
+                )
+            gap = max_gap_for(interval) if chosen == "raw" else 1.5 * step
+
+            async def compute() -> bytes:
+                points = await service.store.history(device_id, start, end, chosen)
+                head = {"id": device_id, "name": coordinator.name,
+                        "since": _iso(start), "until": _iso(end), "since_ts": start,
+                        "until_ts": end, "resolution": chosen, "gap_s": gap}
+                return encode(head, columns(points, chosen == "raw", gap, step))
+
+            rolling = until is None or until.strip().lower() == "now"
+            key = self.cache.key(device_id, chosen, start, end, step, rolling=rolling)
+            body = await self.cache.get(key, compute)
+            return Response(body, media_type="application/json")
+
+        @router.get("/energy", response_model=EnergyOut, responses={404: {"model": ErrorOut}})
+        async def energy(
+            by: Period = "day",
+            since: Annotated[str | None, Query(
+                description="ISO-8601 or relative (30d); rounded down to its period start")] = None,
+            until: Annotated[str | None, Query()] = None,
+            device: Annotated[list[str] | None, Query(
+                description="plug id or name; repeat for several; all plugs when absent")] = None,
+        ) -> EnergyOut:
+            ids = [self.resolve(d) for d in device] if device else None
+            start, end = self.times(since, until, DEFAULT_SPAN[by])
+            start = self.period_start(by, start)  # whole local periods: no partial first bar
+            if (end - start) / PERIOD_S[by] > MAX_PERIODS:
+                raise _bad(f"too many {by}s in that range (at most {MAX_PERIODS:,}): "
+                           "use a longer period or a shorter range")
+            rows = await self.energy_rows(by, start, end, ids)
+            totals: dict[float, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+            out_rows = []
+            for r in rows:
+                out_rows.append(EnergyRowOut(
+                    id=r.device_id, name=self.name_of(r.device_id), start=_utc(r.start),
+                    end=_utc(r.end), start_ts=r.start, end_ts=r.end, kwh=r.wh / 1000.0,
+                    cost=r.cost, covered_s=r.covered_s, uncovered_s=r.uncovered_s,
+                ))
+                acc = totals[r.start]
+                acc[0] = max(acc[0], r.end)
+                acc[1] += r.wh / 1000.0
+                acc[2] += r.cost
+            return EnergyOut(
+                by=by, since=_utc(start), until=_utc(end), currency=self.currency,
+                timezone=self.zone.key, rows=out_rows,
+                totals=[
+                    EnergyTotalOut(start=_utc(s), end=_utc(a[0]), start_ts=s, end_ts=a[0],
+                                   kwh=a[1], cost=a[2])
+                    for s, a in sorted(totals.items())
+                ],
+            )
+
+        @router.post(
+            "/plugs/{plug}/switch", response_model=SwitchOut,
+            responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut},
+                       404: {"model": ErrorOut}, 503: {"model": ErrorOut}},
+            dependencies=[Depends(self.require_token)],
+        )
+        async def switch(plug: str, body: SwitchIn) -> SwitchOut:
+            device_id = self.resolve(plug)
+            name = self.name_of(device_id)
+            state = service.hub.states.get(device_id)
+            if state is None or not state.online:
+                why = f": {state.reason}" if state is not None and state.reason else ""
+                raise HTTPException(503, f"{name} is offline{why}", headers={"Retry-After": "10"})
+            outlets = state.reading.switches if state.reading is not None else {}
+            if outlets and str(body.outlet) not in outlets:
+                raise HTTPException(422, f"{name} has no outlet {body.outlet} "
+                                         f"(it has {', '.join(sorted(outlets, key=int))})")
+            try:
+                reading = await service.set_switch(device_id, body.on, body.outlet)
+            except (UnreachableError, DeviceTimeoutError) as exc:
+                raise HTTPException(503, f"{name} did not take the command: {exc}",
+                                    headers={"Retry-After": "10"}) from None
+            except PowermonitorError as exc:
+                raise HTTPException(502, f"{name} refused the command: {exc}") from None
+            return SwitchOut(id=device_id, name=name, outlet=body.outlet, on=body.on,
+                             reading=ReadingOut(**reading_dict(reading)))
+
+        @router.get("/events", response_class=StreamingResponse,
+                    responses={200: {"content": {"text/event-stream": {}},
+                                     "description": "reading and availability events"}})
+        async def events(
+            device: Annotated[list[str] | None, Query(
+                description="only these plugs (id or name); all when absent")] = None,
+        ) -> StreamingResponse:
+            ids = [self.resolve(d) for d in device] if device else []
+            return StreamingResponse(
+                self.live.stream(ids), media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            )
+
+    def period_start(self, by: Period, ts: float) -> float:
+        """The start of the local calendar period holding ``ts`` (so bars are whole periods)."""
+        zone = self.zone
+        moment = datetime.fromtimestamp(ts, zone)
+        if by == "hour":
+            moment = moment.replace(minute=0, second=0, microsecond=0)
+        else:
+            day = moment.date()
+            if by == "week":
+                day -= timedelta(days=day.weekday())
+            elif by == "month":
+                day = day.replace(day=1)
+            moment = datetime.combine(day, datetime.min.time(), zone)
+        return moment.timestamp()
+
+    async def require_token(
+        self,
+        authorization: Annotated[str | None, Header()] = None,
+        x_powermonitor_token: Annotated[str | None, Header()] = None,
+    ) -> None:
+        """401 without a token, 403 with a wrong one."""
+        given = x_powermonitor_token
+        if given is None and authorization is not None:
+            scheme, _, value = authorization.partition(" ")
+            if scheme.lower() == "bearer" and value.strip():
+                given = value.strip()
+        if not given:
+            raise HTTPException(
+                401, "switching needs the token: send 'Authorization: Bearer <token>' or "
+                     "'X-Powermonitor-Token: <token>' (the service prints it at startup)",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        expected = self.service.token
+        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+            raise HTTPException(403, "wrong token")

@@ -1,0 +1,156 @@
+"""The JSON shapes of the HTTP API (pydantic models: they also write /openapi.json).
+
+Conventions: SI units with the unit in the name (``power_w``, ``energy_kwh``), times as
+ISO-8601 UTC (``...Z``) plus Unix seconds (``*_ts``) where a chart needs numbers, costs in
+``currency``. No model here has a field for a local key: the API cannot leak one by accident.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
+
+Resolution = Literal["raw", "1m", "1h", "1d"]
+Period = Literal["hour", "day", "week", "month"]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class ReadingOut(_Out):
+    """A plug's latest measurement. Missing quantities are null, never 0."""
+
+    timestamp: datetime
+    ts: float = Field(description="the same moment in Unix seconds")
+    switch: bool | None
+    switches: dict[str, bool] = Field(description="outlet number → on")
+    power_w: float | None
+    voltage_v: float | None
+    current_a: float | None
+    power_factor: float | None
+    apparent_power_va: float | None
+
+
+class PlugOut(_Out):
+    id: str
+    name: str
+    host: str
+    port: int
+    protocol: str
+    online: bool
+    since: datetime | None = Field(description="when `online` last changed")
+    reason: str = Field(description="why the plug is offline (empty when online)")
+    kind: str = Field(description="key, unreachable, timeout, protocol or device")
+    reading: ReadingOut | None
+    today_kwh: float | None = Field(description="energy since local midnight (tariff zone)")
+    today_cost: float | None
+    total_kwh: float | None = Field(description="running total, never decreases")
+    total_cost: float | None
+    currency: str
+
+
+class PlugList(_Out):
+    plugs: list[PlugOut]
+    currency: str
+    timezone: str
+    today_kwh: float
+    today_cost: float
+    power_w: float = Field(description="sum of the online plugs' latest power")
+
+
+class SeriesOut(_Out):
+    """History as columns (ready for a chart): index ``i`` of every list is one point.
+
+    A point whose ``power_w`` is null marks a gap: the plug was offline or not measured there.
+    """
+
+    ts: list[float] = Field(description="Unix seconds: bucket start, or the sample time for raw")
+    power_w: list[float | None] = Field(description="mean power over the bucket")
+    power_min_w: list[float | None]
+    power_max_w: list[float | None]
+    voltage_v: list[float | None]
+    current_a: list[float | None]
+    wh: list[float] = Field(description="energy of the bucket")
+    covered_s: list[float] = Field(description="seconds of the bucket counted as measured")
+    uncovered_s: list[float] = Field(description="seconds of the bucket lost to a gap")
+    readings: list[int] = Field(description="readings in the bucket (1 for raw)")
+
+
+class HistoryOut(_Out):
+    id: str
+    name: str
+    since: datetime
+    until: datetime
+    since_ts: float
+    until_ts: float
+    resolution: Resolution
+    gap_s: float = Field(description="points further apart than this have a null point between")
+    points: int
+    series: SeriesOut
+
+
+class EnergyRowOut(_Out):
+    id: str
+    name: str
+    start: datetime
+    end: datetime
+    start_ts: float
+    end_ts: float
+    kwh: float
+    cost: float
+    covered_s: float = Field(description="seconds of the period measured")
+    uncovered_s: float = Field(description="seconds of the period lost to gaps (plug offline)")
+
+
+class EnergyTotalOut(_Out):
+    """All the selected plugs together, for one period."""
+
+    start: datetime
+    end: datetime
+    start_ts: float
+    end_ts: float
+    kwh: float
+    cost: float
+
+
+class EnergyOut(_Out):
+    by: Period
+    since: datetime
+    until: datetime
+    currency: str
+    timezone: str
+    rows: list[EnergyRowOut]
+    totals: list[EnergyTotalOut]
+
+
+class SwitchIn(BaseModel):
+    """Body of POST /api/plugs/{id}/switch."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    on: StrictBool
+    outlet: int = Field(default=1, ge=1, le=255, strict=True)
+
+
+class SwitchOut(_Out):
+    id: str
+    name: str
+    outlet: int
+    on: bool
+    reading: ReadingOut
+
+
+class HealthOut(_Out):
+    status: Literal["ok"]
+    version: str
+    uptime_s: float
+    plugs: int
+    online: int
+    live_clients: int
+
+
+class ErrorOut(_Out):
+    detail: str
