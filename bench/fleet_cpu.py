@@ -415,7 +415,7 @@ def orchestrate(a: argparse.Namespace) -> None:
     ]
     text = "\n".join(md)
     data = {"environment": env, "params": {**vars(a), "rounds": rounds}, "rows": rows}
-    stem = (
+    stem = a.out or (
         f"fleet_cpu_{a.count}_{a.version.replace('.', '')}"
         + ("_replay" if a.replay else "")
         + ("_simuv" if a.sim_uvloop else "")
@@ -442,6 +442,7 @@ def main() -> None:
         help="devices answer with a canned frame after the first query (not the "
         "simulator): the device side stops being the bottleneck",
     )
+    p.add_argument("--out", default="", help="results file stem in bench/results/")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--client", help=argparse.SUPPRESS)
     p.add_argument("--devices-file", help=argparse.SUPPRESS)

@@ -194,6 +194,10 @@ async def _mem_device(version: str) -> TuyaDevice:
     d._conn = cli
     d._closed = asyncio.get_running_loop().create_future()
     d._link = _MemLink(d, reply)  # type: ignore[assignment]
+    # what connect() sets up besides the link (attributes of the TuyaDevice in use)
+    d._set_wanted_sets()
+    if hasattr(d, "_loop"):
+        d._loop = asyncio.get_running_loop()
     return d
 
 
@@ -408,7 +412,8 @@ async def layer_d(version: str, n: int) -> dict[str, Any]:
     res["sim: conn.status_reply(...) (json+encrypt+frame)"] = per_call_us(
         lambda: dev.status_reply(1, Cmd.DP_QUERY_NEW, dps, T), n
     )
-    res["sim: _arm_idle() (cancel + call_later 30 s)"] = per_call_us(sess._arm_idle, n)
+    if hasattr(sess, "_arm_idle"):  # before the lazily re-armed idle timer
+        res["sim: _arm_idle() (cancel + call_later 30 s)"] = per_call_us(sess._arm_idle, n)
     res["sim: time.time() + int()"] = per_call_us(lambda: int(time.time()), n)
     res["sim (per connection): _Session(server) construction"] = per_call_us(
         lambda: _Session(server), n // 4

@@ -359,33 +359,46 @@ def markdown(args: argparse.Namespace, r: dict[str, Any], env: dict[str, Any]) -
     plugs_ms, hist_ms = s.get("paint:/api/plugs", {}), s.get("paint:history", {})
     load_ms = s.get("load:history", {})
     cache = r["history_cache"]
-    cache_text = (f"history cache on: {cache['hits']} hits, {cache['misses']} misses"
-                  if cache["enabled"] else "history cache OFF (`--no-cache`)")
-    paint_server = (plugs_ms.get("p50", math.nan) + hist_ms.get("p50", math.nan))
-    load = c["history_load"]
-    return f"""## Web API (`bench/web_bench.py`)
+    cache_text = (f"history cache on ({cache['hits']} served from it, {cache['misses']} "
+                  "computations)" if cache["enabled"] else "history cache off (`--no-cache`)")
+    paint_server = plugs_ms.get("p50", math.nan) + hist_ms.get("p50", math.nan)
+    load, sizes, service = c["history_load"], c["sizes"], r["service"]
+    command = (f" --name {args.name}" + (f" --rate {args.rate:g}" if args.rate != 200 else "")
+               + (" --no-cache" if args.no_cache else ""))
 
-{env["date"]}, {env.get("cpu_model", "?")}, {env["cpus"]} cores, Python {env["python"]},
-git {env["git"]}. Service (monitor + recorder + writer + SQLite + uvicorn, {args.loop}) pinned
-to core 0; simulator ({args.plugs} plugs, polled every {args.poll:g} s) and load client on
-core 1. History seeded through `SqliteStore.backfill`: {r["seed"]["samples"]:,} samples
-({args.days} days hourly, last 24 h per minute) in {r["seed"]["seconds"]} s,
-{r["seed"]["db_mb"]} MB.
+    def row(label: str, d: dict[str, Any], target: str = "") -> str:
+        return f"| {label} | {d.get('p50')} | {d.get('p95')} | {d.get('p99')} | {target} |"
 
-| Measure | p50 | p95 | p99 | Target |
-|---|---|---|---|---|
-| First paint, server: `GET /api/plugs` ({c["sizes"]["cards"]} cards, {c["sizes"]["plugs_bytes"]:,} B) | {plugs_ms.get("p50")} ms | {plugs_ms.get("p95")} ms | {plugs_ms.get("p99")} ms | |
-| First paint, server: 24 h history ({c["sizes"]["history_points"]} points, {c["sizes"]["history_bytes"]:,} B) | {hist_ms.get("p50")} ms | {hist_ms.get("p95")} ms | {hist_ms.get("p99")} ms | |
-| First paint, server, both (sum of p50) | {paint_server:.1f} ms | | | ≤ 100 ms |
-| First paint, client round trips, both | {c["first_paint_client_ms"]["p50"]} ms | {c["first_paint_client_ms"]["p95"]} ms | {c["first_paint_client_ms"]["p99"]} ms | |
-| History at {args.rate:g} req/s for {args.duration:g} s (open loop, client latency) | {load["latency_ms"]["p50"]} ms | {load["latency_ms"]["p95"]} ms | {load["latency_ms"]["p99"]} ms | p95 ≤ 50 ms |
-| same, server time | {load_ms.get("p50")} ms | {load_ms.get("p95")} ms | {load_ms.get("p99")} ms | |
-
-Load: {load["requests"]} requests, {load["errors"]} errors, {load["achieved_per_s"]} req/s
-achieved, {cache_text}; service CPU {r["service"]["cpu_percent"]} % of one core during the whole measurement;
-monitor readings {r["service"]["readings_per_s"]}/s (expected
-{r["service"]["expected_readings_per_s"]}/s).
-"""
+    return "\n".join([
+        f"### `web_bench.py{command}`",
+        "",
+        (f"{env['date']}; {env.get('cpu_model', '?')}, {env['cpus']} cores; Python "
+        f"{env['python']}; git {env['git']}. The service (monitor, recorder, writer, SQLite, "
+        f"uvicorn on {args.loop}) runs on core 0; the simulator ({args.plugs} plugs polled "
+        f"every {args.poll:g} s) and the load client share core 1. History: "
+        f"{r['seed']['samples']:,} samples ({args.days} days hourly, the last 24 h per "
+        f"minute) loaded with `SqliteStore.backfill` in {r['seed']['seconds']} s "
+        f"({r['seed']['db_mb']} MB file)."),
+        "",
+        "| Measure (ms) | p50 | p95 | p99 | Target |",
+        "|---|---|---|---|---|",
+        row(f"First paint, server: `GET /api/plugs` ({sizes['cards']} cards, "
+            f"{sizes['plugs_bytes']:,} B)", plugs_ms),
+        row(f"First paint, server: 24 h history, uncached ({sizes['history_points']} points, "
+            f"{sizes['history_bytes']:,} B)", hist_ms),
+        f"| First paint, server, both (sum of the p50s) | {paint_server:.1f} | | | ≤ 100 |",
+        row("First paint, client round trips, both", c["first_paint_client_ms"]),
+        row(f"History, {args.rate:g} req/s for {args.duration:g} s, open loop, client latency",
+            load["latency_ms"], "p95 ≤ 50"),
+        row("History under that load, server time", load_ms),
+        "",
+        (f"{load['requests']} requests, {load['errors']} errors, {load['achieved_per_s']} req/s "
+        f"achieved over {load['connections']} connections; {cache_text}. Service CPU "
+        f"{service['cpu_percent']} % of one core for the whole measurement; the monitor "
+        f"delivered {service['readings_per_s']} readings/s (expected "
+        f"{service['expected_readings_per_s']})."),
+        "",
+    ])
 
 
 def main() -> None:

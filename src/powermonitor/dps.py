@@ -157,13 +157,16 @@ DETECTION_RULES: Final[tuple[DetectionRule, ...]] = (
 
 def _normalize(dps: Mapping[Any, Any]) -> dict[str, Any]:
     """String DP ids: JSON gives strings, but tuyapi-style callers and tests use ints."""
-    if not isinstance(dps, Mapping):
+    if type(dps) is not dict and not isinstance(dps, Mapping):  # (an ABC check is slow)
         return {}
     return {str(key): value for key, value in dps.items()}
 
 
 def _is_number(value: object) -> bool:
     # bool is an int subclass; a boolean DP is a switch, never a measurement.
+    kind = type(value)
+    if kind is int or kind is float:  # what JSON gives: answered without isinstance
+        return True
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -183,9 +186,15 @@ def detect_layout(dps: Mapping[Any, Any]) -> str | None:
     A DP only counts when it holds a number, so a 5-outlet strip (DP 5 = boolean switch_5) is
     not mistaken for a legacy power plug.
     """
-    numeric = {dp for dp, value in _normalize(dps).items() if _is_number(value)}
+    return _detect_layout(_normalize(dps))
+
+
+def _detect_layout(norm: Mapping[str, Any]) -> str | None:
+    """:func:`detect_layout` of normalised dps: looks up only the DPs the rules name."""
     for rule in DETECTION_RULES:
-        if rule.requires <= numeric and not (rule.forbids & numeric):
+        if all(_is_number(norm.get(dp)) for dp in rule.requires) and not any(
+            _is_number(norm.get(dp)) for dp in rule.forbids
+        ):
             return rule.layout
     return None
 
@@ -196,7 +205,10 @@ def detect_switches(dps: Mapping[Any, Any]) -> tuple[str, ...]:
     A strip is recognised by a *boolean* DP 2 (tuyapower's "2 and 10 present" heuristic, made
     safe: on legacy plugs DP 2 is an integer countdown and DP 10 a calibration value).
     """
-    norm = _normalize(dps)
+    return _detect_switches(_normalize(dps))
+
+
+def _detect_switches(norm: Mapping[str, Any]) -> tuple[str, ...]:
     booleans = tuple(dp for dp in _OUTLET_DPS if isinstance(norm.get(dp), bool))
     if isinstance(norm.get("2"), bool):
         return booleans
@@ -211,15 +223,26 @@ def _unit_exponent(role: MeasurementRole, unit: str) -> int:
     return exponent
 
 
+_SHIFTS: dict[tuple[str, str, int], int] = {}
+"""Memo of ``scaled_value``'s decimal shift per (role, unit, scale): parsing the unit every
+time cost more than the arithmetic."""
+
+
 def scaled_value(raw: object, field: DpField, role: MeasurementRole) -> float | None:
     """``raw / 10**scale`` in the field's unit, converted to SI; None for anything not a number.
 
     One exact int division per value (``69 / 10**3``), so 69 mA is exactly ``0.069`` A rather
     than the float noise of two steps.
     """
-    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+    kind = type(raw)
+    if kind is not int and kind is not float and (
+        isinstance(raw, bool) or not isinstance(raw, (int, float))
+    ):
         return None
-    shift = _unit_exponent(role, field.unit) - field.scale
+    key = (role, field.unit, field.scale)
+    shift = _SHIFTS.get(key)
+    if shift is None:
+        shift = _SHIFTS[key] = _unit_exponent(role, field.unit) - field.scale
     try:
         result = float(raw * 10**shift if shift >= 0 else raw / 10 ** (-shift))
     except (OverflowError, ValueError, ArithmeticError):
@@ -260,35 +283,41 @@ def interpret(
 
     Never raises on odd input: unknown or unreadable DPs leave their fields None.
     """
-    norm = _normalize(dps)
+    norm = _normalize(dps)  # the one copy (it becomes Reading.dps); helpers reuse it
     if mapping is None:
-        layout = detect_layout(norm)
-        mapping = LAYOUTS[layout] if layout is not None else DpMapping(name="none")
+        layout = _detect_layout(norm)
+        mapping = LAYOUTS[layout] if layout is not None else _NO_MAPPING
 
-    values: dict[MeasurementRole, float | None] = {}
-    for role in MEASUREMENT_ROLES:
-        field = mapping.field_for(role)
-        values[role] = None if field is None else scaled_value(norm.get(field.dp), field, role)
+    def value(field: DpField | None, role: MeasurementRole) -> float | None:
+        return None if field is None else scaled_value(norm.get(field.dp), field, role)
 
-    outlet_dps = mapping.switches or detect_switches(norm)
+    current = value(mapping.current, "current")
+    power = value(mapping.power, "power")
+    voltage = value(mapping.voltage, "voltage")
+    energy = value(mapping.energy_increment, "energy_increment")
+
+    outlet_dps = mapping.switches or _detect_switches(norm)
     switches = {dp: norm[dp] for dp in outlet_dps if isinstance(norm.get(dp), bool)}
     main_switch = next(iter(switches.values()), None)  # outlet 1, or the first one reported
 
-    apparent_va, power_factor = _derive(values["power"], values["voltage"], values["current"])
+    apparent_va, power_factor = _derive(power, voltage, current)
     return Reading(
         device_id=device_id,
         timestamp=timestamp,
         switch=main_switch,
         switches=switches,
-        power_w=values["power"],
-        voltage_v=values["voltage"],
-        current_a=values["current"],
+        power_w=power,
+        voltage_v=voltage,
+        current_a=current,
         apparent_power_va=apparent_va,
         power_factor=power_factor,
-        energy_increment_wh=values["energy_increment"],
+        energy_increment_wh=energy,
         dps=norm,
         protocol=protocol,
     )
+
+
+_NO_MAPPING: Final = DpMapping(name="none")
 
 
 # tinytuya devices.json `mapping` codes (Tuya standard instruction set) → roles.

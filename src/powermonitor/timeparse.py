@@ -37,7 +37,7 @@ def parse_time(text: str, now: float, tz: ZoneInfo) -> float:
     if _RELATIVE.match(value):
         return now - parse_duration(value)
     try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(text.strip())  # 3.11 accepts a trailing Z
     except ValueError:
         raise UsageError(
             f"{text!r} is not a time: use 24h, 7d, today, 2026-11-01 or 2026-11-01T08:00"

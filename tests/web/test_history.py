@@ -71,23 +71,37 @@ class Clock:
         return self.now
 
 
-async def test_cache_expires_after_the_resolution_ttl() -> None:
+async def test_cache_serves_stale_while_refreshing_then_expires() -> None:
     clock = Clock()
     cache = HistoryCache(clock=clock)
     calls = 0
+    release = asyncio.Event()
 
     async def compute() -> bytes:
         nonlocal calls
         calls += 1
+        if calls == 2:
+            await release.wait()  # a slow refresh
         return json.dumps(calls).encode()
 
     key = HistoryCache.key("a", "1m", 0, 86400, 60)
     assert await cache.get(key, compute) == b"1"
     clock.now = 4.9
+    assert await cache.get(key, compute) == b"1" and calls == 1  # fresh
+    clock.now = 5.1  # 1m bodies are fresh for 5 s; then served while refreshed
     assert await cache.get(key, compute) == b"1"
-    clock.now = 5.1  # 1m bodies live 5 s
+    await asyncio.sleep(0)
+    assert calls == 2
+    assert await cache.get(key, compute) == b"1"
+    await asyncio.sleep(0)
+    assert calls == 2  # one refresh at a time
+    release.set()
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
     assert await cache.get(key, compute) == b"2"
-    assert (cache.hits, cache.misses) == (1, 2)
+    clock.now = 5.1 + 10.1  # more than twice the TTL: never served, computed while we wait
+    assert await cache.get(key, compute) == b"3"
+    assert cache.bytes == 1
 
 
 def test_keys_follow_buckets() -> None:

@@ -44,6 +44,11 @@ LEARN_POLLS = 5
 """Polls with UPDATEDPS while learning whether a plug needs it."""
 
 
+_JITTER_RNG = random.Random()
+"""Jitter source shared by every Backoff without its own: a Random is 2.5 kB of state, which
+adds up in a monitor that keeps one coordinator per plug."""
+
+
 class Backoff:
     """Capped exponential backoff with jitter; a key error jumps straight to a long wait."""
 
@@ -60,7 +65,7 @@ class Backoff:
         self.key_error_delay = key_error_delay
         self.jitter = jitter
         self.failures = 0
-        self._rng = rng or random.Random()
+        self._rng = rng or _JITTER_RNG
 
     def reset(self) -> None:
         self.failures = 0
@@ -114,16 +119,30 @@ class PlugCoordinator:
         self._clock = clock
         self.version = plug.version  # "auto" until detected
         self.device: TuyaDevice | None = None
-        self.dps: dict[str, Any] = {}
+        self._dps: dict[str, Any] = {}
         self.polls = 0
         self.connects = 0
         self._learn_left = LEARN_POLLS if self.refresh_setting is None else 0
         self._refresh_answered = False
         self._polling = False
+        # _refresh_ids(), worked out again when self.dps is replaced (every poll)
+        self._ids_stale = True
+        self._ids: list[int] = []
+        self._id_strs: frozenset[str] = frozenset()
         self.name = plug.name or plug.device_id
         hub.register(plug.device_id, self.name)
 
     # ------------------------------------------------------------------ public
+
+    @property
+    def dps(self) -> dict[str, Any]:
+        """The plug's last known raw dps (every poll and push merged in)."""
+        return self._dps
+
+    @dps.setter
+    def dps(self, value: dict[str, Any]) -> None:
+        self._dps = value
+        self._ids_stale = True
 
     @property
     def online(self) -> bool:
@@ -205,14 +224,13 @@ class PlugCoordinator:
     async def _poll(self, device: TuyaDevice) -> None:
         self._polling = True
         try:
-            if self.refresh_active:
-                ids = self._refresh_ids()
-                if ids:
-                    await device.refresh(ids)
-            dps = await device.status()
+            ids = self._refresh_ids() if self.refresh_active else None
+            dps = await device.status(refresh=ids or None)  # UPDATEDPS first, same write
         finally:
             self._polling = False
-        self.dps = merge_dps(self.dps, dps)
+        # merge_dps(self.dps, dps) without its key normalisation: both already have str keys
+        # (self.dps comes from merge_dps, the device's dps from JSON)
+        self.dps = {**self._dps, **dps}
         self.polls += 1
         if self._learn_left:
             self._learn_left -= 1
@@ -225,15 +243,19 @@ class PlugCoordinator:
         self.hub.publish(reading, self.name)
 
     def _refresh_ids(self) -> list[int]:
-        mapping = self.plug.mapping or LAYOUTS.get(detect_layout(self.dps) or "")
-        if mapping is None:
-            return []
-        return [int(f.dp) for f in (mapping.current, mapping.power, mapping.voltage) if f]
+        """The power DPs to refresh (by layout); worked out again only when the dps change."""
+        if self._ids_stale:
+            mapping = self.plug.mapping or LAYOUTS.get(detect_layout(self._dps) or "")
+            fields = () if mapping is None else (mapping.current, mapping.power, mapping.voltage)
+            self._ids = [int(f.dp) for f in fields if f]
+            self._id_strs = frozenset(str(i) for i in self._ids)
+            self._ids_stale = False
+        return self._ids
 
     def _on_push(self, dps: dict[str, Any]) -> None:
-        ids = {str(i) for i in self._refresh_ids()}
         if self._polling:
-            if ids & set(dps):
+            self._refresh_ids()
+            if not self._id_strs.isdisjoint(dps):
                 self._refresh_answered = True
             return  # the poll in progress publishes the merged state
         self.dps = merge_dps(self.dps, dps)
@@ -251,9 +273,13 @@ class PlugCoordinator:
         )
 
     def _online(self, reading: Reading) -> None:
-        event = Availability(self.plug.device_id, self.name, True, reading.timestamp)
-        if self.hub.set_availability(event):
-            log.info("%s (%s) is online (protocol %s)", self.name, self.plug.host, reading.protocol)
+        state = self.hub.states.get(self.plug.device_id)
+        if state is None or not state.online or state.since is None or state.reason or state.kind:
+            # a change (or a stale reason) to record; otherwise the Hub has it already
+            event = Availability(self.plug.device_id, self.name, True, reading.timestamp)
+            if self.hub.set_availability(event):
+                log.info("%s (%s) is online (protocol %s)", self.name, self.plug.host,
+                         reading.protocol)
         self.backoff.reset()
 
     def _offline(self, exc: PowermonitorError, delay: float) -> None:

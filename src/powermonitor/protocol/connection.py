@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hmac as _hmac
 import json
+import json.scanner
 import os
 import struct
 from collections.abc import Callable, Iterable
@@ -52,6 +53,14 @@ from .versions import FrameKind, Integrity, PayloadCipher, VersionSpec, spec_for
 
 _CRC = struct.Struct(">I")
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_decoder = json.JSONDecoder()
+_decode = _decoder.decode
+_scan_json = json.scanner.make_scanner(_decoder)  # type: ignore[arg-type]
+"""The decoder's C scanner: one JSON value at an index, no whitespace handling."""
+_EMPTY_JSON = b"{}"
+"""The 3.4/3.5 query payload, and the most common request payload a device receives."""
+_SEALED_CACHE_MAX = 16
+"""Request bodies a client keeps encrypted (query, refresh, heartbeat repeat verbatim)."""
 
 
 class Role(Enum):
@@ -65,12 +74,45 @@ class State(Enum):
     READY = "ready"
 
 
+# Enum members the per-frame code tests, as module constants (reading a member off its Enum
+# class costs ~0.1 µs on Python 3.11, and a frame took a dozen such reads).
+_READY = State.READY
+_GCM6699 = FrameKind.GCM6699
+_HMAC_SHA256 = Integrity.HMAC_SHA256
+_PLAIN_V31 = PayloadCipher.PLAIN_V31
+_ECB_CLEAR_HEADER = PayloadCipher.ECB_CLEAR_HEADER
+_HEART_BEAT = Cmd.HEART_BEAT
+_STATUS = Cmd.STATUS
+_UPDATEDPS = Cmd.UPDATEDPS
+_QUERY_CMDS = frozenset({Cmd.DP_QUERY, Cmd.DP_QUERY_NEW, Cmd.STATUS})
+_CONTROL_CMDS = frozenset({Cmd.CONTROL, Cmd.CONTROL_NEW})
+
+
 def _crc_trailer(signed: bytes) -> bytes:
     return _CRC.pack(crc32(signed))
 
 
 def _is_text(data: bytes) -> bool:
     return bool(data) and all(32 <= b < 127 for b in data)
+
+
+def _compact_json(payload: bytes) -> Any:
+    """``json.loads`` for the compact UTF-8 JSON objects plugs send, minus its overhead.
+
+    ``json.loads(bytes)`` first guesses the encoding; here the text goes straight to the C
+    scanner when it is one object with nothing around it, else to the decoder. Raises
+    ValueError for anything else (a BOM, UTF-16, not JSON), and the caller then asks
+    ``json.loads``, so the result is always what ``json.loads`` would give.
+    """
+    text = payload.decode("utf-8")
+    if text[:1] == "{":
+        try:
+            value, end = _scan_json(text, 0)
+        except StopIteration:
+            raise ValueError("not JSON") from None
+        if end == len(text):
+            return value
+    return _decode(text)
 
 
 class Connection:
@@ -110,13 +152,20 @@ class Connection:
         self._buffer = FrameBuffer()
         self._outbox = bytearray()
         self._nonce = b""  # our handshake nonce
-        # Ciphers keyed with the local key, then switched to the session key.
-        self._local_ecb = EcbCipher(key) if len(key) == 16 else None
-        self._local_gcm = GcmCipher(key) if len(key) == 16 else None
+        # Ciphers keyed with the local key. 3.1-3.3 use them for every frame; 3.4/3.5 only
+        # during the handshake, after which they are dropped (rebuilt if ever needed again)
+        # and the session-key ciphers below take over.
+        self._local_ecb: EcbCipher | None = None
+        self._local_gcm: GcmCipher | None = None
+        if len(key) == 16 and not self.spec.handshake:
+            self._local_ecb = EcbCipher(key)
         self._local_hmac = HmacSha256(key)
-        self._ecb = self._local_ecb
-        self._gcm = self._local_gcm
+        self._ecb: EcbCipher | None = None
+        self._gcm: GcmCipher | None = None
         self._hmac = self._local_hmac
+        self._sealed: dict[bytes, bytes] = {}  # client: plaintext -> ECB body (current key)
+        self._refresh_ids: list[int] | None = None  # the last refresh() and its payload
+        self._refresh_payload = b""
         self.session_key: bytes | None = None
         self._is_client = role is Role.CLIENT
         self._trailer_len = 32 if self.spec.integrity is Integrity.HMAC_SHA256 else 4
@@ -140,14 +189,27 @@ class Connection:
 
     def data_to_send(self) -> bytes:
         """Bytes the protocol produced by itself (handshake answers); send them now."""
+        if not self._outbox:
+            return b""
         out = bytes(self._outbox)
         self._outbox.clear()
         return out
 
     def receive_data(self, data: bytes) -> list[ev.Event]:
         """Feed received bytes; return the events of every frame completed by them."""
-        self._buffer.feed(data)
         out: list[ev.Event] = []
+        frames = self._buffer.whole(data)
+        if frames is not None:  # the usual read: whole frames only
+            for i, whole in enumerate(frames):
+                try:
+                    event = self._handle_frame(whole)
+                except Exception:
+                    self._buffer.feed(b"".join(frames[i + 1 :]))  # as if fed through the buffer
+                    raise
+                if event is not None:
+                    out.append(event)
+            return out
+        self._buffer.feed(data)
         while True:
             frame = self._buffer.next_frame()
             if frame is None:
@@ -172,6 +234,8 @@ class Connection:
     def query(self, t: int) -> bytes:
         """Read all data points (or the device22 list)."""
         spec = self.spec
+        if spec.handshake and not spec.device22:  # 3.4/3.5: the payload is always "{}"
+            return self._request_bytes(spec.query_cmd, _EMPTY_JSON)
         if spec.device22:
             payload: dict[str, Any] = {
                 "devId": self.device_id,
@@ -208,19 +272,38 @@ class Connection:
 
     def refresh(self, dp_ids: Iterable[int | str]) -> bytes:
         """UPDATEDPS: ask the plug to re-measure; changed values arrive as a push."""
-        return self.request(Cmd.UPDATEDPS, {"dpId": [int(dp) for dp in dp_ids]})
+        ids = [int(dp) for dp in dp_ids]
+        if ids != self._refresh_ids:  # a monitor asks for the same DPs every poll
+            self._refresh_payload = _dumps({"dpId": ids}).encode("utf-8")
+            self._refresh_ids = ids
+        return self._request_bytes(_UPDATEDPS, self._refresh_payload)
 
     def request(self, cmd: int, payload: dict[str, Any]) -> bytes:
+        return self._request_bytes(cmd, _dumps(payload).encode("utf-8"))
+
+    def _request_bytes(self, cmd: int, payload: bytes) -> bytes:
         if not self._is_client:
             raise LocalProtocolError("requests are sent by the client role")
-        if self.state is not State.READY:
+        if self.state is not _READY:
             raise LocalProtocolError(f"cannot send a request while {self.state.value}")
-        return self._frame(cmd, _dumps(payload).encode("utf-8"), self._next_seqno())
+        return self._frame(cmd, payload, self._next_seqno())
 
     # ------------------------------------------------------------------ device API
 
     def status_reply(self, request_seqno: int, cmd: int, dps: dict[str, Any], t: int) -> bytes:
         return self._device_frame(cmd, self._dps_payload(dps, t, push=False), request_seqno)
+
+    def dps_payload(self, dps: dict[str, Any], t: int) -> bytes:
+        """The plaintext payload :meth:`status_reply` sends for ``dps`` at ``t``.
+
+        A device that answers many queries with the same values can build it once and pass
+        it to :meth:`status_reply_payload` (JSON encoding is the biggest part of a reply).
+        """
+        return self._dps_payload(dps, t, push=False)
+
+    def status_reply_payload(self, request_seqno: int, cmd: int, payload: bytes) -> bytes:
+        """:meth:`status_reply` with a payload made by :meth:`dps_payload`."""
+        return self._device_frame(cmd, payload, request_seqno)
 
     def push(self, dps: dict[str, Any], t: int) -> bytes:
         """An asynchronous STATUS push (cmd 8) with the DPs that changed."""
@@ -250,7 +333,7 @@ class Connection:
     ) -> bytes:
         if self._is_client:
             raise LocalProtocolError("replies are sent by the device role")
-        if self.state is not State.READY:
+        if self.state is not _READY:
             raise LocalProtocolError(f"cannot reply while {self.state.value}")
         if raw or self.seqno_mode == "echo":
             seq = request_seqno
@@ -273,13 +356,13 @@ class Connection:
             retcode = 0
         handshake = cmd in HANDSHAKE_CMDS
         header = bool(payload) and not handshake and cmd not in NO_HEADER_CMDS
-        if spec.frame is FrameKind.GCM6699:
+        if spec.frame is _GCM6699:
             plain = payload
             if header:
                 plain = self._header + plain
             if retcode is not None:
                 plain = U32.pack(retcode) + plain
-            gcm = self._local_gcm if handshake else self._gcm
+            gcm = self._handshake_gcm() if handshake else self._gcm
             assert gcm is not None
             return build_6699(seqno, cmd, plain, gcm, self._random(12))
 
@@ -287,27 +370,59 @@ class Connection:
         body: bytes
         if not payload:
             body = payload
-        elif cipher is PayloadCipher.PLAIN_V31:
-            if self._is_client and cmd in (Cmd.CONTROL, Cmd.CONTROL_NEW):
+        elif cipher is _PLAIN_V31:
+            if self._is_client and cmd in _CONTROL_CMDS:
                 assert self._local_ecb is not None, "3.1 control needs the local key"
                 body = v31_encode(payload, self._local_ecb, self._key)
             else:
                 body = payload
-        elif cipher is PayloadCipher.ECB_CLEAR_HEADER:
+        elif cipher is _ECB_CLEAR_HEADER:
             assert self._local_ecb is not None
-            body = self._local_ecb.encrypt(payload)
+            body = self._seal(self._local_ecb, payload)
             if header:
                 body = self._header + body
-        else:  # ECB_SESSION
-            ecb = self._local_ecb if handshake else self._ecb
+        elif handshake:  # ECB_SESSION, negotiating under the local key
+            ecb = self._handshake_ecb()
             assert ecb is not None
-            body = ecb.encrypt(self._header + payload if header else payload)
+            body = ecb.encrypt(payload)
+        else:  # ECB_SESSION
+            assert self._ecb is not None
+            body = self._seal(self._ecb, self._header + payload if header else payload)
         if retcode is not None:
             body = U32.pack(retcode) + body
-        if spec.integrity is Integrity.HMAC_SHA256:
+        if spec.integrity is _HMAC_SHA256:
             mac = self._local_hmac if handshake else self._hmac
             return build_55aa(seqno, cmd, body, mac.digest, 32)
         return build_55aa(seqno, cmd, body, _crc_trailer, 4)
+
+    def _seal(self, ecb: EcbCipher, plain: bytes) -> bytes:
+        """ECB-encrypt ``plain``; a client remembers the result, as its requests repeat.
+
+        ECB is deterministic, so a repeated plaintext under the same key has the same
+        ciphertext: the query ("{}" on 3.4), a refresh or a heartbeat is encrypted once per
+        session. The memo is emptied whenever the key changes (:meth:`_establish`).
+        """
+        if not self._is_client:
+            return ecb.encrypt(plain)
+        sealed = self._sealed.get(plain)
+        if sealed is None:
+            sealed = ecb.encrypt(plain)
+            if len(self._sealed) >= _SEALED_CACHE_MAX:
+                self._sealed.clear()
+            self._sealed[plain] = sealed
+        return sealed
+
+    def _handshake_ecb(self) -> EcbCipher | None:
+        """3.4: the ECB cipher under the local key, built when the handshake needs it."""
+        if self._local_ecb is None and len(self._key) == 16:
+            self._local_ecb = EcbCipher(self._key)
+        return self._local_ecb
+
+    def _handshake_gcm(self) -> GcmCipher | None:
+        """3.5: the GCM cipher under the local key, built when the handshake needs it."""
+        if self._local_gcm is None and len(self._key) == 16:
+            self._local_gcm = GcmCipher(self._key)
+        return self._local_gcm
 
     # ------------------------------------------------------------------ decoding
 
@@ -315,7 +430,7 @@ class Connection:
         seqno, cmd, retcode, payload = self._open(frame)
         if cmd in HANDSHAKE_CMDS:
             return self._handle_handshake(seqno, cmd, payload)
-        if self.state is not State.READY:
+        if self.state is not _READY:
             if self._is_client:
                 raise HandshakeError(
                     "the plug answered the session negotiation with something else: "
@@ -330,14 +445,14 @@ class Connection:
         """Verify integrity, remove retcode and version header, decrypt. Returns plaintext."""
         spec = self.spec
         is_gcm = frame.startswith(PREFIX_6699)
-        if is_gcm != (spec.frame is FrameKind.GCM6699):
+        if is_gcm != (spec.frame is _GCM6699):
             raise IntegrityError(
                 f"received a {'6699' if is_gcm else '55AA'} frame, which protocol "
                 f"{spec.name} does not use: the protocol version is wrong"
             )
         if is_gcm:
-            in_handshake = self.state is not State.READY
-            gcm = self._local_gcm if in_handshake else self._gcm
+            in_handshake = self.state is not _READY
+            gcm = self._handshake_gcm() if in_handshake else self._gcm
             assert gcm is not None
             seqno, cmd, plain = open_6699(frame, gcm)
             retcode: int | None = None
@@ -348,8 +463,8 @@ class Connection:
             return seqno, cmd, retcode, plain
 
         seqno, cmd, body, signed, trailer = split_55aa(frame, self._trailer_len)
-        if spec.integrity is Integrity.HMAC_SHA256:
-            mac = self._hmac if self.state is State.READY and cmd not in HANDSHAKE_CMDS else (
+        if spec.integrity is _HMAC_SHA256:
+            mac = self._hmac if self.state is _READY and cmd not in HANDSHAKE_CMDS else (
                 self._local_hmac
             )
             if not _hmac.compare_digest(mac.digest(signed), trailer):
@@ -362,12 +477,12 @@ class Connection:
         if not body:
             return seqno, cmd, retcode, body
         cipher = spec.cipher
-        if cipher is PayloadCipher.PLAIN_V31:
+        if cipher is _PLAIN_V31:
             if body[:3] == b"3.1":
                 assert self._local_ecb is not None, "3.1 encrypted payload needs the local key"
                 return seqno, cmd, retcode, v31_decode(body, self._local_ecb)
             return seqno, cmd, retcode, body
-        if cipher is PayloadCipher.ECB_CLEAR_HEADER:
+        if cipher is _ECB_CLEAR_HEADER:
             # A clear 15-byte header makes the length 15 mod 16; checking the length as well as
             # the "3." prefix keeps a ciphertext that merely starts with "3." intact.
             if len(body) % 16 == 15 and (body[:2] == b"3." or spec.device22):
@@ -381,8 +496,8 @@ class Connection:
                 if body[:1] == b"{" or _is_text(body):
                     return seqno, cmd, retcode, body  # an aligned plaintext answer
                 raise
-        ecb = self._ecb if self.state is State.READY and cmd not in HANDSHAKE_CMDS else (
-            self._local_ecb
+        ecb = self._ecb if self.state is _READY and cmd not in HANDSHAKE_CMDS else (
+            self._handshake_ecb()
         )
         assert ecb is not None
         plain = ecb.decrypt(body)
@@ -398,7 +513,7 @@ class Connection:
                 seqno, cmd, payload.decode("utf-8", "replace").strip("\x00"), retcode
             )
         if not payload:
-            if cmd == Cmd.HEART_BEAT:
+            if cmd == _HEART_BEAT:
                 return ev.HeartbeatAck(seqno)
             return ev.Ack(seqno, cmd)
         data = self._parse_json(payload)
@@ -410,25 +525,28 @@ class Connection:
             if isinstance(inner, dict):
                 dps = inner.get("dps")
         if not isinstance(dps, dict):
-            if cmd == Cmd.HEART_BEAT:
+            if cmd == _HEART_BEAT:
                 return ev.HeartbeatAck(seqno)
             return ev.Reply(seqno, cmd, data)
-        if cmd == Cmd.STATUS:
+        if cmd == _STATUS:
             return ev.DpsPush(seqno, dps, data)
         return ev.StatusReply(seqno, cmd, dps, data)
 
     def _device_event(self, seqno: int, cmd: int, payload: bytes) -> ev.Event:
-        data = self._parse_json(payload) if payload else {}
+        if not payload or payload == _EMPTY_JSON:  # 3.4/3.5 queries: nothing to parse
+            data: dict[str, Any] | None = {}
+        else:
+            data = self._parse_json(payload)
         if data is None:
             raise IntegrityError("request did not decode to JSON: wrong key or version")
-        if cmd in (Cmd.DP_QUERY, Cmd.DP_QUERY_NEW, Cmd.STATUS):
+        if cmd in _QUERY_CMDS:
             return ev.QueryRequest(seqno, cmd, None)
-        if cmd == Cmd.HEART_BEAT:
+        if cmd == _HEART_BEAT:
             return ev.HeartbeatRequest(seqno)
-        if cmd == Cmd.UPDATEDPS:
+        if cmd == _UPDATEDPS:
             ids = data.get("dpId") or []
             return ev.RefreshRequest(seqno, tuple(str(i) for i in ids if isinstance(i, (int, str))))
-        if cmd in (Cmd.CONTROL, Cmd.CONTROL_NEW):
+        if cmd in _CONTROL_CMDS:
             dps = data.get("dps")
             if dps is None and isinstance(data.get("data"), dict):
                 dps = data["data"].get("dps")
@@ -443,13 +561,17 @@ class Connection:
     def _parse_json(payload: bytes) -> dict[str, Any] | None:
         """Parse a JSON object; None for printable text (a device error message)."""
         try:
-            data = json.loads(payload)
-        except (ValueError, UnicodeDecodeError):
-            if _is_text(payload.strip()):
-                return None
-            raise IntegrityError(
-                "payload did not decrypt to valid data: the local key or protocol version is wrong"
-            ) from None
+            data = _compact_json(payload)
+        except ValueError:  # UnicodeDecodeError included: json.loads has the final word
+            try:
+                data = json.loads(payload)
+            except (ValueError, UnicodeDecodeError):
+                if _is_text(payload.strip()):
+                    return None
+                raise IntegrityError(
+                    "payload did not decrypt to valid data: the local key or protocol version "
+                    "is wrong"
+                ) from None
         if not isinstance(data, dict):
             raise IntegrityError("payload is JSON but not an object")
         return data
@@ -501,8 +623,12 @@ class Connection:
             key = session_key_v35(self._key, client_nonce, device_nonce)
             self._gcm = GcmCipher(key)
         else:
-            key = session_key_v34(self._key, client_nonce, device_nonce)
+            key = session_key_v34(self._key, client_nonce, device_nonce, self._handshake_ecb())
             self._ecb = EcbCipher(key)
         self._hmac = HmacSha256(key)
+        self._sealed.clear()
+        # The local-key ciphers are done with (a new negotiation rebuilds them): a monitor
+        # holds one connection per plug, and they are its biggest objects.
+        self._local_ecb = self._local_gcm = None
         self.session_key = key
         self.state = State.READY

@@ -49,17 +49,51 @@ class FrameBuffer:
     def feed(self, data: bytes) -> None:
         self._buf += data
 
+    def whole(self, data: bytes) -> list[bytes] | None:
+        """The frames of ``data`` when nothing is buffered and it is only whole frames.
+
+        That is the usual read (a reply, or an acknowledgement, a push and a reply, each
+        complete): it then skips the buffer's append, copy and delete per frame. Anything else
+        (a partial frame, garbage, a bad length or suffix) returns None, and the caller uses
+        :meth:`feed` and :meth:`next_frame`, which also raise the errors for a broken stream.
+        """
+        if self._buf or type(data) is not bytes:
+            return None
+        n = len(data)
+        start = 0
+        frames = []
+        while start < n:
+            if data.startswith(PREFIX_55AA, start):
+                if n - start < 16:
+                    return None
+                length = U32.unpack_from(data, start + 12)[0]
+                end = start + 16 + length
+                ok = 8 <= length <= self.max_length and data.startswith(SUFFIX_55AA, end - 4)
+            elif data.startswith(PREFIX_6699, start):
+                if n - start < 18:
+                    return None
+                length = U32.unpack_from(data, start + 14)[0]
+                end = start + 22 + length
+                ok = 28 <= length <= self.max_length and data.startswith(SUFFIX_6699, end - 4)
+            else:
+                return None
+            if not ok or end > n:
+                return None
+            frames.append(data if end == n and start == 0 else data[start:end])
+            start = end
+        return frames
+
     def next_frame(self) -> bytes | None:
         """Return the next complete frame, or None when more data is needed."""
         buf = self._buf
         while True:
             if len(buf) < 4:
                 return None
-            head = bytes(buf[:4])
-            if head != PREFIX_55AA and head != PREFIX_6699:
+            is_55aa = buf.startswith(PREFIX_55AA)
+            if not is_55aa and not buf.startswith(PREFIX_6699):
                 self._resync()
                 continue
-            if head == PREFIX_55AA:
+            if is_55aa:
                 if len(buf) < 16:
                     return None
                 length = U32.unpack_from(buf, 12)[0]

@@ -149,8 +149,8 @@ def encode_dps(
     """
     spec = get_layout(layout)
     states = {str(dp): bool(on) for dp, on in switches.items()}
-    unknown = sorted((dp for dp in states if dp not in spec.switches), key=int)
-    if unknown:
+    if not states.keys() <= set(spec.switches):
+        unknown = sorted((dp for dp in states if dp not in spec.switches), key=int)
         raise ValueError(
             f"DP layout {layout!r} has no switch DP {unknown}; its switches are "
             f"{', '.join(spec.switches)}"
@@ -172,7 +172,14 @@ def encode_dps(
             if isinstance(add_ele_wh, bool) or not isinstance(add_ele_wh, int) or add_ele_wh < 0:
                 raise ValueError(f"add_ele_wh must be an int >= 0, got {add_ele_wh!r}")
             dps[metering.add_ele_wh] = add_ele_wh
-    return dict(sorted(dps.items(), key=lambda item: int(item[0])))
+    order = _DP_ORDER.get(spec.name)
+    if order is None or len(order) != len(dps):
+        order = _DP_ORDER[spec.name] = tuple(sorted(dps, key=int))
+    return {dp: dps[dp] for dp in order}
+
+
+_DP_ORDER: dict[str, tuple[str, ...]] = {}
+"""Per layout, its DP ids in numeric order (the same set every call): sorted once."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ switched-off plug draws nothing, exactly as the monitor should see it.
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 import string
 import time
@@ -75,6 +76,9 @@ class SimulatedPlug:
         self.extra: dict[str, Any] = {}  # writable non-switch DPs (countdown, child lock...)
         self._window = AddEleWindow.opened_at(0.0)
         self._metered = get_layout(spec.layout).metering is not None
+        # current_dps() memo: the simulated second and the switch/DP state it was made for
+        self._dps: dict[str, Any] = {}
+        self._dps_key: tuple[int, tuple[bool, ...], tuple[tuple[str, Any], ...]] | None = None
         # counters the tests read
         self.connections_total = 0
         self.active_connections = 0
@@ -102,8 +106,30 @@ class SimulatedPlug:
         return self.profile.power_w(t) if self.is_on else 0.0
 
     def dps(self) -> dict[str, Any]:
-        """All data points as the plug would report them now."""
-        t = self.sim_time()
+        """All data points as the plug would report them now (a new dict, the caller's).
+
+        Like a real plug's metering chip, the values refresh once per simulated second: every
+        read within one second (and the same switch and DP state) reports the same values.
+        """
+        return dict(self.current_dps())
+
+    def current_dps(self) -> dict[str, Any]:
+        """:meth:`dps` without the copy: one shared dict per simulated second and state.
+
+        For the server's hot path (a fleet is polled many times a second). Do not modify it.
+        """
+        key = (
+            math.floor(self.sim_time()),
+            tuple(self.switches.values()),
+            tuple(self.extra.items()),
+        )
+        if key != self._dps_key:
+            self._dps = self._measure(float(key[0]))
+            self._dps_key = key
+        return self._dps
+
+    def _measure(self, t: float) -> dict[str, Any]:
+        """Every data point at simulated second ``t``."""
         on = self.is_on
         load = self.profile.power_w(t) if on and self._metered else 0.0
         reading = self.mains.measure(
@@ -141,8 +167,8 @@ class SimulatedPlug:
         return changed
 
     def select(self, dp_ids: tuple[str, ...] | None) -> dict[str, Any]:
-        """The DPs asked for (device22 queries), or all of them."""
-        dps = self.dps()
+        """The DPs asked for (device22 queries), or all of them (a new dict either way)."""
+        dps = self.current_dps()
         if dp_ids is None:
-            return dps
+            return dict(dps)
         return {dp: dps[dp] for dp in dp_ids if dp in dps}

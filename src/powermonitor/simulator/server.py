@@ -51,7 +51,14 @@ def check_loopback(host: str) -> None:
 
 
 class _Session(asyncio.Protocol):
-    """One client connection to one simulated plug."""
+    """One client connection to one simulated plug.
+
+    Per request it stays cheap, since a fleet benchmark polls it thousands of times a second:
+    requests go to a handler looked up by event type; the replies to one read leave in one
+    write; a query reuses the reply payload while the plug's values and the second are
+    unchanged; and the idle timer is not re-armed per request (it checks the time of the last
+    request when it fires).
+    """
 
     def __init__(self, server: PlugServer) -> None:
         self.server = server
@@ -65,12 +72,18 @@ class _Session(asyncio.Protocol):
         )
         self.transport: asyncio.Transport | None = None
         self.requests = 0
+        self._loop = asyncio.get_running_loop()
+        self._last_rx = 0.0  # loop time of the last bytes received
         self._idle: asyncio.TimerHandle | None = None
         self._pusher: asyncio.TimerHandle | None = None
-        self._rng = random.Random(spec.seed)
+        self._rng: random.Random | None = None  # the garbage fault's, made when first needed
         self.reported: dict[str, Any] = {}  # values this client has been told
         self._waiting: asyncio.Transport | None = None  # held while the plug is busy
         self._reject: asyncio.TimerHandle | None = None
+        self._batch: list[bytes] | None = None  # replies of the read being handled
+        # the last status payload: for this dps object at this second
+        self._payload_for: tuple[dict[str, Any], int] | None = None
+        self._payload = b""
 
     # -- connection lifecycle
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -82,9 +95,7 @@ class _Session(asyncio.Protocol):
             tr.pause_reading()
             self._waiting = tr
             self.server.waiting.append(self)
-            self._reject = asyncio.get_running_loop().call_later(
-                BUSY_GRACE_S, self._give_up_waiting
-            )
+            self._reject = self._loop.call_later(BUSY_GRACE_S, self._give_up_waiting)
             return
         self._admit(tr)
 
@@ -94,7 +105,11 @@ class _Session(asyncio.Protocol):
         plug.active_connections += 1
         plug.max_concurrent = max(plug.max_concurrent, plug.active_connections)
         self.server.sessions.add(self)
-        self._arm_idle()
+        self._last_rx = self._loop.time()
+        if self.server.idle_timeout > 0:
+            self._idle = self._loop.call_at(
+                self._last_rx + self.server.idle_timeout, self._check_idle
+            )
         if self.server.push_interval > 0:
             self._schedule_push()
 
@@ -129,23 +144,26 @@ class _Session(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
-    def _arm_idle(self) -> None:
-        if self._idle is not None:
-            self._idle.cancel()
-        if self.server.idle_timeout > 0:
-            loop = asyncio.get_running_loop()
-            self._idle = loop.call_later(self.server.idle_timeout, self.close)
+    def _check_idle(self) -> None:
+        """Hang up after ``idle_timeout`` s without a request, like a real plug."""
+        self._idle = None
+        if self.transport is None:
+            return
+        due = self._last_rx + self.server.idle_timeout
+        if self._loop.time() >= due:
+            self.close()
+        else:
+            self._idle = self._loop.call_at(due, self._check_idle)
 
     def _schedule_push(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._pusher = loop.call_later(self.server.push_interval, self._periodic_push)
+        self._pusher = self._loop.call_later(self.server.push_interval, self._periodic_push)
 
     def _periodic_push(self) -> None:
         if self.transport is None or self.conn.state.value != "ready":
             if self.transport is not None:
                 self._schedule_push()
             return
-        dps = self.plug.dps()
+        dps = self.plug.current_dps()
         power = {dp: v for dp, v in dps.items() if not isinstance(v, bool)}
         self._write(self.conn.push(power, int(time.time())))
         self._schedule_push()
@@ -154,7 +172,7 @@ class _Session(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.transport is None:
             return
-        self._arm_idle()
+        self._last_rx = self._loop.time()
         try:
             events = self.conn.receive_data(data)
         except PowermonitorError as exc:
@@ -162,71 +180,124 @@ class _Session(asyncio.Protocol):
             self.transport.close()  # like 3.4/3.5 plugs: garbage or wrong key, hang up
             return
         handshake_reply = self.conn.data_to_send()
-        if self.server.faults.silent:
+        faults = self.server.faults
+        if faults.silent:
             return
-        if handshake_reply:
-            self._send(handshake_reply)
-        for event in events:
-            self._handle(event)
+        if faults.garbage or faults.delay_s > 0:  # faults act per reply: no batching
+            if handshake_reply:
+                self._send(handshake_reply)
+            for event in events:
+                self._handle(event)
+            return
+        batch = self._batch = [handshake_reply] if handshake_reply else []
+        try:
+            for event in events:
+                self._handle(event)
+        finally:
+            self._batch = None
+            if batch:
+                self._write(batch[0] if len(batch) == 1 else b"".join(batch))
 
     def _handle(self, event: ev.Event) -> None:
-        plug, conn = self.plug, self.conn
-        now = int(time.time())
-        if isinstance(event, ev.SessionEstablished):
+        handler = _HANDLERS.get(type(event))
+        if handler is None:  # SessionEstablished: the handshake is not a request
             return
         self.requests += 1
         drop_after = self.server.faults.drop_after
         if drop_after and self.requests > drop_after:
             assert self.transport is not None
+            self._flush()  # what was answered before goes out first
             self.transport.close()
             return
-        if isinstance(event, ev.QueryRequest):
-            plug.queries += 1
-            if event.cmd in (Cmd.DP_QUERY, Cmd.DP_QUERY_NEW) and plug.spec.device22:
-                self._send(conn.error_reply(event.seqno, event.cmd, "json obj data unvalid"))
-                return
-            reply_cmd = event.cmd if event.cmd != Cmd.STATUS else Cmd.DP_QUERY
+        handler(self, event)
+
+    def _on_query(self, event: ev.QueryRequest) -> None:
+        plug, conn = self.plug, self.conn
+        plug.queries += 1
+        if event.cmd in (Cmd.DP_QUERY, Cmd.DP_QUERY_NEW) and plug.spec.device22:
+            self._send(conn.error_reply(event.seqno, event.cmd, "json obj data unvalid"))
+            return
+        reply_cmd = event.cmd if event.cmd != Cmd.STATUS else Cmd.DP_QUERY
+        now = int(time.time())
+        if event.dp_ids is None:  # all of them: the plug's shared dps, the payload reused
+            dps = plug.current_dps()
+            self.reported.update(dps)
+            if self._payload_for is None or self._payload_for[0] is not dps or (
+                self._payload_for[1] != now
+            ):
+                self._payload = conn.dps_payload(dps, now)
+                self._payload_for = (dps, now)
+            reply = conn.status_reply_payload(event.seqno, reply_cmd, self._payload)
+        else:
             dps = plug.select(event.dp_ids)
             self.reported.update(dps)
             reply = conn.status_reply(event.seqno, reply_cmd, dps, now)
-            if event.cmd in (Cmd.CONTROL, Cmd.CONTROL_NEW):
-                reply += conn.push(dps, now)  # tuyapi's null-value read completes on a push
-            self._send(reply)
-        elif isinstance(event, ev.ControlRequest):
-            plug.controls += 1
-            changed = plug.apply(event.dps)
-            self._send(conn.ack(event.seqno, event.cmd) + conn.push(changed, now))
-        elif isinstance(event, ev.HeartbeatRequest):
-            plug.heartbeats += 1
-            self._send(conn.heartbeat_reply(event.seqno))
-        elif isinstance(event, ev.RefreshRequest):
-            plug.refreshes += 1
-            reply = conn.ack(event.seqno, Cmd.UPDATEDPS)
-            if plug.spec.layout != "legacy":  # 4/5/6-era plugs ignore UPDATEDPS, like real ones
-                dps = plug.dps()
-                changed = {
-                    dp: dps[dp] for dp in event.dp_ids
-                    if dp in dps and self.reported.get(dp) != dps[dp]
-                }
-                if changed:  # like real plugs: only the values that changed since last told
-                    self.reported.update(changed)
-                    reply += conn.push(changed, now)
-            self._send(reply)
-        elif isinstance(event, ev.UnknownRequest):
-            self._send(conn.error_reply(event.seqno, event.cmd, "data format error"))
+        if event.cmd in (Cmd.CONTROL, Cmd.CONTROL_NEW):
+            reply += conn.push(dps, now)  # tuyapi's null-value read completes on a push
+        self._send(reply)
+
+    def _on_control(self, event: ev.ControlRequest) -> None:
+        self.plug.controls += 1
+        changed = self.plug.apply(event.dps)
+        conn = self.conn
+        self._send(conn.ack(event.seqno, event.cmd) + conn.push(changed, int(time.time())))
+
+    def _on_heartbeat(self, event: ev.HeartbeatRequest) -> None:
+        self.plug.heartbeats += 1
+        self._send(self.conn.heartbeat_reply(event.seqno))
+
+    def _on_refresh(self, event: ev.RefreshRequest) -> None:
+        plug, conn = self.plug, self.conn
+        plug.refreshes += 1
+        reply = conn.ack(event.seqno, Cmd.UPDATEDPS)
+        if plug.spec.layout != "legacy":  # 4/5/6-era plugs ignore UPDATEDPS, like real ones
+            dps = plug.current_dps()
+            changed = {
+                dp: dps[dp] for dp in event.dp_ids
+                if dp in dps and self.reported.get(dp) != dps[dp]
+            }
+            if changed:  # like real plugs: only the values that changed since last told
+                self.reported.update(changed)
+                reply += conn.push(changed, int(time.time()))
+        self._send(reply)
+
+    def _on_unknown(self, event: ev.UnknownRequest) -> None:
+        self._send(self.conn.error_reply(event.seqno, event.cmd, "data format error"))
 
     def _send(self, data: bytes) -> None:
+        if self._batch is not None:  # collected; data_received writes them together
+            self._batch.append(data)
+            return
         faults = self.server.faults
-        if faults.garbage and self._rng.random() < faults.garbage:
-            data = os.urandom(self._rng.randint(1, 40)) + data
+        if faults.garbage:
+            if self._rng is None:
+                self._rng = random.Random(self.plug.spec.seed)
+            if self._rng.random() < faults.garbage:
+                data = os.urandom(self._rng.randint(1, 40)) + data
         if faults.delay_s > 0:
-            asyncio.get_running_loop().call_later(faults.delay_s, self._write, data)
+            self._loop.call_later(faults.delay_s, self._write, data)
         else:
             self._write(data)
+
+    def _flush(self) -> None:
+        batch = self._batch
+        if batch:
+            self._write(b"".join(batch))
+            batch.clear()
 
     def _write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
+
+
+_HANDLERS: dict[type, Callable[[_Session, Any], None]] = {
+    ev.QueryRequest: _Session._on_query,
+    ev.ControlRequest: _Session._on_control,
+    ev.HeartbeatRequest: _Session._on_heartbeat,
+    ev.RefreshRequest: _Session._on_refresh,
+    ev.UnknownRequest: _Session._on_unknown,
+}
+"""What the plug does per request type (a handshake event is not a request)."""
 
 
 class PlugServer:

@@ -4,8 +4,10 @@ A day of 1-minute buckets is 1440 points; turning them into JSON costs far more 
 the request, and dashboards ask for the same few series over and over (every open page, every
 refresh). So the encoded body is kept for a few seconds per (plug, resolution, bucket range),
 and concurrent requests for the same body wait for one computation instead of each running
-the query (single flight). A cached body is at most ``TTL_S[resolution]`` old; live values
-come from /api/events anyway.
+the query (single flight). Once a body is ``TTL_S[resolution]`` old, the next request still
+gets it while a fresh one is computed behind it (stale while revalidate), so a busy chart never
+waits for the database; a body more than twice that old is never served. Live values come from
+/api/events anyway.
 
 The body is written with ``json.dumps`` from plain lists (not through pydantic models); a
 test validates it against :class:`~powermonitor.web.schemas.HistoryOut`, which documents it.
@@ -94,7 +96,8 @@ def _retrieve(task: asyncio.Task[bytes]) -> None:
 
 
 class HistoryCache:
-    """Encoded history bodies for a few seconds, bounded in bytes, with single flight."""
+    """Encoded history bodies for a few seconds, bounded in bytes, with single flight and
+    stale-while-revalidate."""
 
     def __init__(self, max_bytes: int = MAX_CACHE_BYTES, *, enabled: bool = True,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -102,10 +105,10 @@ class HistoryCache:
         self.enabled = enabled
         self._clock = clock
         self._entries: OrderedDict[Key, tuple[float, bytes]] = OrderedDict()
-        self._pending: dict[Key, asyncio.Future[bytes]] = {}
+        self._pending: dict[Key, asyncio.Task[bytes]] = {}
         self.bytes = 0
-        self.hits = 0
-        self.misses = 0
+        self.hits = 0  # served without waiting (fresh, or stale while it is refreshed)
+        self.misses = 0  # computations started
 
     @staticmethod
     def key(device_id: str, resolution: str, since: float, until: float, step_s: float,
@@ -126,20 +129,26 @@ class HistoryCache:
             return await compute()
         entry = self._entries.get(key)
         if entry is not None:
-            if entry[0] > self._clock():
+            expires, body = entry
+            now = self._clock()
+            if now < expires + TTL_S[key[1]]:
+                if now >= expires:  # stale: serve it, and refresh it behind this request
+                    self._start(key, compute)
                 self.hits += 1
                 self._entries.move_to_end(key)
-                return entry[1]
+                return body
             self._drop(key)
+        return await asyncio.shield(self._start(key, compute))
+
+    def _start(self, key: Key, compute: Callable[[], Awaitable[bytes]]) -> asyncio.Task[bytes]:
+        """The computation of ``key`` under way, or a new one."""
         task = self._pending.get(key)
         if task is None:
             self.misses += 1
             task = asyncio.get_running_loop().create_task(self._fill(key, compute))
             task.add_done_callback(_retrieve)
             self._pending[key] = task
-        else:
-            self.hits += 1
-        return await asyncio.shield(task)
+        return task
 
     async def _fill(self, key: Key, compute: Callable[[], Awaitable[bytes]]) -> bytes:
         try:
@@ -150,6 +159,8 @@ class HistoryCache:
             del self._pending[key]
 
     def _store(self, key: Key, body: bytes, expires: float) -> None:
+        if key in self._entries:
+            self._drop(key)
         if len(body) > self.max_bytes // 4:
             return  # one huge body would evict everything else
         self._entries[key] = (expires, body)
