@@ -41,3 +41,30 @@ async def fleet() -> AsyncIterator[Fleet]:
     await f.start()
     yield f
     await f.stop()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under CI nothing may be skipped for want of a service: turn skip marks into failures."""
+    import os
+
+    if not os.environ.get("CI"):
+        return
+    for item in items:
+        for mark in item.iter_markers("skipif"):
+            if mark.args and mark.args[0]:
+                reason = mark.kwargs.get("reason", "")
+                item.add_marker(pytest.mark.xfail(reason=f"CI forbids skipping: {reason}",
+                                                  strict=True, run=False))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """Under CI a runtime ``pytest.skip`` (a missing mosquitto, promtool...) is a failure."""
+    import os
+
+    outcome = yield
+    report = outcome.get_result()
+    if os.environ.get("CI") and report.skipped and call.excinfo is not None \
+            and call.excinfo.errisinstance(pytest.skip.Exception):
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI (a required service is missing): {call.excinfo.value}"
