@@ -183,16 +183,7 @@ async def run_service_demo(listen: tuple[str, int] | None, data_dir: Path, time_
                 console.print(f"API token (to switch plugs from the page): {svc.token}")
             console.print("Press Ctrl-C to stop.")
 
-        run_task = asyncio.create_task(run_service(service, options, started))
-        stop_task = asyncio.create_task(runtime.wait_for_stop_signal())
-        done, _ = await asyncio.wait({run_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
-        for task in (run_task, stop_task):
-            task.cancel()
-        results = await asyncio.gather(run_task, stop_task, return_exceptions=True)
-        if run_task in done and isinstance(results[0], BaseException) and not isinstance(
-            results[0], asyncio.CancelledError
-        ):
-            raise results[0]
+        await runtime.until_stopped(run_service(service, options, started))
     finally:
         await fleet.stop()
 

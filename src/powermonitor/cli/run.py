@@ -7,8 +7,6 @@ exits 0. Configuration from ``--config``/``POWERMONITOR_CONFIG``; database from
 
 from __future__ import annotations
 
-import asyncio
-
 import click
 
 from ..config import load_config
@@ -42,15 +40,7 @@ def announce(service: Service, options: ServiceOptions) -> None:
 async def main(config_path: str | None, options: ServiceOptions) -> None:
     config = load_config(config_path)
     service = await open_service(config, options)
-    run_task = asyncio.create_task(run_service(service, options, lambda s: announce(s, options)))
-    stop_task = asyncio.create_task(runtime.wait_for_stop_signal())
-    done, _ = await asyncio.wait({run_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
-    if run_task not in done:
-        run_task.cancel()
-    stop_task.cancel()
-    results = await asyncio.gather(run_task, stop_task, return_exceptions=True)
-    if isinstance(results[0], BaseException) and not isinstance(results[0], asyncio.CancelledError):
-        raise results[0]
+    await runtime.until_stopped(run_service(service, options, lambda s: announce(s, options)))
     stats = service.writer.stats
     click.echo(f"powermonitor: stopped; {stats.written} samples stored", err=True)
 

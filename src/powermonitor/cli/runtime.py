@@ -61,6 +61,20 @@ async def wait_for_stop_signal() -> None:
             loop.remove_signal_handler(sig)
 
 
+async def until_stopped(main: Coroutine[Any, Any, T]) -> T | None:
+    """Run ``main`` until it returns or SIGINT/SIGTERM arrives; on a signal cancel it and wait
+    for its clean-up. Its own exceptions propagate; a stop by signal returns None."""
+    task = asyncio.ensure_future(main)
+    stop = asyncio.ensure_future(wait_for_stop_signal())
+    try:
+        await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for pending in (task, stop):
+            pending.cancel()
+        await asyncio.gather(task, stop, return_exceptions=True)
+    return None if task.cancelled() else task.result()
+
+
 def setup_logging(debug: bool, verbose: int = 0) -> None:
     level = logging.DEBUG if debug else (logging.INFO if verbose else logging.WARNING)
     logging.basicConfig(

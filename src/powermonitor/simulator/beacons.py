@@ -36,7 +36,7 @@ from ..protocol.discovery import (
     encode_beacon,
 )
 from ..transport.udp import Address, UdpEndpoint, open_listener
-from .server import Fleet, PlugServer, check_loopback
+from .server import Fleet, PlugServer, check_loopback, is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +47,6 @@ DEFAULT_INTERVAL = 5.0
 def product_key(device_id: str) -> str:
     """A stable, realistic-looking product key ("key" + 13 characters) per simulated plug."""
     return "key" + hashlib.sha256(f"product:{device_id}".encode()).hexdigest()[:13]
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        check_loopback(host)
-    except PowermonitorError:
-        return False
-    return True
 
 
 class BeaconSender:
@@ -196,7 +188,7 @@ class BeaconSender:
 
     def _on_probe(self, data: bytes, source: Address) -> None:
         host, port = source
-        if not _is_loopback(host):
+        if not is_loopback(host):
             log.debug("ignoring a discovery request from non-loopback %s", host)
             return
         try:

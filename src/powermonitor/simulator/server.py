@@ -9,6 +9,7 @@ then pushes the changed values. Faults can be injected per plug to test clients'
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import os
@@ -28,7 +29,6 @@ from .plug import PlugSpec, SimulatedPlug, make_identity
 
 log = logging.getLogger(__name__)
 
-LOOPBACK_PREFIXES = ("127.", "::1", "localhost")
 BUSY_GRACE_S = 0.25
 """How long a second client is held while the plug still serves the first one."""
 
@@ -44,9 +44,19 @@ class Faults:
     wrong_key: bool = False  # reply under a different key (client sees integrity errors)
 
 
+def is_loopback(host: str) -> bool:
+    """True for localhost and any loopback address (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def check_loopback(host: str) -> None:
     """The simulator never listens beyond this machine."""
-    if not host.startswith(LOOPBACK_PREFIXES):
+    if not is_loopback(host):
         raise PowermonitorError(f"the simulator only listens on loopback, not {host!r}")
 
 
