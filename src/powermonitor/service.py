@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Config
-from .errors import ConfigError, PowermonitorError, UsageError
+from .errors import ConfigError, PowermonitorError
 from .exporters import build_exporters
 from .models import Reading
 from .monitor.hub import Hub
@@ -133,11 +133,8 @@ def recorder_options(config: Config) -> dict[str, Any]:
 
 async def open_service(config: Config, options: ServiceOptions) -> Service:
     """Open the store, resume the energy counters and wire monitor → Hub → recorder → writer."""
-    if not config.plugs:
-        raise UsageError(
-            "no plugs configured: add one with 'powermonitor devices add' or "
-            "'powermonitor devices import FILE'"
-        )
+    hub = Hub()
+    monitor = Monitor(config, hub, start_spread=options.start_spread)  # refuses an empty config
     tariff = tariff_from(config)
     db = db_from(config, options.db)
     store = open_store(db, timezone=tariff.timezone, retention=retention_from(config))
@@ -147,8 +144,6 @@ async def open_service(config: Config, options: ServiceOptions) -> Service:
     except BaseException:
         await store.close()
         raise
-    hub = Hub()
-    monitor = Monitor(config, hub, start_spread=options.start_spread)
     writer = StoreWriter(store)
     names = {c.plug.device_id: c.name for c in monitor.coordinators.values()}
     recorder = Recorder(

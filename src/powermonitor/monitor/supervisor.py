@@ -29,6 +29,11 @@ class Monitor:
         backoff_factory: Any = Backoff,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if not config.plugs:
+            raise UsageError(
+                "no plugs configured: add one with 'powermonitor devices add' or "
+                "'powermonitor devices import FILE'"
+            )
         self.config = config
         self.hub = hub or Hub()
         self.coordinators: dict[str, PlugCoordinator] = {}
@@ -41,11 +46,6 @@ class Monitor:
 
     async def run(self) -> None:
         """Run every coordinator until cancelled."""
-        if not self.coordinators:
-            raise UsageError(
-                "no plugs configured: add one with 'powermonitor devices add' or "
-                "'powermonitor devices import FILE'"
-            )
         async with asyncio.TaskGroup() as group:
             self._tasks = [
                 group.create_task(c.run(), name=f"plug:{c.name}") for c in self.coordinators.values()
