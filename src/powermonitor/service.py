@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from typing import Any
 from .config import Config
 from .errors import ConfigError, PowermonitorError
 from .exporters import build_exporters
-from .models import Reading
+from .models import Reading, redact_url
 from .monitor.hub import Hub
 from .monitor.supervisor import Monitor
 from .recorder import Recorder
@@ -48,10 +47,15 @@ class Service:
 
     def names(self) -> dict[str, str]:
         """device id → display name, for every configured plug."""
-        return {c.plug.device_id: c.name for c in self.monitor.coordinators.values()}
+        return self.monitor.directory.names()
+
+    def resolve(self, name_or_id: str) -> str:
+        """A configured plug's device id from its id or name (``UnknownPlugError``, a KeyError)."""
+        return self.monitor.directory.id_of(name_or_id)
 
     async def set_switch(self, name_or_id: str, on: bool, outlet: int | str = 1) -> Reading:
-        """Switch an outlet through the plug's own connection (KeyError for an unknown plug)."""
+        """Switch an outlet through the plug's own connection (``UnknownPlugError``, a KeyError,
+        for an unknown plug; names are found as everywhere else, see monitor/directory.py)."""
         return await self.monitor.set_switch(name_or_id, on, outlet)
 
 
@@ -145,7 +149,7 @@ async def open_service(config: Config, options: ServiceOptions) -> Service:
         await store.close()
         raise
     writer = StoreWriter(store)
-    names = {c.plug.device_id: c.name for c in monitor.coordinators.values()}
+    names = monitor.directory.names()
     recorder = Recorder(
         hub, writer, tariff, counters=counters, names=names,
         poll_intervals={p.device_id: config.interval_for(p) for p in config.plugs},
@@ -153,7 +157,7 @@ async def open_service(config: Config, options: ServiceOptions) -> Service:
     )
     data_dir = options.data_dir or default_db_path().parent
     service = Service(config, hub, monitor, store, writer, recorder, tariff,
-                      token=load_or_create_token(data_dir), extras={"db": mask_url(db)})
+                      token=load_or_create_token(data_dir), extras={"db": redact_url(db)})
     try:
         metrics = None
         if options.metrics_listen:
@@ -165,11 +169,6 @@ async def open_service(config: Config, options: ServiceOptions) -> Service:
         await store.close()
         raise
     return service
-
-
-def mask_url(db: str) -> str:
-    """A database URL fit for logs: the password replaced by ***."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", db)
 
 
 async def run_service(service: Service, options: ServiceOptions, started: Any = None) -> None:

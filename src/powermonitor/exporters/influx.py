@@ -50,11 +50,11 @@ from typing import Any
 
 import httpx
 
+from ..client.reconnect import Backoff, QuietLog
 from ..errors import ConfigError
 from ..models import Reading
-from ..monitor.coordinator import Backoff
 from ..monitor.hub import Subscription
-from .base import QuietLog, Section, ServiceLike, totals_wh
+from .base import Section, ServiceLike, totals_wh
 
 __all__ = [
     "ENV_PASSWORD",

@@ -43,7 +43,6 @@ import ssl
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -51,11 +50,12 @@ import aiomqtt
 from aiomqtt.exceptions import MqttConnectError
 
 from .. import __version__
+from ..client.reconnect import Backoff, QuietLog
 from ..errors import ConfigError, PowermonitorError
-from ..models import Reading
-from ..monitor.coordinator import Backoff
+from ..models import Reading, redact_url
 from ..monitor.hub import Availability
-from .base import QuietLog, Section, ServiceLike, device_metas, topic_id, totals_wh
+from ..timeparse import iso_utc
+from .base import Section, ServiceLike, device_metas, topic_id, totals_wh
 
 __all__ = [
     "ENV_PASSWORD",
@@ -137,17 +137,17 @@ def mqtt_settings(table: object, env: Mapping[str, str]) -> MqttSettings | None:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise ConfigError(f"[mqtt] 'url' is not a valid URL ({exc}): {_redact(url)!r}") from None
+        raise ConfigError(f"[mqtt] 'url' is not a valid URL ({exc}): {redact_url(url)!r}") from None
     if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl", "tls"):
         raise ConfigError(
-            f"[mqtt] 'url' must start with mqtt:// or mqtts:// (got {_redact(url)!r})"
+            f"[mqtt] 'url' must start with mqtt:// or mqtts:// (got {redact_url(url)!r})"
         )
     if not parts.hostname:
-        raise ConfigError(f"[mqtt] 'url' has no host name: {_redact(url)!r}")
+        raise ConfigError(f"[mqtt] 'url' has no host name: {redact_url(url)!r}")
     if parts.path not in ("", "/") or parts.query:
         raise ConfigError(
             f"[mqtt] 'url' must be mqtt://[user:password@]host[:port], without a path "
-            f"(got {_redact(url)!r}); set topics with topic_prefix"
+            f"(got {redact_url(url)!r}); set topics with topic_prefix"
         )
     tls = parts.scheme in ("mqtts", "ssl", "tls")
     username = section.text("username") or (unquote(parts.username) if parts.username else None)
@@ -189,18 +189,6 @@ def mqtt_settings(table: object, env: Mapping[str, str]) -> MqttSettings | None:
     )
 
 
-def _redact(url: str) -> str:
-    """The URL with any password replaced by ``***`` (for error messages)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "(unparseable URL)"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return parts._replace(netloc=netloc).geturl()
-
-
 # --------------------------------------------------------------------------- payloads
 
 
@@ -224,7 +212,7 @@ def state_payload(reading: Reading | None, energy_wh: float | None) -> dict[str,
             power_factor=reading.power_factor,
             switch=_on_off(reading.switch),
             switches={str(k): _on_off(v) for k, v in reading.switches.items()},
-            timestamp=reading.timestamp.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            timestamp=iso_utc(reading.timestamp),
         )
     return payload
 
@@ -563,7 +551,9 @@ class MqttBridge:
                         "retain flag (a retained one would switch the plug on every reconnect)",
                         topic)
             return
-        if device_id not in self.service.names():
+        try:
+            device_id = self.service.resolve(device_id)
+        except KeyError:
             log.warning("MQTT: command for an unknown plug on %s", topic)
             return
         on = _parse_command(payload)
