@@ -5,8 +5,9 @@ The public API is small on purpose; everything else is internal and may change.
 
 from __future__ import annotations
 
-from .client.device import TuyaDevice
-from .client.plug import Plug
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .dps import DpMapping, interpret
 from .errors import (
     ConnectionClosedError,
@@ -22,7 +23,23 @@ from .errors import (
 )
 from .models import DeviceInfo, Reading, mask_key
 
+if TYPE_CHECKING:
+    from .client.device import TuyaDevice
+    from .client.plug import Plug
+
 __version__ = "0.1.0"
+
+_LAZY = {"TuyaDevice": ".client.device", "Plug": ".client.plug"}
+"""Imported on first use, so ``import powermonitor.protocol`` (sans-IO) does not pull in
+asyncio, sockets and the client through this package's ``__init__``."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "ConnectionClosedError",
