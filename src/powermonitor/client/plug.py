@@ -48,6 +48,7 @@ class Plug:
         timeout: float = 5.0,
         retries: int = 2,
         mapping: DpMapping | None = None,
+        product_id: str | None = None,
         on_push: PushCallback | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -57,6 +58,7 @@ class Plug:
         self.timeout = timeout
         self.retries = max(0, retries)
         self.mapping = mapping
+        self.product_id = product_id
         self.requested_version = normalize_version(version)
         if self.requested_version != "auto":
             validate_key(local_key, self.requested_version)
@@ -145,6 +147,7 @@ class Plug:
             timestamp=datetime.fromtimestamp(self._clock(), UTC),
             protocol=self.protocol_label,
             mapping=self.mapping,
+            product_id=self.product_id,
         )
 
     async def _ensure(self) -> TuyaDevice:
