@@ -60,6 +60,7 @@ _PLUG_MAX_A: Final = 20.0
 # Energy a plug can count in one add_ele window (30 min at 20 A and 265 V is 2.65 kWh).
 _PLUG_MAX_INCREMENT_WH: Final = 3_000.0
 _DECADES: Final = (-2, -1, 0, 1, 2)
+_HALF_MA: Final = 0.0005
 _POWER_CURRENT: Final[tuple[MeasurementRole, ...]] = ("power", "current")
 
 
@@ -99,11 +100,17 @@ def _settle_voltage(voltage: float) -> tuple[float | None, int]:
     return round(voltage * 10.0 ** fits[0], 6), fits[0]
 
 
-def _pf_fits(power: float, apparent: float, decade: int) -> bool:
-    """Could ``power × 10**decade`` be real, given V·I (with one LSB of slack either way)?"""
+def _pf_fits(power: float, voltage: float, current: float, decade: int) -> bool:
+    """Could ``power × 10**decade`` be real with this voltage and current?
+
+    Within the readings' resolution: half a step of power (0.05 W at W×10, scaled with the
+    decade) and of current (0.5 mA), so a 0.5 W standby load still settles.
+    """
     p = power * 10.0**decade
-    slack = 0.5
-    return PF_RANGE[0] * apparent - slack <= p <= PF_RANGE[1] * apparent + slack
+    step = 0.05 * 10.0**decade
+    low = PF_RANGE[0] * voltage * max(0.0, current - _HALF_MA)
+    high = PF_RANGE[1] * voltage * (current + _HALF_MA)
+    return p + step >= low and p - step <= high
 
 
 def settle_guess(
@@ -139,7 +146,7 @@ def settle_guess(
                                 "against", roles=("current",))
     elif power and current is not None and voltage:
         apparent = voltage * current
-        fits = [d for d in _DECADES if _pf_fits(power, apparent, d)]
+        fits = [d for d in _DECADES if _pf_fits(power, voltage, current, d)]
         if fits != [0]:  # the layout itself is in doubt: nothing from it is shown
             why = ("power exceeds voltage × current" if power > PF_RANGE[1] * apparent
                    else "no single decimal scale fits power and current")
@@ -175,8 +182,8 @@ def plausible(values: Mapping[MeasurementRole, float | None]) -> bool:
     if not MAINS_V[0] <= voltage <= MAINS_V[1] or power < 0 or current < 0:
         return False
     return (power == 0 and current == 0) or (
-        current <= _PLUG_MAX_A and _pf_fits(power, voltage * current, 0)
-        and not any(_pf_fits(power, voltage * current, d) for d in _DECADES if d)
+        current <= _PLUG_MAX_A and _pf_fits(power, voltage, current, 0)
+        and not any(_pf_fits(power, voltage, current, d) for d in _DECADES if d)
     )
 
 
@@ -191,7 +198,7 @@ def cross_check(
                      "outside mains range; check the voltage scale")
     if voltage and power is not None and current is not None and power > 0:
         apparent = voltage * current
-        if not _pf_fits(power, apparent, 0):
+        if not _pf_fits(power, voltage, current, 0):
             notes.append(f"physics: power {power:g} W does not fit voltage × current "
                          f"({apparent:.1f} VA); check the scales of DP "
                          f"{_dp_of(mapping, 'power')} and DP {_dp_of(mapping, 'current')}")
