@@ -231,6 +231,11 @@ class Connection:
         return self.spec.name
 
     @property
+    def junk_bytes(self) -> int:
+        """Bytes received since the last valid frame that were not part of any frame."""
+        return self._buffer.junk
+
+    @property
     def device22(self) -> bool:
         return self.spec.device22
 
