@@ -370,7 +370,12 @@ class TuyaDevice:
             self._arm_timer(deadline)
         if self._pending_out:  # the handshake's last frame rides along
             frame, self._pending_out = self._pending_out + frame, b""
-        link.write(frame)
+        try:
+            link.write(frame)
+        except UnreachableError:  # closed by the plug; its connection_lost may still be queued
+            self._waiter = None
+            error, self._error = self._error, None
+            raise (error or self._closed_error()) from None
         return waiter
 
     async def _request(self, frame: bytes, wanted: frozenset[int], what: str) -> ev.Event:
@@ -568,18 +573,19 @@ class TuyaDevice:
             self._closed.set_result(None)
         if self._ending:
             return  # we ended it (abort or close) and said why
+        self._fail(self._closed_error())
+
+    def _closed_error(self) -> PowermonitorError:
+        """Why the plug closed the connection: garbage, busy (never answered) or just closed."""
         junk = self._junk()
-        err: PowermonitorError
         if junk:
-            err = ProtocolError(
+            return ProtocolError(
                 f"the plug at {self.host}:{self.port} sent {junk} bytes that are not Tuya "
                 "frames and closed the connection: is this port really a Tuya plug?"
             )
-        elif not self._answered:
-            err = PlugBusyError(busy_message(self.host, self.port, self.version))
-        else:
-            err = ConnectionClosedError(f"the plug at {self.host}:{self.port} closed the connection")
-        self._fail(err)
+        if not self._answered:
+            return PlugBusyError(busy_message(self.host, self.port, self.version))
+        return ConnectionClosedError(f"the plug at {self.host}:{self.port} closed the connection")
 
     def _fail_waiter(self, exc: PowermonitorError) -> None:
         fut = self._waiter

@@ -40,6 +40,7 @@ from ..limits import DEEP_CHECK_BYTES, MAX_DP_VALUE_CHARS, MAX_DPS_PER_PLUG, MAX
 from . import events as ev
 from .commands import HANDSHAKE_CMDS, NO_HEADER_CMDS, Cmd
 from .crypto import (
+    WRONG_KEY,
     EcbCipher,
     GcmCipher,
     HmacSha256,
@@ -545,9 +546,12 @@ class Connection:
                 self._local_hmac
             )
             if not _hmac.compare_digest(mac.digest(signed), trailer):
-                raise IntegrityError("frame failed its HMAC check: the local key is wrong")
+                raise IntegrityError(f"frame failed its HMAC integrity check{WRONG_KEY}")
         elif _CRC.unpack(trailer)[0] != crc32(signed):
-            raise IntegrityError("frame failed its CRC check: corrupted in transit")
+            raise IntegrityError(
+                "frame failed its CRC integrity check: corrupted in transit, or the protocol "
+                "version is wrong"
+            )
         retcode = None
         if self._is_client:
             retcode, body = retcode_split(body)

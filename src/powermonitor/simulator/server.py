@@ -53,8 +53,8 @@ class Faults:
     wrong_key: bool = False  # reply under a different key (client sees integrity errors)
     busy: bool = False  # accept, then close at once: another app holds the plug
     junk: bool = False  # answer every request with bytes that are not Tuya frames
-    dp_flood: bool = False  # once connected, push ever-new DP ids as fast as possible
-    push_flood: bool = False  # once connected, push the same values as fast as possible
+    dp_flood: bool = False  # once connected, push ever-new DP ids as fast as it can, never reply
+    push_flood: bool = False  # once connected, push the same values as fast as it can, never reply
 
     @classmethod
     def named(cls, names: Collection[str], **base: Any) -> Faults:
@@ -251,14 +251,20 @@ class _Session(asyncio.Protocol):
         try:
             events = self.conn.receive_data(data)
         except PowermonitorError as exc:
+            if faults.silent:
+                return  # a silent plug says nothing, not even goodbye
             log.debug("%s: dropping client after bad frame: %s", self.plug.device_id, exc)
-            if isinstance(exc, KeyOrVersionError) and not faults.silent:
+            if isinstance(exc, KeyOrVersionError):
                 # wrong key or version: real plugs answer under their own key, then we hang up
                 self._write(self.conn.refusal(data))
             self.transport.close()
             return
         handshake_reply = self.conn.data_to_send()
         if faults.silent:
+            return
+        if faults.dp_flood or faults.push_flood:  # negotiates, then floods instead of answering
+            if handshake_reply:
+                self._write(handshake_reply)
             return
         if faults.junk:
             self._write(JUNK_REPLY)
