@@ -248,6 +248,11 @@ class TuyaDevice:
             await self.close()
             raise
 
+    async def wait_closed(self) -> None:
+        """Wait until the link is gone, for whatever reason (the plug, a cap, :meth:`close`)."""
+        if self._closed is not None:
+            await asyncio.shield(self._closed)
+
     async def close(self) -> None:
         """Close and wait until the socket is gone: a plug takes one client at a time."""
         self._ending = True
