@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import json
 import math
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -74,9 +76,9 @@ def test_short_ids_keep_both_ends() -> None:
     assert short_id("bf\x1b[2J0000000000") == "bf[2…0000"
 
 
-def render80(*args: object, **kwargs: object) -> str:
+def render80(rows: Sequence[Mapping[str, Any]], columns: list[Column], title: str = "") -> str:
     buffer = io.StringIO()
-    Console(file=buffer, width=80).print(table(*args, width=80, **kwargs))  # type: ignore[arg-type]
+    Console(file=buffer, width=80).print(table(rows, columns, title=title, width=80))
     return buffer.getvalue()
 
 
