@@ -15,7 +15,7 @@ from ..protocol.versions import normalize_version
 from ..simulator.beacons import BeaconSender
 from ..simulator.layouts import LAYOUTS
 from ..simulator.profiles import make_profile
-from ..simulator.server import Faults, Fleet, check_loopback, fleet_specs
+from ..simulator.server import FAULTS, Faults, Fleet, check_loopback, fleet_specs
 from . import runtime
 from .paths import default_devices_file
 from .render import Column, table
@@ -115,6 +115,10 @@ def print_fleet(fleet: Fleet, devices_file: str, console: Console) -> None:
 @click.option("--garbage", type=click.FloatRange(0, 1), default=0.0,
               help="Fault: probability of junk bytes before a reply.")
 @click.option("--silent", is_flag=True, help="Fault: accept connections but never answer.")
+@click.option("--fault", "fault_names", multiple=True, type=click.Choice(list(FAULTS)),
+              help="Fault to inject (repeatable): busy (accept, then close), silent, wrong-key, "
+                   "junk (answer with non-Tuya bytes), dp-flood (push ever-new DP ids), "
+                   "push-flood (push as fast as possible).")
 @click.option("--fault-plugs", default="", help="Plug numbers (1-based) the faults apply to.")
 @click.option("--device22", "device22", default="",
               help="Plug numbers (1-based) that answer like device22 firmware (3.2 plugs always do).")
@@ -137,12 +141,14 @@ def simulate_command(
     count: int, protocol: str, layout: str, profile: str, devices_file: str | None, host: str,
     base_port: int, address_per_plug: bool, seed: int, push_interval: float,
     idle_timeout: float, time_scale: float, delay: float, drop_after: int, garbage: float,
-    silent: bool, fault_plugs: str, device22: str, beacons: bool, beacon_interval: float,
+    silent: bool, fault_names: tuple[str, ...], fault_plugs: str, device22: str, beacons: bool,
+    beacon_interval: float,
     beacon_address: str, beacon_port_31: int, beacon_port_33: int, beacon_port_35: int,
     probe_port: int,
 ) -> None:
     """Serve simulated Tuya plugs on loopback until Ctrl-C or SIGTERM."""
-    faults = Faults(delay_s=delay, drop_after=drop_after, garbage=garbage, silent=silent)
+    faults = Faults.named(fault_names, delay_s=delay, drop_after=drop_after, garbage=garbage,
+                          silent=silent)
     path = devices_file or str(default_devices_file())
 
     async def main() -> None:
