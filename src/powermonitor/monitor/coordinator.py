@@ -28,13 +28,11 @@ from ..client.plug import open_detecting
 from ..config import MIN_POLL_INTERVAL, Defaults, PlugConfig
 from ..dps import LAYOUTS, DpMapping, detect_layout, interpret, merge_dps
 from ..errors import (
-    DeviceReportedError,
-    DeviceTimeoutError,
     KeyOrVersionError,
     PowermonitorError,
-    ProtocolError,
     UnreachableError,
 )
+from ..limits import MAX_DPS_PER_PLUG
 from ..models import Reading
 from .hub import Availability, Hub
 
@@ -79,17 +77,8 @@ class Backoff:
 
 
 def error_kind(exc: BaseException) -> str:
-    if isinstance(exc, KeyOrVersionError):
-        return "key"
-    if isinstance(exc, DeviceTimeoutError):
-        return "timeout"
-    if isinstance(exc, UnreachableError):
-        return "unreachable"
-    if isinstance(exc, ProtocolError):
-        return "protocol"
-    if isinstance(exc, DeviceReportedError):
-        return "device"
-    return "error"
+    """The short word for why a plug is offline: the error class says it (errors.py)."""
+    return exc.kind if isinstance(exc, PowermonitorError) else "error"
 
 
 class PlugCoordinator:
@@ -230,7 +219,10 @@ class PlugCoordinator:
             self._polling = False
         # merge_dps(self.dps, dps) without its key normalisation: both already have str keys
         # (self.dps comes from merge_dps, the device's dps from JSON)
-        self.dps = {**self._dps, **dps}
+        merged = {**self._dps, **dps}
+        if len(merged) > MAX_DPS_PER_PLUG:  # ids kept from earlier connections: start over
+            merged = dict(dps)
+        self.dps = merged
         self.polls += 1
         if self._learn_left:
             self._learn_left -= 1
@@ -258,7 +250,8 @@ class PlugCoordinator:
             if not self._id_strs.isdisjoint(dps):
                 self._refresh_answered = True
             return  # the poll in progress publishes the merged state
-        self.dps = merge_dps(self.dps, dps)
+        merged = merge_dps(self.dps, dps)
+        self.dps = merged if len(merged) <= MAX_DPS_PER_PLUG else merge_dps({}, dps)
         if self.hub.states.get(self.plug.device_id) and self.hub.states[self.plug.device_id].online:
             self.hub.publish(self._reading(), self.name)
 

@@ -43,7 +43,7 @@ class PlugOut(_Out):
     online: bool
     since: datetime | None = Field(description="when `online` last changed")
     reason: str = Field(description="why the plug is offline (empty when online)")
-    kind: str = Field(description="key, unreachable, timeout, protocol or device")
+    kind: str = Field(description="key, unreachable, busy, timeout, protocol or device")
     reading: ReadingOut | None
     today_kwh: float | None = Field(description="energy since local midnight (tariff zone)")
     today_cost: float | None
