@@ -211,7 +211,8 @@ class OpenApi:
         code = str(reply.get("code", ""))
         if not reply.get("success") and not token_call and code in _TOKEN_RETRY_CODES:
             log.info("cloud token rejected (%s): getting a new one", code)
-            self._token = None
+            if self._token is not None:
+                self._token.expires_at = 0.0  # refresh it (or, failing that, a new grant)
             reply = self._call_once(method, path, params, body, token_call, label)
         if not reply.get("success"):
             raise cloud_error(reply.get("code"), reply.get("msg"), what=label)
