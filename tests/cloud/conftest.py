@@ -30,7 +30,8 @@ def cli_env(**extra: str) -> dict[str, str]:
 
 def wizard(*args: str, env: dict[str, str] | None = None, input: str | None = None,
            timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "powermonitor", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "powermonitor", *args], check=False,
+                          capture_output=True,
                           text=True, timeout=timeout, env=env or cli_env(), input=input)
 
 
