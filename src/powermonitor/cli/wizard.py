@@ -173,11 +173,13 @@ def openapi_command(region: str | None, access_id: str | None, access_secret: st
               help="Schema that goes with --client-id.")
 @click.option("--poll-interval", type=click.FloatRange(0.01, 60), default=3.0,
               show_default=True, help="Seconds between checks for your confirmation.")
+@click.option("--light-terminal", is_flag=True,
+              help="Draw the QR code for dark text on a light background.")
 @click.option("--login-timeout", type=click.FloatRange(1, 3600), default=240.0,
               show_default=True, help="Seconds to wait for you to scan and confirm.")
 @_common
 def qr_command(user_code: str | None, client_id: str, schema: str, poll_interval: float,
-               login_timeout: float, base_url: str | None, timeout: float, no_specs: bool,
+               light_terminal: bool, login_timeout: float, base_url: str | None, timeout: float, no_specs: bool,
                **finish: Any) -> None:
     """Through the Smart Life app: scan a QR code, no developer account (best effort)."""
     if not user_code:
@@ -186,7 +188,7 @@ def qr_command(user_code: str | None, client_id: str, schema: str, poll_interval
     login = QrLogin(base_url or LOGIN_URL, client_id=client_id, schema=schema, timeout=timeout)
     try:
         token = login.request_token(user_code)
-        click.echo(render_qr(qr_text(token)))
+        click.echo(render_qr(qr_text(token), dark_terminal=not light_terminal))
         click.echo("Scan this with the Smart Life (or Tuya Smart) app: Me → scan icon, then "
                    "confirm the login. Waiting...", err=True)
         info = wait_for_confirmation(login, token, user_code, interval=poll_interval,

@@ -60,8 +60,12 @@ def qr_text(token: str) -> str:
     return f"tuyaSmart--qrLogin?token={token}"
 
 
-def render_qr(text: str) -> str:
-    """The QR code as terminal text (half-block characters), via the ``qrcode`` package."""
+def render_qr(text: str, *, dark_terminal: bool = True) -> str:
+    """The QR code as terminal text (half-block characters), via the ``qrcode`` package.
+
+    Blocks are drawn in the text colour: on a dark terminal they must be the light modules
+    (``invert``), or the phone sees a negative it may refuse.
+    """
     try:
         import qrcode  # type: ignore[import-untyped]
     except ImportError:
@@ -69,7 +73,7 @@ def render_qr(text: str) -> str:
     code = qrcode.QRCode(border=2)
     code.add_data(text)
     out = io.StringIO()
-    code.print_ascii(out=out)
+    code.print_ascii(out=out, invert=dark_terminal)
     return out.getvalue()
 
 
