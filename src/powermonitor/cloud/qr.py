@@ -25,7 +25,13 @@ from typing import Any, Final
 import httpx
 
 from ..errors import UsageError
-from .devices import MAX_DEVICES, CloudDevice, device_from_cloud, mapping_from_specifications
+from .devices import (
+    MAX_DEVICES,
+    CloudDevice,
+    device_from_cloud,
+    mapping_from_specifications,
+    safe_path_part,
+)
 from .errors import CloudError, cloud_error
 from .openapi import MAX_REPLY_BYTES, FetchResult, quiet_http_logs
 
@@ -145,12 +151,12 @@ class QrLogin:
         reply = self._call("POST", _LOGIN_PATH, {"clientid": self.client_id,
                            "usercode": user_code, "schema": self.schema}, "the QR request")
         result = reply.get("result")
-        token = result.get("qrcode") if isinstance(result, Mapping) else None
-        if not reply.get("success") or not isinstance(token, str) or not token.isprintable():
+        token = safe_path_part(result.get("qrcode") if isinstance(result, Mapping) else None)
+        if not reply.get("success") or not token:
             raise cloud_error(reply.get("code"), reply.get("msg"),
                               what=f"QR code request ({_USER_CODE_HINT}; a non-default "
                                    "--client-id/--schema may be refused)")
-        return token[:512]
+        return token
 
     def poll(self, token: str, user_code: str) -> LoginInfo | None:
         """The login once confirmed in the app; None while not (yet) confirmed."""
