@@ -14,6 +14,7 @@ Best effort by nature: the only public ``client_id``/``schema`` pair is Home Ass
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import logging
@@ -45,6 +46,7 @@ __all__ = [
     "fetch_shared_devices",
     "qr_text",
     "render_qr",
+    "require_extra",
     "wait_for_confirmation",
 ]
 
@@ -59,6 +61,16 @@ _EXTRA_HINT: Final = "install the cloud extra: pip install 'tuya-powermonitor[cl
 _MAX_HOMES: Final = 50
 _USER_CODE_HINT: Final = ("check the User Code (Smart Life app: Me → ⚙ → Account and Security → "
                           "User Code; case-sensitive)")
+
+
+def require_extra() -> None:
+    """UsageError now, not after the user scanned the code, when the ``cloud`` extra is missing."""
+    try:
+        for module in ("qrcode", "tuya_sharing.customerapi"):
+            importlib.import_module(module)
+    except ImportError:
+        raise UsageError(f"the QR route needs tuya-device-sharing-sdk and qrcode: {_EXTRA_HINT}"
+                         ) from None
 
 
 def qr_text(token: str) -> str:
