@@ -1,11 +1,12 @@
 """powermonitor: see, record and understand what your Tuya WiFi smart plugs draw.
 
 The public API is small on purpose; everything else is internal and may change.
+The asyncio client (``Plug``, ``TuyaDevice``) is imported on first use, so that importing a
+pure part (``powermonitor.protocol``, ``powermonitor.dps``) does not pull in asyncio and sockets.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
 from .dps import DpMapping, interpret
@@ -16,6 +17,7 @@ from .errors import (
     HandshakeError,
     IntegrityError,
     KeyOrVersionError,
+    PlugBusyError,
     PowermonitorError,
     ProtocolError,
     UnreachableError,
@@ -29,18 +31,6 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-_LAZY = {"TuyaDevice": ".client.device", "Plug": ".client.plug"}
-"""Imported on first use, so ``import powermonitor.protocol`` (sans-IO) does not pull in
-asyncio, sockets and the client through this package's ``__init__``."""
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 __all__ = [
     "ConnectionClosedError",
     "DeviceInfo",
@@ -51,6 +41,7 @@ __all__ = [
     "IntegrityError",
     "KeyOrVersionError",
     "Plug",
+    "PlugBusyError",
     "PowermonitorError",
     "ProtocolError",
     "Reading",
@@ -61,3 +52,16 @@ __all__ = [
     "interpret",
     "mask_key",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the asyncio client lazily (PEP 562)."""
+    if name == "Plug":
+        from .client.plug import Plug
+
+        return Plug
+    if name == "TuyaDevice":
+        from .client.device import TuyaDevice
+
+        return TuyaDevice
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -91,7 +91,7 @@ from .dps import (
     MeasurementRole,
     mapping_from_tinytuya,
 )
-from .errors import ConfigError, UsageError
+from .errors import ConfigError, UnknownVersionError
 from .models import DeviceInfo, mask_key
 from .monitor.directory import resolve_id
 from .protocol.versions import normalize_version
@@ -319,7 +319,7 @@ def _version(key: str, value: object) -> str:
         raise _FieldError(key, f"{key!r} must be a string such as \"3.3\" or \"auto\"")
     try:
         return normalize_version(value)
-    except UsageError as exc:
+    except UnknownVersionError as exc:
         raise _FieldError(key, str(exc)) from None
 
 

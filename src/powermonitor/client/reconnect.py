@@ -18,13 +18,7 @@ from __future__ import annotations
 import logging
 import random
 
-from ..errors import (
-    DeviceReportedError,
-    DeviceTimeoutError,
-    KeyOrVersionError,
-    ProtocolError,
-    UnreachableError,
-)
+from ..errors import PowermonitorError
 
 __all__ = ["Backoff", "QuietLog", "error_kind"]
 
@@ -94,15 +88,6 @@ class QuietLog:
 
 
 def error_kind(exc: BaseException) -> str:
-    """Why a plug is offline, in one word: key, timeout, unreachable, protocol, device, error."""
-    if isinstance(exc, KeyOrVersionError):
-        return "key"
-    if isinstance(exc, DeviceTimeoutError):
-        return "timeout"
-    if isinstance(exc, UnreachableError):
-        return "unreachable"
-    if isinstance(exc, ProtocolError):
-        return "protocol"
-    if isinstance(exc, DeviceReportedError):
-        return "device"
-    return "error"
+    """Why a plug is offline, in one word (key, timeout, unreachable, busy, protocol, device,
+    error): the error class says it (``PowermonitorError.kind`` in errors.py)."""
+    return exc.kind if isinstance(exc, PowermonitorError) else "error"
