@@ -18,7 +18,7 @@ import click
 
 from ..config import Config, load_config
 from ..errors import UsageError
-from ..service import db_from, retention_from, tariff_from
+from ..service import db_from, tariff_from
 from ..storage import open_store
 from ..storage.base import Period, Resolution, Store
 from ..tariff import Tariff
@@ -40,7 +40,7 @@ def iso(ts: float, tz: ZoneInfo | None = None) -> str:
 async def _open(config: Config, db: str | None) -> tuple[Store, Tariff]:
     tariff = tariff_from(config)
     store = open_store(db_from(config, db), timezone=tariff.timezone,
-                       retention=retention_from(config))
+                       retention=config.storage.retention)
     await store.open()
     return store, tariff
 
