@@ -70,8 +70,22 @@ def test_watch_table_shows_offline_plug(tmp_path: Path) -> None:
 
 
 def test_watch_without_plugs_is_a_clear_error(tmp_path: Path) -> None:
-    result = run("powermonitor", "watch", "--config", str(tmp_path / "none.toml"))
+    empty = tmp_path / "empty.toml"
+    empty.write_text("[defaults]\npoll_interval = 10\n")
+    result = run("powermonitor", "watch", "--config", str(empty))
     assert result.returncode == 2 and "no plugs configured" in result.stderr
+
+
+def test_a_named_config_file_that_does_not_exist_says_so(tmp_path: Path) -> None:
+    missing = tmp_path / "typo.toml"
+    for argv, env in ((["watch", "--config", str(missing)], {}),
+                      (["run", "--listen", "off"], {"POWERMONITOR_CONFIG": str(missing)}),
+                      (["energy", "--config", str(missing)], {})):
+        result = run("powermonitor", *argv, env=env)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+        assert f"config file {missing} does not exist" in result.stderr
+    assert not missing.exists()
 
 
 def test_watch_with_a_malformed_config_names_file_and_line(tmp_path: Path) -> None:
@@ -90,7 +104,7 @@ def test_scan_finds_simulated_beacons(tmp_path: Path) -> None:
     try:
         result = run("powermonitor", "scan", "--json", "--duration", "2", "--listen-host",
                      "127.0.0.1", "--port-31", str(p31), "--port-33", str(p33), "--port-35",
-                     str(p35), "--config", str(tmp_path / "cfg.toml"))
+                     str(p35), env={"XDG_CONFIG_HOME": str(tmp_path / "xdg")})
         assert result.returncode == 0, result.stderr
         found = {d["id"]: d for d in json.loads(result.stdout)}
         assert set(found) == {d["id"] for d in sim.devices}

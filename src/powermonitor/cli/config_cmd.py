@@ -13,11 +13,9 @@ from pathlib import Path
 
 import click
 
-from ..config import CONFIG_ENV, Config, load_config, show_config
-from ..config.locate import resolve_path
-from ..errors import ConfigError
+from ..config import Config, load_config, show_config
 from ..models import mask_key, redact_url
-from . import runtime
+from .options import config_option
 
 __all__ = ["check_lines", "config_group"]
 
@@ -75,55 +73,31 @@ def check_lines(config: Config) -> list[str]:
     return lines
 
 
-def _load(config_path: Path | None) -> Config:
-    target = resolve_path(config_path)
-    if config_path is not None and not target.exists():
-        raise ConfigError("no such file (check --config or $POWERMONITOR_CONFIG)", target)
-    return load_config(target)
-
-
-def _debug() -> bool:
-    ctx = click.get_current_context(silent=True)
-    return bool(ctx is not None and isinstance(ctx.obj, dict) and ctx.obj.get("debug"))
-
-
-_CONFIG_OPTION = click.option(
-    "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), envvar=CONFIG_ENV,
-    default=None, help="Config file [env: POWERMONITOR_CONFIG; default: "
-                       "$XDG_CONFIG_HOME/powermonitor/config.toml].")
-
-
 @click.group("config")
 def config_group() -> None:
     """Check the configuration file, or show the configuration in effect."""
 
 
 @config_group.command("check")
-@_CONFIG_OPTION
+@config_option()
 def check_command(config_path: Path | None) -> None:
     """Validate the configuration and print what `powermonitor run` would do with it."""
 
-    def body() -> None:
-        config = _load(config_path)
-        for line in check_lines(config):
-            click.echo(line)
-        if not config.path or not config.path.exists():
-            click.echo(f"note: {config.path} does not exist: defaults only")
-        if not config.plugs:
-            click.echo("note: no plugs yet: `run` starts once `powermonitor devices add` or "
-                       "`devices import` has added one")
-        click.echo("ok")
-
-    runtime.guarded(body, _debug())
+    config = load_config(config_path)
+    for line in check_lines(config):
+        click.echo(line)
+    if not config.path or not config.path.exists():
+        click.echo(f"note: {config.path} does not exist: defaults only")
+    if not config.plugs:
+        click.echo("note: no plugs yet: `run` starts once `powermonitor devices add` or "
+                   "`devices import` has added one")
+    click.echo("ok")
 
 
 @config_group.command("show")
-@_CONFIG_OPTION
+@config_option()
 def show_command(config_path: Path | None) -> None:
     """Print the effective configuration as TOML: defaults filled in, environment overrides
     applied, local keys, passwords and tokens masked."""
 
-    def body() -> None:
-        click.echo(show_config(_load(config_path)), nl=False)
-
-    runtime.guarded(body, _debug())
+    click.echo(show_config(load_config(config_path)), nl=False)

@@ -7,8 +7,8 @@ the environment variables the original container used: PLUGID, PLUGIP, PLUGKEY a
 
 from __future__ import annotations
 
-import json
 import os
+from typing import Any
 
 import click
 
@@ -18,6 +18,8 @@ from ..models import DeviceInfo, Reading
 from ..protocol.versions import normalize_version
 from ..report import poll_json, poll_text
 from . import runtime
+from .options import debug_option, output_options
+from .render import data_value, dumps
 
 ENV_ID, ENV_IP, ENV_KEY = "PLUGID", "PLUGIP", "PLUGKEY"
 ENV_VERSION = ("PLUGINVERS", "PLUGVERS")
@@ -50,10 +52,22 @@ async def poll_once(info: DeviceInfo, timeout: float, retries: int) -> tuple[Rea
         return reading, plug.protocol_label
 
 
+READING_KINDS = {"power": "power", "current": "current_ma", "voltage": "voltage",
+                 "apparent_power": "power", "power_factor": "pf", "energy_increment_wh": "wh"}
+"""The measured fields of ``poll --json`` / ``watch --json`` and their precision (render.py)."""
+
+
+def reading_json(reading: Reading, info: DeviceInfo) -> dict[str, Any]:
+    """``poll_json`` with the measurements rounded to what the plug measures."""
+    record = poll_json(reading, info)
+    for key, kind in READING_KINDS.items():
+        if key in record:
+            record[key] = data_value(record[key], kind)
+    return record
+
+
 def render(reading: Reading, info: DeviceInfo, as_json: bool) -> str:
-    if as_json:
-        return json.dumps(poll_json(reading, info), separators=(",", ":"), allow_nan=False)
-    return poll_text(reading, info)
+    return dumps(reading_json(reading, info)) if as_json else poll_text(reading, info)
 
 
 def poll_options(fn: click.decorators.FC) -> click.decorators.FC:
@@ -77,48 +91,47 @@ def poll_options(fn: click.decorators.FC) -> click.decorators.FC:
 
 def do_poll(
     device_id: str | None, ip: str | None, local_key: str | None, version: str | None,
-    port: int, timeout: float, retries: int, as_json: bool, debug: bool = False,
+    port: int, timeout: float, retries: int, as_json: bool,
 ) -> None:
-    def body() -> None:
-        info = resolve_target(device_id, ip, local_key, version, port)
-        reading, _ = runtime.run(poll_once(info, timeout, retries))
-        click.echo(render(reading, info, as_json))
-
-    runtime.guarded(body, debug)
+    info = resolve_target(device_id, ip, local_key, version, port)
+    reading, _ = runtime.run(poll_once(info, timeout, retries))
+    click.echo(render(reading, info, as_json))
 
 
 @click.command("poll")
 @poll_options
-@click.option("--json", "as_json", is_flag=True, envvar="PLUGJSON",
-              help="Print one JSON line (typed values, ISO-8601 UTC datetime).")
-@click.pass_context
+@output_options(csv=False, json_envvars=("PLUGJSON",),
+                json_help="Print one JSON line (typed values, ISO-8601 UTC datetime).")
 def poll_command(
-    ctx: click.Context, device_id: str | None, ip: str | None, local_key: str | None,
-    version: str | None, port: int, timeout: float, retries: int, as_json: bool,
+    device_id: str | None, ip: str | None, local_key: str | None, version: str | None,
+    port: int, timeout: float, retries: int, fmt: str,
 ) -> None:
     """Poll one plug once: switch, power (W), current (mA), voltage (V), projected kWh.
 
     VERSION is 3.1, 3.2, 3.3, 3.4, 3.5 or auto (default: try them safely, one at a time).
     """
-    debug = bool(ctx.obj and ctx.obj.get("debug"))
-    do_poll(device_id, ip, local_key, version, port, timeout, retries, as_json, debug)
+    do_poll(device_id, ip, local_key, version, port, timeout, retries, fmt == "json")
 
 
-@click.command("plugpower")
+@click.command("plugpower", cls=runtime.ErrorBoundary)
 @poll_options
+@debug_option()
 def plugpower_command(
     device_id: str | None, ip: str | None, local_key: str | None, version: str | None,
-    port: int, timeout: float, retries: int,
+    port: int, timeout: float, retries: int, debug: bool,
 ) -> None:
     """Old script name: human-readable report of one plug (same as ``powermonitor poll``)."""
+    runtime.setup_logging(debug)
     do_poll(device_id, ip, local_key, version, port, timeout, retries, False)
 
 
-@click.command("plugjson")
+@click.command("plugjson", cls=runtime.ErrorBoundary)
 @poll_options
+@debug_option()
 def plugjson_command(
     device_id: str | None, ip: str | None, local_key: str | None, version: str | None,
-    port: int, timeout: float, retries: int,
+    port: int, timeout: float, retries: int, debug: bool,
 ) -> None:
     """Old script name: one JSON line (same as ``powermonitor poll --json``)."""
+    runtime.setup_logging(debug)
     do_poll(device_id, ip, local_key, version, port, timeout, retries, True)

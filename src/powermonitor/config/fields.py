@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
-from ..errors import ConfigError, UsageError
+from ..errors import ConfigError, UnknownVersionError
 from ..protocol.versions import normalize_version
 
 __all__ = ["FieldError", "Locator", "Table", "check_keys", "hint", "parse_listen"]
@@ -131,7 +131,7 @@ def version(key: str, value: object) -> str:
         raise FieldError(key, f"{key!r} must be a string such as \"3.3\" or \"auto\"")
     try:
         return normalize_version(value)
-    except UsageError as exc:
+    except UnknownVersionError as exc:
         raise FieldError(key, str(exc)) from None
 
 

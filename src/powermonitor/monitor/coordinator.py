@@ -26,15 +26,13 @@ from typing import Any
 from ..client.device import TuyaDevice
 from ..client.plug import open_detecting
 from ..config import MIN_POLL_INTERVAL, Defaults, PlugConfig
-from ..dps import LAYOUTS, DpMapping, detect_layout, interpret, merge_dps
+from ..dps import DpMapping, interpret, merge_dps, resolve_mapping
 from ..errors import (
-    DeviceReportedError,
-    DeviceTimeoutError,
     KeyOrVersionError,
     PowermonitorError,
-    ProtocolError,
     UnreachableError,
 )
+from ..limits import MAX_DPS_PER_PLUG
 from ..models import Reading
 from .hub import Availability, Hub
 
@@ -79,17 +77,8 @@ class Backoff:
 
 
 def error_kind(exc: BaseException) -> str:
-    if isinstance(exc, KeyOrVersionError):
-        return "key"
-    if isinstance(exc, DeviceTimeoutError):
-        return "timeout"
-    if isinstance(exc, UnreachableError):
-        return "unreachable"
-    if isinstance(exc, ProtocolError):
-        return "protocol"
-    if isinstance(exc, DeviceReportedError):
-        return "device"
-    return "error"
+    """The short word for why a plug is offline: the error class says it (errors.py)."""
+    return exc.kind if isinstance(exc, PowermonitorError) else "error"
 
 
 class PlugCoordinator:
@@ -130,6 +119,7 @@ class PlugCoordinator:
         self._ids: list[int] = []
         self._id_strs: frozenset[str] = frozenset()
         self.name = plug.name or plug.device_id
+        self._product_id: str | None = getattr(plug, "product_id", None)
         hub.register(plug.device_id, self.name)
 
     # ------------------------------------------------------------------ public
@@ -230,7 +220,10 @@ class PlugCoordinator:
             self._polling = False
         # merge_dps(self.dps, dps) without its key normalisation: both already have str keys
         # (self.dps comes from merge_dps, the device's dps from JSON)
-        self.dps = {**self._dps, **dps}
+        merged = {**self._dps, **dps}
+        if len(merged) > MAX_DPS_PER_PLUG:  # ids kept from earlier connections: start over
+            merged = dict(dps)
+        self.dps = merged
         self.polls += 1
         if self._learn_left:
             self._learn_left -= 1
@@ -245,9 +238,9 @@ class PlugCoordinator:
     def _refresh_ids(self) -> list[int]:
         """The power DPs to refresh (by layout); worked out again only when the dps change."""
         if self._ids_stale:
-            mapping = self.plug.mapping or LAYOUTS.get(detect_layout(self._dps) or "")
-            fields = () if mapping is None else (mapping.current, mapping.power, mapping.voltage)
-            self._ids = [int(f.dp) for f in fields if f]
+            mapping, _ = resolve_mapping(self._dps, self.plug.mapping, self._product_id)
+            fields = (mapping.current, mapping.power, mapping.voltage)
+            self._ids = sorted({int(f.dp) for f in fields if f})
             self._id_strs = frozenset(str(i) for i in self._ids)
             self._ids_stale = False
         return self._ids
@@ -258,7 +251,8 @@ class PlugCoordinator:
             if not self._id_strs.isdisjoint(dps):
                 self._refresh_answered = True
             return  # the poll in progress publishes the merged state
-        self.dps = merge_dps(self.dps, dps)
+        merged = merge_dps(self.dps, dps)
+        self.dps = merged if len(merged) <= MAX_DPS_PER_PLUG else merge_dps({}, dps)
         if self.hub.states.get(self.plug.device_id) and self.hub.states[self.plug.device_id].online:
             self.hub.publish(self._reading(), self.name)
 
@@ -269,7 +263,7 @@ class PlugCoordinator:
             label = f"{self.version} (device22)"
         return interpret(
             self.dps, device_id=self.plug.device_id, timestamp=datetime.fromtimestamp(self._clock(), UTC),
-            protocol=label, mapping=mapping,
+            protocol=label, mapping=mapping, product_id=self._product_id,
         )
 
     def _online(self, reading: Reading) -> None:

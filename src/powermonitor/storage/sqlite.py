@@ -302,9 +302,14 @@ class SqliteStore:
             else:
                 try:
                     p.parent.mkdir(parents=True, exist_ok=True)
+                    # private from the start (SQLite gives -wal/-shm the same mode): readings
+                    # say when someone is home
+                    os.close(os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+                except FileExistsError:
+                    pass
                 except OSError as exc:
                     raise StorageError(
-                        f"cannot create the folder of {self.path}: {exc.strerror or exc}"
+                        f"cannot create {self.path}: {exc.strerror or exc}"
                     ) from exc
         try:
             conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)

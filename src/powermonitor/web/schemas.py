@@ -32,6 +32,10 @@ class ReadingOut(_Out):
     current_a: float | None
     power_factor: float | None
     apparent_power_va: float | None
+    source: str = Field("", description="how the DPs were read: 'mapping NAME', 'profile ID', "
+                                        "'guess LAYOUT' or 'none'")
+    notes: list[str] = Field(default_factory=list,
+                             description="values rejected or left unknown, naming the DP")
 
 
 class PlugOut(_Out):
@@ -43,7 +47,7 @@ class PlugOut(_Out):
     online: bool
     since: datetime | None = Field(description="when `online` last changed")
     reason: str = Field(description="why the plug is offline (empty when online)")
-    kind: str = Field(description="key, unreachable, timeout, protocol or device")
+    kind: str = Field(description="key, unreachable, busy, timeout, protocol or device")
     reading: ReadingOut | None
     today_kwh: float | None = Field(description="energy since local midnight (tariff zone)")
     today_cost: float | None
