@@ -16,13 +16,13 @@ import pytest
 
 from powermonitor.client.reconnect import Backoff
 from powermonitor.config import Config
+from powermonitor.config.sections import influx_settings
 from powermonitor.errors import ConfigError
 from powermonitor.exporters.influx import (
     InfluxSettings,
     InfluxWriter,
     escape_key,
     escape_measurement,
-    influx_settings,
     line_for,
     point,
 )

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from powermonitor.client.reconnect import Backoff
+from powermonitor.config.sections import mqtt_settings
 from powermonitor.errors import ConfigError
 from powermonitor.exporters.mqtt import (
     SENSORS,
@@ -20,7 +21,6 @@ from powermonitor.exporters.mqtt import (
     Topics,
     discovery_configs,
     discovery_topics,
-    mqtt_settings,
     state_payload,
 )
 
