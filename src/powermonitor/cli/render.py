@@ -130,14 +130,22 @@ def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column], *, title
     words = [max(len(word) for word in c.title.split() or [""]) for c in shown]
     keep = [c.kind == "id" or c.kind in _NUMERIC_KINDS or w <= MIN_TEXT_WIDTH
             for c, w in zip(shown, widest, strict=True)]
-    needed = sum(max(w, h) + 2 if k else h + 2
-                 for w, h, k in zip(widest, words, keep, strict=True))
-    fits = needed <= (width or Console().width)
-    for c, w, k in zip(shown, widest, keep, strict=True):
+
+    def needed() -> int:
+        return sum(max(w, h) + 2 if k else h + 2
+                   for w, h, k in zip(widest, words, keep, strict=True))
+
+    limit = width or Console().width
+    text_kept = sorted((i for i, c in enumerate(shown) if keep[i] and c.kind == "text"),
+                       key=lambda i: widest[i])
+    while needed() > limit and text_kept:  # the widest text wraps first
+        keep[text_kept.pop()] = False
+    fits = needed() <= limit  # else numbers and ids may wrap too
+    for c, w, h, k in zip(shown, widest, words, keep, strict=True):
         numeric = c.kind in _NUMERIC_KINDS
         out.add_column(c.title, justify="right" if numeric else "left", overflow="fold",
-                       no_wrap=c.kind == "id" or (fits and k and not numeric),
-                       min_width=w if fits and numeric else None)
+                       no_wrap=c.kind == "id" or (k and not numeric),
+                       min_width=max(w, h) if fits and numeric else None)
     for row in cells:
         out.add_row(*row)
     return out
