@@ -6,7 +6,9 @@ time, and injects each failure of docs/cloud-keys.md's table.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -102,6 +104,16 @@ async def test_scan_adds_plugs_that_then_answer(fake: FakeOpenApi, lan: Lan,
     async with Plug.from_info(loaded.plug("Kettle").device_info()) as plug:
         reading = await plug.status()
     assert reading.power_w is not None and reading.power_w > 1000
+
+    # tinytuya finds the key in our devices.json by itself (local_key=None) and reads the plug.
+    fridge_port = loaded.plug("Fridge").port
+    code = (f"import json, tinytuya; d = tinytuya.OutletDevice({FRIDGE.device_id!r}, "
+            f"'127.0.0.1', None, version=3.3, port={fridge_port}); "
+            "print(json.dumps(d.status()))")
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code, cwd=tmp_path,
+                                                stdout=asyncio.subprocess.PIPE)
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert "19" in json.loads(out)["dps"]
 
 
 def existing_config(path: Path) -> Config:
