@@ -79,10 +79,10 @@ def test_check_says_what_run_would_do(config_file: Path) -> None:
     assert code == 0
     assert out.splitlines() == [
         f"config: {config_file} (1 plug)",
-        "  plug fridge: id bf1f6d1e0f8c3a2b4d5e, 192.168.1.50:6668, version 3.3, key "
-        "Zq************4&, every 5 s, DPs auto, product keyjup78v54myhan",
-        "storage: postgresql://pm:***@db.lan/power; keep raw 14 d, minutes 90 d, hours forever, "
-        "days forever",
+        ("  plug fridge: id bf1f6d1e0f8c3a2b4d5e, 192.168.1.50:6668, version 3.3, key "
+        "Zq************4&, every 5 s, DPs auto, product keyjup78v54myhan"),
+        ("storage: postgresql://pm:***@db.lan/power; keep raw 14 d, minutes 90 d, hours forever, "
+        "days forever"),
         "tariff: 0.3 EUR/kWh, days in Europe/Berlin",
         "energy: trapezoid integration, gaps over 3 poll intervals (at least 60 s) are offline",
         "web: 0.0.0.0:8080 (also answers to: power.lan)",
@@ -137,3 +137,16 @@ def test_check_of_a_missing_default_file_says_defaults_only(tmp_path: Path) -> N
     assert code == 0
     assert "does not exist: defaults only" in out and "note: no plugs yet" in out
     assert out.splitlines()[-1] == "ok"
+
+
+def test_run_listens_where_the_flag_then_the_config_then_the_default_says() -> None:
+    from powermonitor.cli.run import listen_address
+    from powermonitor.config import Config, parse_config
+
+    configured = parse_config('[web]\nlisten = "0.0.0.0:8080"\n', env={})
+    assert listen_address(Config(), None) == ("127.0.0.1", 8000)
+    assert listen_address(configured, None) == ("0.0.0.0", 8080)
+    assert listen_address(configured, "127.0.0.1:9000") == ("127.0.0.1", 9000)
+    assert listen_address(configured, "off") is None
+    env = parse_config('[web]\nlisten = "0.0.0.0:8080"\n', env={"POWERMONITOR_LISTEN": ":7000"})
+    assert listen_address(env, None) == ("0.0.0.0", 7000)

@@ -80,9 +80,9 @@ def test_devices_import_skips_a_bad_key_and_imports_the_rest(tmp_path: Path) -> 
     ], ensure_ascii=False))
     result = import_devices(devices)
     assert [p.name for p in result.plugs] == ["good"]
-    assert result.skipped == (("euro", "the local key must be printable ASCII characters only "
+    assert result.skipped == (("euro", ("the local key must be printable ASCII characters only "
                                        "(it holds a character outside A-Z, a-z, 0-9 and "
-                                       "punctuation)"),)
+                                       "punctuation)")),)
     path = tmp_path / "c.toml"
     out = CliRunner().invoke(cli, ["devices", "import", str(devices), "--config", str(path)])
     assert out.exit_code == 0 and "skipped    euro: the local key must be printable" in out.output

@@ -66,8 +66,8 @@ SPELLING = [
      "(did you mean 'start'?)"),
     ("[web]\nport = 8000\n", 2, "unknown key 'port' in [web] (did you mean 'listen'?)"),
     ("[mqtt]\nurl = \"mqtt://h\"\ntopicprefix = \"x\"\n", 3, "(did you mean 'topic_prefix'?)"),
-    ("[influx]\nurl = \"http://h\"\ndb = \"x\"\n", 3, "unknown key 'db' in [influx] (did you mean "
-     "'database'?)"),
+    ("[influx]\nurl = \"http://h\"\ndb = \"x\"\n", 3, ("unknown key 'db' in [influx] (did you mean "
+     "'database'?)")),
     ("[prometheus]\nweb = true\n[mqqt]\nurl = \"mqtt://h\"\n", 3,
      "unknown section 'mqqt' (did you mean 'mqtt'?)"),
 ]

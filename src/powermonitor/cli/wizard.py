@@ -104,8 +104,12 @@ def _finish(result: FetchResult, *, config_path: Path | None, dry_run: bool,
         devices = fill_from_beacons(devices, beacons)
         heard = sum(1 for d in devices if d.ip)
         click.echo(f"{heard} of them heard on the LAN", err=True)
-    config = cfg.load_config(config_path)
-    updated, changes = apply_to_config(config, devices)
+    def merge(current: cfg.Config) -> tuple[cfg.Config, list[Change]]:
+        updated, found = apply_to_config(current, devices)
+        return (updated if _changed(found) else current), list(found)
+
+    # Read, merge and write under the config lock (parallel edits are not lost).
+    config, _, changes, saved = cfg.edit_config(config_path, merge, save=not dry_run)
     for change in changes:
         click.echo(change.line())
     for note in result.notes:
@@ -119,7 +123,6 @@ def _finish(result: FetchResult, *, config_path: Path | None, dry_run: bool,
         click.echo(f"dry run: {config.path or 'the config'}{where} left unchanged", err=True)
         return
     if _changed(changes):
-        saved = cfg.save_config(updated, config_path)
         click.echo(f"config written: {saved}", err=True)
     if devices_json is not None:
         written = write_devices_json(devices_json, devices)
