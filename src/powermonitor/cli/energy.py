@@ -205,7 +205,7 @@ HISTORY_COLUMNS = [
     Column("local", "Time", table=True, data=False),
     Column("time", "Time (UTC)", table=False),
     Column("id", "Id", "id", table=False),
-    Column("name", "Plug"),
+    Column("name", "Plug", table=False),  # the table's title names the plug
     Column("power_w", "Power (W)", "power"),
     Column("power_min_w", "Min (W)", "power"),
     Column("power_max_w", "Max (W)", "power"),
