@@ -130,7 +130,7 @@ CONFIG_ENV: Final = "POWERMONITOR_CONFIG"
 
 KNOWN_SECTIONS: Final[tuple[str, ...]] = ("defaults", "plugs")
 RESERVED_SECTIONS: Final[tuple[str, ...]] = (
-    "storage", "tariff", "web", "mqtt", "influx", "prometheus", "energy",
+    "storage", "tariff", "web", "mqtt", "influx", "prometheus", "energy", "alerts", "notify",
 )
 """Top-level sections owned by later features: accepted and kept verbatim in ``Config.extra``."""
 
@@ -754,6 +754,21 @@ def parse_config(text: str, path: Path | str | None = None) -> Config:
         raise fail(message, line)
 
     extra = {name: data[name] for name in data if name in RESERVED_SECTIONS}
+    if "alerts" in data or "notify" in data:
+        from .alerts.rules import RuleError, parse_sections
+
+        try:
+            extra["alert_config"] = parse_sections(data.get("notify"), data.get("alerts"))
+        except RuleError as exc:
+            block = locate.array_item(exc.section, exc.position)
+            name = data[exc.section][exc.position].get("name") \
+                if isinstance(data[exc.section], list) and exc.position < len(
+                    data[exc.section]) and isinstance(data[exc.section][exc.position], dict) \
+                else None
+            who = f"{exc.section} {name!r}" if isinstance(name, str) else \
+                f"{exc.section} #{exc.position + 1}"
+            raise fail(f"{who}: {exc.message}", locate.field(block, exc.key, exc.section)
+                       or locate.section(exc.section)) from None
     return Config(path=where, defaults=defaults, plugs=tuple(plugs), extra=extra)
 
 

@@ -161,6 +161,14 @@ async def open_service(config: Config, options: ServiceOptions) -> Service:
             metrics = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         service.extras["exporters"] = build_exporters(service, config.extra, os.environ,
                                                       metrics_listen=metrics)
+        alert_config = config.extra.get("alert_config")
+        if alert_config is not None and alert_config.rules:
+            from .alerts.service import AlertService
+            from .exporters.mqtt import mqtt_settings
+
+            service.extras["alerts"] = AlertService(
+                hub, store, alert_config, tariff, names,
+                mqtt_settings=mqtt_settings(config.extra.get("mqtt"), os.environ))
     except BaseException:
         await store.close()
         raise
@@ -207,6 +215,8 @@ def _optional_parts(service: Service, options: ServiceOptions) -> list[tuple[str
     parts: list[tuple[str, Any]] = [
         (f"exporter:{e.name}", e.run()) for e in service.extras.get("exporters", [])
     ]
+    if "alerts" in service.extras:
+        parts.append(("alerts", service.extras["alerts"].run()))
     if options.listen is not None:
         from .exporters import prometheus_settings
         from .exporters.prometheus import metrics_asgi_app
