@@ -12,6 +12,7 @@ from .. import __version__
 from . import runtime
 from .demo import demo_command
 from .devices import devices_group
+from .doctor import doctor_command
 from .energy import energy_command, export_command, history_command
 from .options import debug_option
 from .poll import plugjson_command, plugpower_command, poll_command
@@ -19,6 +20,7 @@ from .run import run_command
 from .scan import scan_command
 from .simulate import simulate_command
 from .watch import watch_command
+from .wizard import wizard_group
 
 
 @click.group(cls=runtime.ErrorBoundaryGroup,
@@ -44,6 +46,8 @@ cli.add_command(history_command)
 cli.add_command(export_command)
 cli.add_command(scan_command)
 cli.add_command(watch_command)
+cli.add_command(doctor_command)
+cli.add_command(wizard_group)
 
 
 def main() -> None:
