@@ -55,7 +55,7 @@ MINUTE_S: Final = 60.0
 HOUR_S: Final = 3_600.0
 DAY_S: Final = 86_400.0
 _MEMO_CAP: Final = 8
-MAX_SCHEDULE_STEPS: Final = 10_000
+MAX_SCHEDULE_STEPS: Final = 1000
 
 
 def _rng(*key: object) -> random.Random:
@@ -194,6 +194,13 @@ class Schedule(LoadProfile):
 
     def power_factor(self, t: float) -> float:
         return self.pf
+
+
+def schedule_spec(pairs: Sequence[Sequence[float]], repeat: bool | float = False) -> str:
+    """The ``make_profile`` spec of :func:`schedule_from` (checked: ValueError if invalid)."""
+    sched = schedule_from(pairs, repeat)
+    numbers = [sched.repeat_s, *(x for step in sched.steps for x in step)]
+    return "schedule:" + ":".join(repr(float(x)) for x in numbers)
 
 
 def schedule_from(pairs: Sequence[Sequence[float]], repeat: bool | float = False) -> Schedule:
@@ -741,7 +748,7 @@ PROFILES: Final[dict[str, ProfileKind]] = {
             "schedule",
             "schedule:REPEAT_S:T0:W0[:T1:W1...]",
             "piecewise constant: W0 from T0 s, W1 from T1 s...; loops every REPEAT_S (0: once)",
-            tuple(range(3, 2 * 100 + 2, 2)),
+            tuple(range(3, 2 * MAX_SCHEDULE_STEPS + 2, 2)),
             lambda a, s, e: Schedule(tuple(zip(a[1::2], a[2::2], strict=True)), a[0]),
         ),
         ProfileKind(
