@@ -80,21 +80,6 @@ class Dispatcher:
             self._wake.set()
         return new
 
-    async def send_now(self, event: AlertEvent) -> dict[str, str]:
-        """Send straight to each channel (``alerts test``): channel → "ok" or the error."""
-        results: dict[str, str] = {}
-        for channel in event.notify:
-            notifier = self.notifiers.get(channel)
-            if notifier is None:
-                results[channel] = "no such [[notify]] channel"
-                continue
-            try:
-                await notifier.send(event)
-                results[channel] = "ok"
-            except DeliveryError as exc:
-                results[channel] = str(exc)
-        return results
-
     async def deliver_due(self) -> int:
         """One pass over what is due; return how many were delivered."""
         done = 0

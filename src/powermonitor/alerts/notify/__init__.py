@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -132,3 +132,20 @@ def build_notifier(target: NotifyTarget, mqtt_settings: Any = None) -> Notifier:
     if scheme == "mqtt":
         return MqttNotifier(target, mqtt_settings)
     return AppriseNotifier(target)
+
+
+async def send_now(notifiers: Mapping[str, Notifier], event: Deliverable,
+                   channels: Sequence[str]) -> dict[str, str]:
+    """Send straight to each channel (``alerts test``): channel → "ok" or the error."""
+    results: dict[str, str] = {}
+    for channel in channels:
+        notifier = notifiers.get(channel)
+        if notifier is None:
+            results[channel] = "no such [[notify]] channel"
+            continue
+        try:
+            await notifier.send(event)
+            results[channel] = "ok"
+        except DeliveryError as exc:
+            results[channel] = str(exc)
+    return results
