@@ -24,7 +24,7 @@ class Receiver:
 
     status: int = 200
     received: list[Received] = field(default_factory=list)
-    refused: int = 0
+    refused: list[Received] = field(default_factory=list)  # answered with ``status`` >= 300
     port: int = 0
     _server: asyncio.Server | None = None
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
@@ -45,9 +45,9 @@ class Receiver:
             await self._changed.wait_for(lambda: predicate(self.received))
         return self.received
 
-    async def wait_refused(self, count: int, timeout: float = 60.0) -> None:
+    async def wait_refused(self, predicate: Any, timeout: float = 60.0) -> None:
         async with asyncio.timeout(timeout), self._changed:
-            await self._changed.wait_for(lambda: self.refused >= count)
+            await self._changed.wait_for(lambda: predicate(self.refused))
 
     def events(self, path: str = "/hook") -> list[dict[str, Any]]:
         return [r.json() for r in self.received if r.path == path]
@@ -65,10 +65,8 @@ class Receiver:
             body = await reader.readexactly(int(headers.get("content-length", "0")))
             status = self.status
             async with self._changed:
-                if status < 300:
-                    self.received.append(Received(path, headers, body))
-                else:
-                    self.refused += 1
+                (self.received if status < 300 else self.refused).append(
+                    Received(path, headers, body))
                 self._changed.notify_all()
             writer.write(f"HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
                          .encode())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from powermonitor.alerts.engine import Engine
@@ -152,3 +154,41 @@ def test_invalid_rules_name_the_key(alerts: list[dict[str, object]], key: str) -
     with pytest.raises(RuleError) as info:
         engine(alerts)
     assert info.value.key == key and info.value.section == "alerts"
+
+
+def test_config_sections_round_trip_and_show_hides_channel_tokens(tmp_path: Path) -> None:
+    from powermonitor.config import load_config, parse_config
+    from powermonitor.config.toml_io import render_config, show_config
+
+    text = """
+[[notify]]
+name = "tg"
+url = "https://hooks.example.org/secret-token-123"
+
+[[alerts]]
+name = "washer done"
+plug = "Washer"
+when = "finished"
+preset = "washer"
+stop_for = "10m"
+notify = ["tg"]
+"""
+    config = parse_config(text, tmp_path / "c.toml")
+    (rule,) = config.alerts.rules
+    assert rule.cycle.stop_for_s == 600 and rule.cycle.start_w == 10  # preset, overridden
+    again = tmp_path / "again.toml"
+    again.write_text(render_config(config))  # what `devices add` writes back keeps the rules
+    assert load_config(again).alerts == config.alerts
+    shown = show_config(config)
+    assert "secret-token-123" not in shown and "hooks.example.org" in shown
+
+
+def test_config_errors_point_at_the_line(tmp_path: Path) -> None:
+    from powermonitor.config import parse_config
+    from powermonitor.errors import ConfigError
+
+    text = '[[notify]]\nname = "a"\nurl = "https://x"\n\n[[alerts]]\nname = "ok"\nwhen = ' \
+           '"offline"\n\n[[alerts]]\nname = "bad"\nwhen = "overload"\nabove_w = "lots"\n'
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, tmp_path / "c.toml")
+    assert str(info.value).startswith(f"{tmp_path / 'c.toml'}:12: alerts 'bad': above_w")

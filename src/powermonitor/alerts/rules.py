@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import time
 from typing import Any, Final, Literal
+from urllib.parse import urlsplit
 
 from ..errors import UsageError
 from ..timeparse import parse_duration
@@ -103,6 +104,18 @@ class NotifyTarget:
 
     def __repr__(self) -> str:
         return f"NotifyTarget({self.name!r}, {self.scheme}://…)"
+
+
+def redact_target(url: str) -> str:
+    """A channel URL fit for logs and ``config show``: scheme and host only (paths and user
+    parts often carry tokens: ``tgram://TOKEN/CHAT``, a private ntfy topic)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(unparseable URL)"
+    return f"{parts.scheme}://{host}{port}/…" if parts.scheme else "(no scheme)"
 
 
 def duration(key: str, value: object) -> float:

@@ -20,7 +20,7 @@ import click
 from ..config import Config, load_config
 from ..errors import StorageError, UsageError
 from ..insight.report import projection as rate_projection
-from ..service import db_from, retention_from, tariff_from
+from ..service import db_from, tariff_from
 from ..storage import open_store
 from ..storage.base import Period, Resolution, Store
 from ..storage.sqlite import SqliteStore
@@ -46,7 +46,7 @@ async def _open(config: Config, db: str | None) -> tuple[Store, Tariff]:
     never a fresh empty database that would answer "no data"."""
     tariff = tariff_from(config)
     target = db_from(config, db)
-    store = open_store(target, timezone=tariff.timezone, retention=retention_from(config))
+    store = open_store(target, timezone=tariff.timezone, retention=config.storage.retention)
     if isinstance(store, SqliteStore) and not store.memory and not Path(store.path).exists():
         raise StorageError(f"database {store.path} does not exist: check --db, POWERMONITOR_DB "
                            "or [storage] db; `powermonitor run` creates it")
@@ -162,7 +162,7 @@ def energy_command(config_path: Path | None, db: str | None, devices: tuple[str,
         return
     caption = ""
     if projection:
-        caption = (f"projection from the last {projection['days']:.1f} measured days: "
+        caption = (f"projection from the last {projection['days']} measured days: "
                    f"{projection['kwh_per_day']:.3f} kWh/day, "
                    f"{projection['kwh_per_month']:.1f} kWh/month, "
                    f"{projection['cost_per_day']:.2f} {tariff.currency}/day")

@@ -20,7 +20,6 @@ from ..alerts.notify import DeliveryError, build_notifier, send_now
 from ..alerts.rules import AlertConfig, Rule
 from ..config import Config, load_config
 from ..errors import UsageError
-from ..exporters.mqtt import mqtt_settings
 from ..insight.cycles import Cycle
 from ..insight.report import build_report
 from ..insight.store import InsightStore
@@ -32,8 +31,7 @@ from .render import Column, emit
 
 
 def alert_config(config: Config) -> AlertConfig:
-    found = config.extra.get("alert_config")
-    return found if isinstance(found, AlertConfig) else AlertConfig()
+    return config.alerts
 
 
 def describe(rule: Rule) -> str:
@@ -90,8 +88,7 @@ def alerts_test(config_path: Path | None, name: str) -> None:
     cycle = Cycle(plug, now - 3600, now, 850.0, 0.26, 2100.0) \
         if rule.when in ("finished", "running") else None
     event = AlertEvent(rule.name, plug, plug, rule.when, now, {"test": True}, cycle, rule.notify)
-    mqtt = mqtt_settings(config.extra.get("mqtt"), {})
-    notifiers = {t.name: build_notifier(t, mqtt) for t in cfg.targets}
+    notifiers = {t.name: build_notifier(t, config.mqtt) for t in cfg.targets}
     results = runtime.run(send_now(notifiers, event, rule.notify))
     for channel, result in results.items():
         click.echo(f"{channel}: {result}")

@@ -16,13 +16,12 @@ import asyncio
 import importlib.util
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 import httpx
 
 from ...errors import PowermonitorError
 from ..events import Deliverable
-from ..rules import NotifyTarget
+from ..rules import NotifyTarget, redact_target
 
 TIMEOUT_S = 10.0
 _PRIORITY = {"overload": "high", "offline": "high", "key_rejected": "high", "finished": "default"}
@@ -42,11 +41,6 @@ def apprise_available() -> bool:
     return importlib.util.find_spec("apprise") is not None
 
 
-def _redact(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}"
-
-
 class _Http:
     def __init__(self, target: NotifyTarget) -> None:
         self.name = target.name
@@ -58,10 +52,10 @@ class _Http:
                                          trust_env=False) as client:
                 response = await client.post(url, content=content, headers=dict(headers))
         except (httpx.HTTPError, OSError) as exc:
-            raise DeliveryError(f"{self.name}: {_redact(url)}: {type(exc).__name__}: "
+            raise DeliveryError(f"{self.name}: {redact_target(url)}: {type(exc).__name__}: "
                                 f"{str(exc)[:200]}") from exc
         if response.status_code >= 300:
-            raise DeliveryError(f"{self.name}: {_redact(url)} answered HTTP "
+            raise DeliveryError(f"{self.name}: {redact_target(url)} answered HTTP "
                                 f"{response.status_code}")
 
 
