@@ -57,6 +57,7 @@ async def make_db(db: Path, now: float) -> None:
         await store.close()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX paths")
 async def test_alerts_cycles_and_report_commands(tmp_path: Path) -> None:
     now = datetime.now(UTC).timestamp()

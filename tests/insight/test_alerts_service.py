@@ -19,6 +19,8 @@ from powermonitor.simulator.server import Fleet
 
 from .receiver import Receiver
 
+pytestmark = [pytest.mark.service, pytest.mark.slow]  # the full service, ~20 s each
+
 # washer: 2 W idle, then runs 4 s, pauses 2 s at 3 W (shorter than stop_for), runs 4 s more,
 # then sits flat at 2 W for ever: one cycle, ended by stop_for, never split by the pause.
 # (2 W, not 1 W: at 1 W and 4 mA the guessed "cz" layout's scale is ambiguous, so the reading

@@ -16,9 +16,9 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from ..client.reconnect import Backoff
 from ..errors import PowermonitorError
 from ..insight.store import InsightStore
-from ..monitor.coordinator import Backoff
 from .events import AlertEvent, StoredEvent
 from .notify import DeliveryError, Notifier
 from .rules import QuietHours, Rule

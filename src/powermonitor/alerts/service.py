@@ -18,7 +18,8 @@ from ..errors import PowermonitorError
 from ..insight.cycles import Cycle
 from ..insight.store import InsightStore
 from ..models import Reading
-from ..monitor.hub import Availability, Hub
+from ..monitor.consumer import HubConsumer
+from ..monitor.hub import Availability, Hub, HubEvent
 from ..storage.base import Store
 from ..tariff import Tariff
 from .engine import Engine, Output
@@ -31,13 +32,16 @@ log = logging.getLogger(__name__)
 TICK_S = 1.0
 
 
-class AlertService:
+class AlertService(HubConsumer):
+    """The in side (:meth:`take`) feeds the engine; the out side (:meth:`serve`) ticks it,
+    stores what it produced and delivers the outbox."""
+
     name = "alerts"
 
     def __init__(self, hub: Hub, store: Store, config: AlertConfig, tariff: Tariff,
                  names: Mapping[str, str], *, mqtt_settings: Any = None,
                  tick_s: float = TICK_S, clock: Callable[[], float] = time.time) -> None:
-        self.hub = hub
+        super().__init__(hub)
         self.config = config
         self.tick_s = tick_s
         self.clock = clock
@@ -46,36 +50,39 @@ class AlertService:
         notifiers = {t.name: build_notifier(t, mqtt_settings) for t in config.targets}
         self.dispatcher = Dispatcher(self.insight, notifiers, config.rules,
                                      ZoneInfo(tariff.timezone), clock)
+        self._outputs: asyncio.Queue[list[Output]] = asyncio.Queue()
         self.cycles_recorded = 0
         self.events = 0
 
-    async def run(self) -> None:
-        sub = self.hub.subscribe(maxsize=10_000)  # before the first await: see service.py
-        try:
-            async with asyncio.TaskGroup() as group:
-                group.create_task(self._drain(sub), name="alerts:drain")
-                group.create_task(self._ticker(), name="alerts:tick")
-                group.create_task(self.dispatcher.run(), name="alerts:deliver")
-        finally:
-            sub.close()
-
-    async def _drain(self, sub: Any) -> None:
-        async for event in sub:
+    def take(self, events: list[HubEvent]) -> None:
+        out: list[Output] = []
+        for event in events:
             if isinstance(event, Reading):
-                out = self.engine.reading(event.device_id, event.timestamp.timestamp(),
-                                          event.power_w, event.switch)
+                out += self.engine.reading(event.device_id, event.timestamp.timestamp(),
+                                           event.power_w, event.switch)
             elif isinstance(event, Availability):
-                out = self.engine.availability(event.device_id, event.timestamp.timestamp(),
-                                               event.online, event.kind, event.reason,
-                                               event.name)
-            else:
-                continue
-            await self.handle(out)
+                out += self.engine.availability(event.device_id, event.timestamp.timestamp(),
+                                                event.online, event.kind, event.reason,
+                                                event.name)
+        if out:
+            self._outputs.put_nowait(out)
+
+    async def serve(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._ticker(), name="alerts:tick")
+            group.create_task(self._store_outputs(), name="alerts:store")
+            group.create_task(self.dispatcher.run(), name="alerts:deliver")
 
     async def _ticker(self) -> None:
         while True:
             await asyncio.sleep(self.tick_s)
-            await self.handle(self.engine.tick(self.clock()))
+            out = self.engine.tick(self.clock())
+            if out:
+                self._outputs.put_nowait(out)
+
+    async def _store_outputs(self) -> None:
+        while True:
+            await self.handle(await self._outputs.get())
 
     async def handle(self, outputs: list[Output]) -> None:
         for item in outputs:

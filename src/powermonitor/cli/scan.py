@@ -27,12 +27,10 @@ from rich.text import Text
 
 from .. import config as cfg
 from ..client.plug import Plug
+from ..client.reconnect import error_kind
 from ..discovery import BROADCAST, MAX_PER_SOURCE, MAX_PLUGS, SCAN_TIME, SOURCE_RATE, Discovery
 from ..errors import (
-    DeviceTimeoutError,
-    KeyOrVersionError,
     PowermonitorError,
-    UnreachableError,
 )
 from ..protocol.discovery import PORT_APP, PORT_ENCRYPTED, PORT_PLAIN, Beacon
 from ..protocol.versions import normalize_version
@@ -77,15 +75,14 @@ class ScanRow:
         }
 
 
+_SHORT = {"timeout": "no answer (timeout)", "key": "wrong key or version",
+          "unreachable": "unreachable"}
+
+
 def short_error(exc: Exception) -> str:
     """A few words for the table; the JSON output carries the full message."""
-    if isinstance(exc, DeviceTimeoutError):
-        return "no answer (timeout)"
-    if isinstance(exc, KeyOrVersionError):
-        return "wrong key or version"
-    if isinstance(exc, UnreachableError):
-        return "unreachable"
-    return (str(exc) or exc.__class__.__name__)[:60]
+    short = _SHORT.get(error_kind(exc))
+    return short or (str(exc) or exc.__class__.__name__)[:60]
 
 
 async def read_power(beacon: Beacon, plug: cfg.PlugConfig, timeout: float) -> ScanRow:
@@ -294,9 +291,12 @@ def scan_command(
     ))
     saved: Path | None = None
     if add and any(not r.known for r in rows):
-        updated, rows = add_new(config, rows)
-        if any(r.added for r in rows):
-            saved = cfg.save_config(updated, config_path)
+        def change(current: cfg.Config) -> tuple[cfg.Config, list[ScanRow]]:
+            updated, new_rows = add_new(current, rows)  # re-read under the lock: no lost adds
+            return (updated if any(r.added for r in new_rows) else current), new_rows
+
+        _, _, rows, written = cfg.edit_config(config_path, change)
+        saved = written if any(r.added for r in rows) else None
     if as_json:
         click.echo(render_json(rows))
     else:
