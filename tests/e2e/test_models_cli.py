@@ -4,11 +4,15 @@ Infinity, 1e300 W, -5000 W) never break the JSON output and are never shown as r
 from __future__ import annotations
 
 import json
+import os
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from .conftest import Simulator, command, run
 
@@ -102,5 +106,85 @@ def test_doctor_by_name_and_direct_with_json_and_exit_codes(tmp_path: Path) -> N
         assert "another app may be connected" in report["findings"][-1]["message"]
         missing = run("powermonitor", "doctor", "no-such-plug", env=env)
         assert missing.returncode == 2 and "no plug named 'no-such-plug'" in missing.stderr
+    finally:
+        assert sim.stop() == 0
+
+
+def test_switch_and_poll_by_name_directly(tmp_path: Path) -> None:
+    sim = Simulator(tmp_path, "--count", "2", "--layout", "cz,strip4", "--profile", "constant:500",
+                    "--fault", "busy", "--fault-plugs", "2")
+    config = tmp_path / "config.toml"
+    env = {"POWERMONITOR_CONFIG": str(config), "XDG_DATA_HOME": str(tmp_path / "data")}
+    try:
+        assert run("powermonitor", "devices", "import", str(sim.devices_file),
+                   env=env).returncode == 0
+        plug, busy = sim.devices
+        off = run("powermonitor", "switch", plug["name"], "off", env=env)
+        assert off.returncode == 0, off.stderr
+        assert off.stdout.strip() == f"{plug['name']}: outlet 1 is off"
+        polled = json.loads(run("powermonitor", "poll", plug["name"], "--json", env=env).stdout)
+        assert polled["switch"] is False and polled["power"] == 0.0
+        toggled = run("powermonitor", "switch", plug["name"], "toggle", "--json", env=env)
+        assert json.loads(toggled.stdout) == {"id": plug["id"], "name": plug["name"],
+                                              "outlet": 1, "on": True}
+        direct = run("powermonitor", "switch", plug["id"], plug["ip"], plug["key"], "3.3", "off",
+                     "--port", str(plug["port"]), env=env)
+        assert direct.returncode == 0 and direct.stdout.strip().endswith("outlet 1 is off")
+        refused = run("powermonitor", "switch", busy["name"], "on", "--timeout", "1",
+                      "--retries", "0", env=env)
+        assert refused.returncode == 8, refused.stderr
+        assert "another app may be connected" in refused.stderr
+        bad = run("powermonitor", "switch", plug["name"], "sideways", env=env)
+        assert bad.returncode == 2 and "on|off|toggle" in bad.stderr
+    finally:
+        assert sim.stop() == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_poll_and_switch_go_through_a_running_service(tmp_path: Path) -> None:
+    sim = Simulator(tmp_path, "--count", "1", "--profile", "constant:500")
+    config = tmp_path / "config.toml"
+    env = {"POWERMONITOR_CONFIG": str(config), "XDG_DATA_HOME": str(tmp_path / "data")}
+    port = _free_port()
+    try:
+        assert run("powermonitor", "devices", "import", str(sim.devices_file),
+                   env=env).returncode == 0
+        (plug,) = sim.devices
+        service = subprocess.Popen(
+            [*command("powermonitor"), "run", "--db", str(tmp_path / "pm.db"), "--listen",
+             f"127.0.0.1:{port}"], env={**os.environ, **env},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            url = f"http://127.0.0.1:{port}/api/plugs/{plug['id']}"
+            deadline = time.monotonic() + 30
+            while True:  # the service is ready when it has read the plug
+                try:
+                    if httpx.get(url, timeout=1).json().get("online"):
+                        break
+                except (httpx.HTTPError, ValueError):
+                    pass
+                assert service.poll() is None and time.monotonic() < deadline
+                time.sleep(0.1)
+            polled = run("powermonitor", "poll", plug["name"], "--json", env=env)
+            assert polled.returncode == 0, polled.stderr
+            assert "through the running service" in polled.stderr
+            assert json.loads(polled.stdout)["power"] == 500.0
+            switched = run("powermonitor", "switch", plug["name"], "off", env=env)
+            assert switched.returncode == 0, switched.stderr
+            assert "through the running service" in switched.stderr
+            assert switched.stdout.strip() == f"{plug['name']}: outlet 1 is off"
+            assert httpx.get(url, timeout=5).json()["reading"]["switch"] is False
+            record = tmp_path / "data" / "powermonitor" / "service.json"
+            assert record.stat().st_mode & 0o077 == 0
+        finally:
+            service.send_signal(signal.SIGTERM)
+            service.communicate(timeout=30)
+        assert service.returncode == 0
+        assert not record.exists()  # removed on a clean stop: later polls go straight again
     finally:
         assert sim.stop() == 0
