@@ -289,3 +289,10 @@ def test_unknown_region_is_a_usage_error(tmp_path: Path) -> None:
     result = wizard("wizard", "openapi", "--region", "mars", "--access-id", "x",
                     "--access-secret", "y", "--config", str(tmp_path / "c"), env=cli_env())
     assert result.returncode == 2 and "unknown region 'mars'" in result.stderr
+
+
+def test_device_id_cannot_change_the_request_path(fake: FakeOpenApi, tmp_path: Path) -> None:
+    result = wizard(*base_args(fake, tmp_path / "c.toml", "--device-id", "../token?x=1"),
+                    env=env())
+    assert result.returncode == 2 and "not a Tuya device id" in result.stderr
+    assert "device" not in fake.calls

@@ -29,6 +29,7 @@ from ..cloud.qr import (
     fetch_shared_devices,
     qr_text,
     render_qr,
+    require_extra,
     wait_for_confirmation,
 )
 from ..discovery import SCAN_TIME, discover
@@ -182,6 +183,7 @@ def qr_command(user_code: str | None, client_id: str, schema: str, poll_interval
                light_terminal: bool, login_timeout: float, base_url: str | None, timeout: float, no_specs: bool,
                **finish: Any) -> None:
     """Through the Smart Life app: scan a QR code, no developer account (best effort)."""
+    require_extra()
     if not user_code:
         user_code = click.prompt("User Code (Smart Life: Me → ⚙ → Account and Security)")
     user_code = user_code.strip()
