@@ -149,15 +149,16 @@ def _free_port() -> int:
 def test_poll_and_switch_go_through_a_running_service(tmp_path: Path) -> None:
     sim = Simulator(tmp_path, "--count", "1", "--profile", "constant:500")
     config = tmp_path / "config.toml"
-    env = {"POWERMONITOR_CONFIG": str(config), "XDG_DATA_HOME": str(tmp_path / "data")}
+    env = {"POWERMONITOR_CONFIG": str(config), "XDG_DATA_HOME": str(tmp_path / "data"),
+           "POWERMONITOR_DB": str(tmp_path / "pm.db")}  # poll and switch find run by its db
     port = _free_port()
     try:
         assert run("powermonitor", "devices", "import", str(sim.devices_file),
                    env=env).returncode == 0
         (plug,) = sim.devices
         service = subprocess.Popen(
-            [*command("powermonitor"), "run", "--db", str(tmp_path / "pm.db"), "--listen",
-             f"127.0.0.1:{port}"], env={**os.environ, **env},
+            [*command("powermonitor"), "run", "--listen", f"127.0.0.1:{port}"],
+            env={**os.environ, **env},
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             url = f"http://127.0.0.1:{port}/api/plugs/{plug['id']}"
@@ -179,7 +180,7 @@ def test_poll_and_switch_go_through_a_running_service(tmp_path: Path) -> None:
             assert "through the running service" in switched.stderr
             assert switched.stdout.strip() == f"{plug['name']}: outlet 1 is off"
             assert httpx.get(url, timeout=5).json()["reading"]["switch"] is False
-            record = tmp_path / "data" / "powermonitor" / "service.json"
+            record = tmp_path / "service.json"  # beside the database and its token
             assert record.stat().st_mode & 0o077 == 0
         finally:
             service.send_signal(signal.SIGTERM)

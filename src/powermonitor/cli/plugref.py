@@ -11,9 +11,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import PlugConfig, load_config
+from ..config import Config, PlugConfig, load_config
 from ..dps import DpMapping
-from ..errors import UsageError
+from ..errors import PowermonitorError, UsageError
 from ..models import DeviceInfo
 from ..protocol.versions import normalize_version
 from .options import require_config
@@ -52,12 +52,16 @@ class PlugTarget:
     mapping: DpMapping | None = None
     product_id: str = ""
     configured: bool = False
+    service_dir: Path | None = None
+    """Where a running ``powermonitor run`` for this config keeps its record (via_service)."""
 
 
-def configured_plug(config_path: Path | None, name_or_id: str) -> PlugConfig:
+def configured_plug(config_path: Path | None, name_or_id: str,
+                    config: Config | None = None) -> PlugConfig:
     """The configured plug ``name_or_id``; a UsageError that lists the known names otherwise."""
-    require_config(config_path)
-    config = load_config(config_path)
+    if config is None:
+        require_config(config_path)
+        config = load_config(config_path)
     try:
         return config.plug(name_or_id)
     except KeyError:
@@ -70,13 +74,23 @@ def configured_plug(config_path: Path | None, name_or_id: str) -> PlugConfig:
 
 def resolve_plug(
     first: str | None, ip: str | None, key: str | None, version: str | None, port: int,
-    config_path: Path | None,
+    config_path: Path | None, db: str | None = None,
 ) -> PlugTarget:
     """The plug the arguments name (see the module docstring)."""
+    from .via_service import service_dir  # via_service → run → ... imports stay one-way
+
     if first and ip is None and not os.environ.get(ENV_IP):
-        plug = configured_plug(config_path, first)
+        require_config(config_path)
+        config = load_config(config_path)
+        where: Path | None = service_dir(config, db)
+        plug = configured_plug(config_path, first, config)
         info = DeviceInfo(plug.device_id, plug.host, plug.local_key, plug.version, plug.port,
                           plug.name)
         product_id = str(getattr(plug, "product_id", "") or "")
-        return PlugTarget(info, plug.mapping, product_id, configured=True)
-    return PlugTarget(resolve_target(first, ip, key, version, port))
+        return PlugTarget(info, plug.mapping, product_id, configured=True, service_dir=where)
+    info = resolve_target(first, ip, key, version, port)
+    try:  # given directly: a config is optional, only to find a running service
+        where = service_dir(load_config(config_path), db)
+    except PowermonitorError:
+        where = None
+    return PlugTarget(info, service_dir=where)

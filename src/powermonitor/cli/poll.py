@@ -16,7 +16,7 @@ from ..client.plug import Plug
 from ..models import DeviceInfo, Reading
 from ..report import poll_json, poll_text
 from . import runtime
-from .options import config_option, debug_option, output_options
+from .options import config_option, db_option, debug_option, output_options
 from .plugref import PlugTarget, resolve_plug
 from .render import data_value, dumps
 from .via_service import find_service, poll_via
@@ -25,7 +25,8 @@ from .via_service import find_service, poll_via
 async def poll_target(target: PlugTarget, timeout: float, retries: int) -> Reading:
     """One reading: through a running ``powermonitor run`` that watches the plug (it holds the
     plug's only connection), else straight from the plug."""
-    link = find_service(target.info.device_id)
+    link = None if target.service_dir is None else find_service(target.service_dir,
+                                                                 target.info.device_id)
     if link is not None:
         click.echo(f"reading {target.info.name or target.info.device_id} through the running "
                    f"service at {link.url}", err=True)
@@ -76,8 +77,9 @@ def poll_options(fn: click.decorators.FC) -> click.decorators.FC:
 def do_poll(
     device_id: str | None, ip: str | None, local_key: str | None, version: str | None,
     port: int, timeout: float, retries: int, as_json: bool, config_path: Path | None = None,
+    db: str | None = None,
 ) -> None:
-    target = resolve_plug(device_id, ip, local_key, version, port, config_path)
+    target = resolve_plug(device_id, ip, local_key, version, port, config_path, db)
     reading = runtime.run(poll_target(target, timeout, retries))
     click.echo(render(reading, target.info, as_json))
 
@@ -85,20 +87,23 @@ def do_poll(
 @click.command("poll")
 @poll_options
 @config_option(must_exist=False)
+@db_option()
 @output_options(csv=False, json_envvars=("PLUGJSON",),
                 json_help="Print one JSON line (typed values, ISO-8601 UTC datetime).")
 def poll_command(
     device_id: str | None, ip: str | None, local_key: str | None, version: str | None,
-    port: int, timeout: float, retries: int, config_path: Path | None, fmt: str,
+    port: int, timeout: float, retries: int, config_path: Path | None, db: str | None,
+    fmt: str,
 ) -> None:
     """Poll one plug once: switch, power (W), current (mA), voltage (V), projected kWh.
 
     Give ID IP [KEY] [VERSION], or the NAME (or id) of a configured plug. VERSION is 3.1,
     3.2, 3.3, 3.4, 3.5 or auto (default: try them safely, one at a time). When a running
-    `powermonitor run` watches the plug, the reading comes through it.
+    `powermonitor run` watches the plug, the reading comes through it (found with the same
+    --config and --db as the run).
     """
     do_poll(device_id, ip, local_key, version, port, timeout, retries, fmt == "json",
-            config_path)
+            config_path, db)
 
 
 @click.command("plugpower", cls=runtime.ErrorBoundary)

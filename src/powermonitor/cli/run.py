@@ -92,7 +92,7 @@ def announce(service: Service, options: ServiceOptions) -> None:
         host, port = options.listen
         host = "127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host
         try:  # so that `poll NAME` and `switch NAME` go through us, not around us
-            write_record(f"http://{show_address(host, port)}", token_file,
+            write_record(token_file.parent, f"http://{show_address(host, port)}", token_file,
                          (p.device_id for p in service.config.plugs))
         except OSError as exc:
             click.echo(f"warning: cannot write the service record: {exc.strerror or exc}",
@@ -104,14 +104,15 @@ async def main(config_path: Path | None, db: str | None, listen: tuple[str, int]
     config = load_config(config_path)
     check_listen(listen, "--listen")
     check_listen(metrics_listen, "--metrics-listen")
+    data_dir = token_dir(db_from(config, db))
     options = ServiceOptions(db=db, listen=listen, metrics_listen=metrics_listen,
-                             data_dir=token_dir(db_from(config, db)))
+                             data_dir=data_dir)
     service = await open_service(config, options)
     try:
         await runtime.until_stopped(run_service(service, options,
                                                 lambda s: announce(s, options)))
     finally:
-        remove_record()
+        remove_record(data_dir)
     stats = service.writer.stats
     click.echo(f"powermonitor: stopped; {stats.written} samples stored", err=True)
 

@@ -16,7 +16,7 @@ from ..client.plug import Plug
 from ..errors import UsageError
 from ..models import Reading
 from . import runtime
-from .options import config_option, output_options
+from .options import config_option, db_option, output_options
 from .plugref import PlugTarget, resolve_plug
 from .render import dumps
 from .via_service import find_service, poll_via, switch_via
@@ -41,7 +41,7 @@ async def switch_plug(target: PlugTarget, action: str, outlet: int, timeout: flo
                       retries: int) -> tuple[bool, Reading]:
     """Switch; return the state the plug reports afterwards and its reading."""
     device_id = target.info.device_id
-    link = find_service(device_id)
+    link = None if target.service_dir is None else find_service(target.service_dir, device_id)
     if link is not None:
         click.echo(f"switching {target.info.name or device_id} through the running service at "
                    f"{link.url}", err=True)
@@ -71,15 +71,16 @@ async def switch_plug(target: PlugTarget, action: str, outlet: int, timeout: flo
 @click.option("--retries", type=click.IntRange(0, 20), default=2, show_default=True,
               help="Retries after a timeout or lost connection (never on a wrong key).")
 @config_option(must_exist=False)
+@db_option()
 @output_options(csv=False, json_help="Print the new state as JSON.")
 def switch_command(args: tuple[str, ...], outlet: int, port: int, timeout: float, retries: int,
-                   config_path: Path | None, fmt: str) -> None:
+                   config_path: Path | None, db: str | None, fmt: str) -> None:
     """Switch a plug (or one outlet of a strip) on, off, or toggle it; print the new state."""
     *plug_args, action = args
     if action not in _ACTIONS or not 1 <= len(plug_args) <= 4:
         raise UsageError("usage: powermonitor switch NAME|ID [IP KEY VERSION] on|off|toggle")
     first, ip, key, version = (*plug_args, None, None, None)[:4]
-    target = resolve_plug(first, ip, key, version, port, config_path)
+    target = resolve_plug(first, ip, key, version, port, config_path, db)
     state, _ = runtime.run(switch_plug(target, action, outlet, timeout, retries))
     name = target.info.name or target.info.device_id
     if fmt == "json":

@@ -2,9 +2,10 @@
 
 Plugs take one client at a time: while ``run`` holds a plug's connection, a direct ``poll`` or
 ``switch`` would be refused (busy, exit 8). So ``run`` leaves a small record in the user's data
-directory (``service.json``, 0600: its pid, its API URL, where its token file is, which plugs
-it watches), and ``poll NAME``/``switch NAME`` go through its HTTP API when that record names a
-live process watching the plug. The token is read from the token file at the time of use; it is
+directory beside its token file (``service.json``, 0600: its pid, its API URL, where its token
+file is, which plugs it watches), and ``poll``/``switch`` go through its HTTP API when that
+record names a live process watching the plug. They find the directory the way ``run`` chose it:
+from ``--db``/``POWERMONITOR_DB``/``[storage] db`` in the same config. The token is read from the token file at the time of use; it is
 never copied into the record, printed or logged.
 """
 
@@ -20,6 +21,7 @@ from typing import Any, Final
 
 import httpx
 
+from ..config import Config
 from ..errors import (
     DeviceTimeoutError,
     KeyOrVersionError,
@@ -29,9 +31,9 @@ from ..errors import (
     UnreachableError,
 )
 from ..models import Reading
-from ..storage import default_db_path
+from ..service import db_from
 
-__all__ = ["ServiceLink", "find_service", "remove_record", "write_record"]
+__all__ = ["ServiceLink", "find_service", "remove_record", "service_dir", "write_record"]
 
 RECORD_FILE: Final = "service.json"
 _MAX_RECORD_BYTES: Final = 4 * 1024 * 1024
@@ -43,14 +45,16 @@ _KIND_ERRORS: Final[dict[str, type[PowermonitorError]]] = {
 }
 
 
-def record_path() -> Path:
-    """Where ``run`` leaves its record: the user's data directory, whatever ``--db`` says."""
-    return default_db_path().parent / RECORD_FILE
+def service_dir(config: Config, db: str | None) -> Path:
+    """The directory a ``run`` with this config and ``--db`` keeps its token and record in."""
+    from .run import token_dir  # run imports this module
+
+    return token_dir(db_from(config, db))
 
 
-def write_record(url: str, token_file: Path, plugs: Iterable[str]) -> Path:
+def write_record(directory: Path, url: str, token_file: Path, plugs: Iterable[str]) -> Path:
     """Called by ``run`` once it serves: the record ``poll``/``switch`` look for (0600)."""
-    path = record_path()
+    path = directory / RECORD_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {"pid": os.getpid(), "url": url, "token_file": str(token_file), "plugs": list(plugs)}
     tmp = path.with_name(f"{RECORD_FILE}.{os.getpid()}.tmp")
@@ -61,9 +65,9 @@ def write_record(url: str, token_file: Path, plugs: Iterable[str]) -> Path:
     return path
 
 
-def remove_record() -> None:
+def remove_record(directory: Path) -> None:
     """Called by ``run`` when it stops: remove the record if it is still ours."""
-    path = record_path()
+    path = directory / RECORD_FILE
     try:
         if json.loads(path.read_text()).get("pid") == os.getpid():
             path.unlink()
@@ -96,10 +100,10 @@ class ServiceLink:
                                    f"{self.token_file}: {exc.strerror or exc}") from None
 
 
-def find_service(device_id: str) -> ServiceLink | None:
+def find_service(directory: Path, device_id: str) -> ServiceLink | None:
     """The running service watching ``device_id``, or None (then talk to the plug directly)."""
     try:
-        raw = record_path().read_bytes()[:_MAX_RECORD_BYTES]
+        raw = (directory / RECORD_FILE).read_bytes()[:_MAX_RECORD_BYTES]
         data = json.loads(raw)
     except (OSError, ValueError):
         return None
