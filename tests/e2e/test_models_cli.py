@@ -189,3 +189,81 @@ def test_poll_and_switch_go_through_a_running_service(tmp_path: Path) -> None:
         assert not record.exists()  # removed on a clean stop: later polls go straight again
     finally:
         assert sim.stop() == 0
+
+
+def test_devices_set_edits_one_plug_in_place(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    env = {"POWERMONITOR_CONFIG": str(config)}
+    for name, dev, host in (("fridge", "bf00000000000000aa01", "192.168.1.10"),
+                            ("tv", "bf00000000000000aa02", "192.168.1.11")):
+        assert run("powermonitor", "devices", "add", name, dev, host,
+                   "0123456789abcdef", "--version", "3.3", env=env).returncode == 0
+    before_tv = [row for row in json.loads(run("powermonitor", "devices", "list", "--json",
+                                                env=env).stdout) if row["name"] == "tv"]
+    proc = subprocess.run(
+        [*command("powermonitor"), "devices", "set", "fridge", "--key", "-", "--host",
+         "192.168.1.77", "--version", "3.4", "--interval", "30", "--product-id",
+         "keyjup78v54myhan", "--name", "kitchen fridge"],
+        input="fedcba9876543210\n", capture_output=True, text=True, check=False,
+        env={**os.environ, **env})
+    assert proc.returncode == 0, proc.stderr
+    assert "fedcba9876543210" not in proc.stdout + proc.stderr and "fe************10" in proc.stdout
+    rows = {row["name"]: row for row in json.loads(run("powermonitor", "devices", "list",
+                                                       "--json", env=env).stdout)}
+    fridge = rows["kitchen fridge"]
+    assert (fridge["host"], fridge["version"], fridge["poll_interval_s"]) == (
+        "192.168.1.77", "3.4", 30.0)
+    assert fridge["key_masked"] == "fe************10"
+    assert 'product_id = "keyjup78v54myhan"' in config.read_text()
+    assert [rows["tv"]] == before_tv  # the other plug is untouched
+    nothing = run("powermonitor", "devices", "set", "tv", env=env)
+    assert nothing.returncode == 2 and "nothing to change" in nothing.stderr
+    bad = run("powermonitor", "devices", "set", "tv", "--key", "short", env=env)
+    assert bad.returncode == 2 and "16 characters" in bad.stderr
+    unknown = run("powermonitor", "devices", "set", "ghost", "--host", "1.2.3.4", env=env)
+    assert unknown.returncode == 2
+
+
+def test_every_family_served_by_spec_reads_exactly_through_import(tmp_path: Path) -> None:
+    from dps.families import TRUTHS, encode, families, family_id
+
+    truth = TRUTHS[0]
+    rows = {f"bf{i:018d}": row for i, row in enumerate(families())}
+    spec = [{"id": device_id, "key": KEY, "version": "3.3",
+             "product_key": row["product_ids"][0] if row["product_ids"] else "",
+             "name": family_id(row), "dps": encode(row, truth)}
+            for device_id, row in rows.items() if row["product_ids"]]
+    (tmp_path / "families.json").write_text(json.dumps(spec))
+    sim = Simulator(tmp_path, "--spec", str(tmp_path / "families.json"))
+    config = tmp_path / "config.toml"
+    env = {"POWERMONITOR_CONFIG": str(config)}
+    try:
+        assert all(d["product_id"] for d in sim.devices)
+        assert run("powermonitor", "devices", "import", str(sim.devices_file),
+                   env=env).returncode == 0
+        proc = subprocess.Popen([*command("powermonitor"), "watch", "--json", "--config",
+                                 str(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        assert proc.stdout is not None
+        seen: dict[str, dict[str, Any]] = {}
+        deadline = time.monotonic() + 60
+        while len(seen) < len(spec) and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            reading = json.loads(line)
+            seen[reading["id"]] = reading
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=15)
+        assert len(seen) == len(spec), err
+        for device_id, reading in seen.items():
+            row = rows[device_id]
+            assert reading["source"] == f"profile {family_id(row)}", reading
+            assert reading["notes"] == []
+            assert reading["power"] == truth["power"] and reading["voltage"] == truth["voltage"]
+            if "current" in row:
+                assert reading["current"] == truth["current"] * 1000  # mA in poll/watch JSON
+            if "energy" in row and row["energy"]["dp"] != 17:
+                assert reading["energy_total_kwh"] == truth["energy"] / 1000
+    finally:
+        assert sim.stop() == 0

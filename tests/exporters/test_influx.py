@@ -15,13 +15,13 @@ import httpx
 import pytest
 
 from powermonitor.config import Config
+from powermonitor.config.sections import influx_settings
 from powermonitor.errors import ConfigError
 from powermonitor.exporters.influx import (
     InfluxSettings,
     InfluxWriter,
     escape_key,
     escape_measurement,
-    influx_settings,
     line_for,
     point,
 )

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from powermonitor.config.sections import mqtt_settings
 from powermonitor.errors import ConfigError
 from powermonitor.exporters.mqtt import (
     SENSORS,
@@ -19,7 +20,6 @@ from powermonitor.exporters.mqtt import (
     Topics,
     discovery_configs,
     discovery_topics,
-    mqtt_settings,
     state_payload,
 )
 from powermonitor.monitor.coordinator import Backoff

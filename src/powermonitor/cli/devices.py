@@ -6,7 +6,8 @@ snapshot.json, or the simulator's devices file). Every command takes ``--config 
 
 Commands compute data (:func:`device_rows`, :class:`~powermonitor.config.MergeReport`) and
 print it in one place. Local keys are masked in every output, errors included; edits are
-written atomically with mode 0600 (see :mod:`powermonitor.config`).
+written atomically with mode 0600, under the config lock, so parallel commands never lose
+each other's changes (see :mod:`powermonitor.config`).
 """
 
 from __future__ import annotations
@@ -32,11 +33,11 @@ from ..config import (
     MergeReport,
     PlugConfig,
     add_plug,
+    edit_config,
     import_devices,
     load_config,
     merge_plugs,
     remove_plug,
-    save_config,
 )
 from ..models import mask_key
 from . import runtime
@@ -134,8 +135,11 @@ def list_command(config_path: Path | None, as_json: bool) -> None:
 
 
 def _read_key(key: str | None) -> str:
+    """KEY "-": read it from standard input (without echo on a terminal)."""
     if key != "-":
         return key or ""
+    if sys.stdin.isatty():
+        return str(click.prompt("local key", hide_input=True, err=True)).strip()
     line = sys.stdin.readline()
     return line.rstrip("\r\n")
 
@@ -163,14 +167,12 @@ def add_command(
     """
 
     def body() -> None:
-        config = load_config(config_path)
         plug = PlugConfig(
             name=name.strip(), device_id=device_id.strip(), host=host.strip(),
             local_key=_read_key(key), version=version, port=port, poll_interval=interval,
         )
-        updated = add_plug(config, plug)
+        _, updated, _, written = edit_config(config_path, lambda c: (add_plug(c, plug), None))
         added = updated.plugs[-1]
-        written = save_config(updated, config.path)
         click.echo(
             f"added {added.name} (id {added.device_id}, {added.host}:{added.port}, "
             f"version {added.version}, key {added.masked_key}) to {written}"
@@ -186,10 +188,10 @@ def remove_command(name_or_id: str, config_path: Path | None) -> None:
     """Remove the plug called NAME_OR_ID (a name or a device id)."""
 
     def body() -> None:
-        config = load_config(config_path)
-        updated = remove_plug(config, name_or_id)
-        gone = config.plug(name_or_id)
-        written = save_config(updated, config.path)
+        def change(config: Config) -> tuple[Config, PlugConfig]:
+            return remove_plug(config, name_or_id), config.plug(name_or_id)
+
+        _, _, gone, written = edit_config(config_path, change)
         click.echo(f"removed {gone.name} (id {gone.device_id}) from {written}")
 
     runtime.guarded(body, _debug())
@@ -227,9 +229,16 @@ def import_command(
     """
 
     def body() -> None:
-        config = load_config(config_path)
         result = import_devices(file)
-        updated, report = merge_plugs(config, result.plugs, replace_existing=replace_existing)
+
+        def change(config: Config) -> tuple[Config, MergeReport]:
+            updated, report = merge_plugs(config, result.plugs,
+                                          replace_existing=replace_existing)
+            if dry_run or (not report.added and not report.updated):
+                return config, report  # the same object: nothing is written
+            return updated, report
+
+        config, _, report, written = edit_config(config_path, change)
         click.echo(f"{file}: {result.source_format}, {len(result.plugs) + len(result.skipped)} "
                    "entries")
         for line in _report_lines(result, report):
@@ -239,11 +248,15 @@ def import_command(
                    f"{len(report.unchanged)} unchanged, {skipped} skipped")
         if dry_run:
             click.echo(f"{summary} (dry run: {config.path} not changed)")
-            return
-        if not report.added and not report.updated:
+        elif not report.added and not report.updated:
             click.echo(f"{summary}: {config.path} not changed")
-            return
-        written = save_config(updated, config.path)
-        click.echo(f"{summary}: saved {written}")
+        else:
+            click.echo(f"{summary}: saved {written}")
 
     runtime.guarded(body, _debug())
+
+
+# `devices set` lives in its own module (it is imported here, after the group exists)
+from .devices_set import set_command
+
+devices_group.add_command(set_command)

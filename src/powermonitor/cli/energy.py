@@ -19,7 +19,7 @@ import click
 
 from ..config import Config, load_config
 from ..errors import StorageError, UsageError
-from ..service import db_from, retention_from, tariff_from
+from ..service import db_from, tariff_from
 from ..storage import open_store
 from ..storage.base import Period, Resolution, Store
 from ..storage.sqlite import SqliteStore
@@ -45,7 +45,7 @@ async def _open(config: Config, db: str | None) -> tuple[Store, Tariff]:
     never a fresh empty database that would answer "no data"."""
     tariff = tariff_from(config)
     target = db_from(config, db)
-    store = open_store(target, timezone=tariff.timezone, retention=retention_from(config))
+    store = open_store(target, timezone=tariff.timezone, retention=config.storage.retention)
     if isinstance(store, SqliteStore) and not store.memory and not Path(store.path).exists():
         raise StorageError(f"database {store.path} does not exist: check --db, POWERMONITOR_DB "
                            "or [storage] db; `powermonitor run` creates it")

@@ -10,6 +10,7 @@ import click
 
 from .. import __version__
 from . import runtime
+from .config_cmd import config_group
 from .demo import demo_command
 from .devices import devices_group
 from .doctor import doctor_command
@@ -41,6 +42,7 @@ cli.add_command(poll_command)
 cli.add_command(simulate_command)
 cli.add_command(demo_command)
 cli.add_command(devices_group)
+cli.add_command(config_group)
 cli.add_command(run_command)
 cli.add_command(energy_command)
 cli.add_command(history_command)

@@ -86,8 +86,7 @@ def resolve_plug(
         plug = configured_plug(config_path, first, config)
         info = DeviceInfo(plug.device_id, plug.host, plug.local_key, plug.version, plug.port,
                           plug.name)
-        product_id = str(getattr(plug, "product_id", "") or "")
-        return PlugTarget(info, plug.mapping, product_id, configured=True, service_dir=where)
+        return PlugTarget(info, plug.mapping, plug.product_id, configured=True, service_dir=where)
     info = resolve_target(first, ip, key, version, port)
     try:  # given directly: a config is optional, only to find a running service
         where = service_dir(load_config(config_path), db)
