@@ -49,7 +49,11 @@ class Service:
 
     def names(self) -> dict[str, str]:
         """device id → display name, for every configured plug."""
-        return {c.plug.device_id: c.name for c in self.monitor.coordinators.values()}
+        return self.monitor.directory.names()
+
+    def resolve(self, name_or_id: str) -> str:
+        """A configured plug's device id from its id or name (``UnknownPlugError``, a KeyError)."""
+        return self.monitor.directory.id_of(name_or_id)
 
     async def set_switch(self, name_or_id: str, on: bool, outlet: int | str = 1) -> Reading:
         """Switch an outlet through the plug's own connection (KeyError for an unknown plug)."""
@@ -113,7 +117,7 @@ async def open_service(config: Config, options: ServiceOptions) -> Service:
         await store.close()
         raise
     writer = StoreWriter(store)
-    names = {c.plug.device_id: c.name for c in monitor.coordinators.values()}
+    names = monitor.directory.names()
     recorder = Recorder(
         hub, writer, tariff, counters=counters, names=names,
         poll_intervals={p.device_id: config.interval_for(p) for p in config.plugs},

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from powermonitor.client.reconnect import Backoff
 from powermonitor.config import Config
 from powermonitor.config.sections import influx_settings
 from powermonitor.errors import ConfigError
@@ -26,7 +27,6 @@ from powermonitor.exporters.influx import (
     point,
 )
 from powermonitor.models import Reading
-from powermonitor.monitor.coordinator import Backoff
 from powermonitor.monitor.hub import Hub
 
 from .conftest import Influxd, Receiver, StubService, free_port, live_fleet, until

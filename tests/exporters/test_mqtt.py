@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from powermonitor.client.reconnect import Backoff
 from powermonitor.config.sections import mqtt_settings
 from powermonitor.errors import ConfigError
 from powermonitor.exporters.mqtt import (
@@ -22,7 +23,6 @@ from powermonitor.exporters.mqtt import (
     discovery_topics,
     state_payload,
 )
-from powermonitor.monitor.coordinator import Backoff
 
 from .conftest import LiveFleet, Mosquitto, StubService, Watcher, live_fleet, until
 

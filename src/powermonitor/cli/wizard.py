@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from .. import config as cfg
-from ..cloud.apply import Change, apply_to_config, fill_from_beacons, write_devices_json
+from ..cloud.apply import apply_to_config, fill_from_beacons, write_devices_json
 from ..cloud.devices import CloudDevice
 from ..cloud.errors import CloudError
 from ..cloud.openapi import REGIONS, FetchResult, OpenApi, fetch_devices, region_url
@@ -36,7 +36,8 @@ from ..discovery import SCAN_TIME, discover
 from ..models import mask_key
 from ..protocol.discovery import DISCOVERY_PORTS
 from . import runtime
-from .options import config_option
+from .options import JSON_ENV, config_option
+from .render import dumps
 
 __all__ = ["wizard_group"]
 
@@ -71,6 +72,9 @@ def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
                      show_default=True, help="Seconds to wait for each cloud reply."),
         click.option("--no-specs", is_flag=True,
                      help="Do not fetch DP specifications (mappings)."),
+        click.option("--json", "as_json", is_flag=True, envvar=JSON_ENV,
+                     help="Print the changes as a JSON list (kind, name, detail; keys masked) "
+                          f"[env: {JSON_ENV}]."),
     ]
     for decorate in reversed(decorators):
         fn = decorate(fn)
@@ -87,7 +91,7 @@ def wizard_group() -> None:
     """
 
 
-def _finish(result: FetchResult, *, config_path: Path | None, dry_run: bool,
+def _finish(result: FetchResult, *, config_path: Path | None, dry_run: bool, as_json: bool,
             devices_json: Path | None, scan: bool, scan_duration: float,
             scan_listen_host: str, scan_ports: Sequence[int]) -> None:
     devices: Sequence[CloudDevice] = result.devices
@@ -104,10 +108,14 @@ def _finish(result: FetchResult, *, config_path: Path | None, dry_run: bool,
         devices = fill_from_beacons(devices, beacons)
         heard = sum(1 for d in devices if d.ip)
         click.echo(f"{heard} of them heard on the LAN", err=True)
-    config = cfg.load_config(config_path)
-    updated, changes = apply_to_config(config, devices)
-    for change in changes:
-        click.echo(change.line())
+    old, new, changes, written = cfg.edit_config(
+        config_path, lambda config: apply_to_config(config, devices), save=not dry_run)
+    if as_json:
+        click.echo(dumps([{"kind": c.kind, "name": c.name, "detail": c.detail}
+                          for c in changes]))
+    else:
+        for change in changes:
+            click.echo(change.line())
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
     counts = {kind: sum(1 for c in changes if c.kind == kind)
@@ -116,18 +124,13 @@ def _finish(result: FetchResult, *, config_path: Path | None, dry_run: bool,
                f"updated, {counts['same']} unchanged, {counts['skip']} skipped", err=True)
     if dry_run:
         where = f" and {devices_json}" if devices_json else ""
-        click.echo(f"dry run: {config.path or 'the config'}{where} left unchanged", err=True)
+        click.echo(f"dry run: {written}{where} left unchanged", err=True)
         return
-    if _changed(changes):
-        saved = cfg.save_config(updated, config_path)
-        click.echo(f"config written: {saved}", err=True)
+    if new is not old:
+        click.echo(f"config written: {written}", err=True)
     if devices_json is not None:
         written = write_devices_json(devices_json, devices)
         click.echo(f"devices.json written: {written}", err=True)
-
-
-def _changed(changes: Sequence[Change]) -> bool:
-    return any(c.kind in ("add", "key", "update") for c in changes)
 
 
 @wizard_group.command("openapi")

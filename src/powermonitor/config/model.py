@@ -14,6 +14,7 @@ from typing import Any, Final, Literal
 
 from ..dps import DpMapping
 from ..models import DeviceInfo, mask_key
+from ..monitor.directory import resolve_id
 from ..storage.base import DEFAULT_RETENTION, Retention
 from ..tariff import Tariff
 
@@ -49,6 +50,16 @@ class Defaults:
     timeout: float = 5.0
     heartbeat_interval: float = 10.0
     refresh: bool | None = None  # send UPDATEDPS before polls: True/False, None = learn per plug
+
+    def interval_for(self, plug: PlugConfig) -> float:
+        """Seconds between polls of ``plug``: its own value or the default, never below 1 s.
+        The one home of this rule (the coordinator, the recorder and the API all ask here)."""
+        interval = plug.poll_interval if plug.poll_interval is not None else self.poll_interval
+        return max(MIN_POLL_INTERVAL, interval)
+
+    def refresh_for(self, plug: PlugConfig) -> bool | None:
+        """Whether to ask ``plug`` to re-measure before polls (None: learn it per plug)."""
+        return plug.refresh if plug.refresh is not None else self.refresh
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,23 +228,14 @@ class Config:
     sources: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def plug(self, name_or_id: str) -> PlugConfig:
-        """Find a plug by device id or name, then by name ignoring case (KeyError if unknown)."""
-        for plug in self.plugs:
-            if name_or_id in (plug.device_id, plug.name):
-                return plug
-        folded = name_or_id.casefold()
-        for plug in self.plugs:
-            if plug.name.casefold() == folded:
-                return plug
-        raise KeyError(name_or_id)
+        """Find a plug by id or name with the one lookup rule (monitor/directory.py; KeyError)."""
+        device_id = resolve_id(name_or_id, ((p.device_id, p.name) for p in self.plugs))
+        return next(p for p in self.plugs if p.device_id == device_id)
 
     def interval_for(self, plug: PlugConfig) -> float:
-        """Seconds between polls of ``plug``: its own value or the default, never below 1 s."""
-        interval = plug.poll_interval if plug.poll_interval is not None else (
-            self.defaults.poll_interval
-        )
-        return max(MIN_POLL_INTERVAL, interval)
+        """Seconds between polls of ``plug`` (:meth:`Defaults.interval_for`)."""
+        return self.defaults.interval_for(plug)
 
     def refresh_for(self, plug: PlugConfig) -> bool | None:
-        """Whether to ask ``plug`` to re-measure before polls (None: learn it per plug)."""
-        return plug.refresh if plug.refresh is not None else self.defaults.refresh
+        """Whether to ask ``plug`` to re-measure before polls (:meth:`Defaults.refresh_for`)."""
+        return self.defaults.refresh_for(plug)

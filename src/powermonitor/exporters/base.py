@@ -30,7 +30,6 @@ from ..monitor.hub import Hub, PlugState
 
 __all__ = [
     "DeviceMeta",
-    "QuietLog",
     "RecorderLike",
     "ServiceLike",
     "TotalsLike",
@@ -66,6 +65,10 @@ class ServiceLike(Protocol):
     def recorder(self) -> RecorderLike | None: ...
 
     def names(self) -> Mapping[str, str]: ...
+
+    def resolve(self, name_or_id: str) -> str:
+        """A configured plug's device id (monitor/directory.py's rule; KeyError if none)."""
+        ...
 
     async def set_switch(self, name_or_id: str, on: bool, outlet: int | str = 1) -> Reading: ...
 
@@ -165,31 +168,6 @@ def _layout_of(device_id: str, dps: Mapping[str, Any]) -> str:
     return layout
 
 
-class QuietLog:
-    """Log a problem once at ``level`` (with what to check), then at DEBUG until it clears.
-
-    A different problem (another ``key``) is loud again; :meth:`recovered` logs the recovery
-    once at INFO, and only if a problem had been reported.
-    """
-
-    def __init__(self, logger: logging.Logger, what: str) -> None:
-        self.log = logger
-        self.what = what
-        self.key: str | None = None
-        self.count = 0
-
-    def problem(self, key: str, message: str, *args: object, level: int = logging.ERROR) -> None:
-        self.count += 1
-        if key != self.key:
-            self.key = key
-            self.log.log(level, message, *args)
-        else:
-            self.log.debug(message, *args)
-
-    def recovered(self, message: str, *args: object) -> None:
-        if self.key is not None:
-            self.log.info(message, *args)
-        self.key = None
 
 
 def topic_id(text: str) -> str:

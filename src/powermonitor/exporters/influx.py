@@ -48,11 +48,11 @@ from typing import Any
 
 import httpx
 
+from ..client.reconnect import Backoff, QuietLog
 from ..config import ENV, InfluxSettings
 from ..models import Reading
-from ..monitor.coordinator import Backoff
 from ..monitor.hub import Subscription
-from .base import QuietLog, ServiceLike, totals_wh
+from .base import ServiceLike, totals_wh
 
 __all__ = [
     "ENV_PASSWORD",

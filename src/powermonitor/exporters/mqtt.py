@@ -42,19 +42,19 @@ import ssl
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC
 from typing import Any
 
 import aiomqtt
 from aiomqtt.exceptions import MqttConnectError
 
 from .. import __version__
+from ..client.reconnect import Backoff, QuietLog
 from ..config import ENV, MqttSettings
 from ..errors import PowermonitorError
 from ..models import Reading
-from ..monitor.coordinator import Backoff
 from ..monitor.hub import Availability
-from .base import QuietLog, ServiceLike, device_metas, topic_id, totals_wh
+from ..timeparse import iso_utc
+from .base import ServiceLike, device_metas, topic_id, totals_wh
 
 __all__ = [
     "ENV_PASSWORD",
@@ -98,7 +98,7 @@ def state_payload(reading: Reading | None, energy_wh: float | None) -> dict[str,
             power_factor=reading.power_factor,
             switch=_on_off(reading.switch),
             switches={str(k): _on_off(v) for k, v in reading.switches.items()},
-            timestamp=reading.timestamp.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            timestamp=iso_utc(reading.timestamp),
         )
     return payload
 
@@ -437,7 +437,9 @@ class MqttBridge:
                         "retain flag (a retained one would switch the plug on every reconnect)",
                         topic)
             return
-        if device_id not in self.service.names():
+        try:
+            device_id = self.service.resolve(device_id)
+        except KeyError:
             log.warning("MQTT: command for an unknown plug on %s", topic)
             return
         on = _parse_command(payload)
