@@ -46,6 +46,7 @@ def exact_wh(spec: str, t0: float, t1: float, steps: int = 200_000) -> float:
     return sum(profile.power_w(t0 + (i + 0.5) * dt) for i in range(steps)) * dt / 3600.0
 
 
+@pytest.mark.slow
 async def test_simulated_hour_matches_the_analytic_integral(tmp_path: Path) -> None:
     start_real = time.time()
 

@@ -52,7 +52,8 @@ from ..client.reconnect import Backoff, QuietLog
 from ..config import ENV, MqttSettings
 from ..errors import PowermonitorError
 from ..models import Reading
-from ..monitor.hub import Availability
+from ..monitor.consumer import HubConsumer, retry_forever
+from ..monitor.hub import Availability, HubEvent
 from ..timeparse import iso_utc
 from .base import ServiceLike, device_metas, topic_id, totals_wh
 
@@ -239,7 +240,7 @@ def _parse_command(payload: bytes) -> bool | None:
 ClientFactory = Callable[..., aiomqtt.Client]
 
 
-class MqttBridge:
+class MqttBridge(HubConsumer):
     """Publishes the Hub to MQTT (with Home Assistant discovery) and takes switch commands.
 
     ``run()`` runs until cancelled and never raises for broker trouble.
@@ -255,6 +256,7 @@ class MqttBridge:
         backoff: Backoff | None = None,
         client_factory: ClientFactory = aiomqtt.Client,
     ) -> None:
+        super().__init__(service.hub)
         self.service = service
         self.settings = settings
         self.topics = Topics(settings.topic_prefix, settings.discovery_prefix)
@@ -277,53 +279,47 @@ class MqttBridge:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def run(self) -> None:
-        sub = self.service.hub.subscribe(maxsize=10_000)
-        try:
-            async with asyncio.TaskGroup() as group:
-                group.create_task(self._drain(sub), name="mqtt:drain")
-                await self._connection_loop()
-        finally:
-            sub.close()
-            for task in self._commands:
-                task.cancel()
-            if self._commands:
-                await asyncio.gather(*self._commands, return_exceptions=True)
-
-    async def _drain(self, sub: Any) -> None:
+    def take(self, events: list[HubEvent]) -> None:
         """Keep only which plugs changed; the values are read from the Hub when published."""
-        async for event in sub:
+        for event in events:
             if isinstance(event, Reading):
                 self._dirty_state.add(event.device_id)
             elif isinstance(event, Availability):
                 self._dirty_avail.add(event.device_id)
-            self._wake.set()
+        self._wake.set()
 
-    async def _connection_loop(self) -> None:
+    async def serve(self) -> None:
+        await retry_forever(self._attempt, self.backoff, self._failed)
+
+    async def closed(self) -> None:
+        for task in self._commands:
+            task.cancel()
+        if self._commands:
+            await asyncio.gather(*self._commands, return_exceptions=True)
+
+    async def _attempt(self) -> None:
+        try:
+            await self._session()
+        finally:
+            self.connected = False
+
+    def _failed(self, exc: Exception) -> bool:
+        """Log a lost or refused session (loud once); True for a refused login."""
         s = self.settings
-        while True:
-            key_error = False
-            try:
-                await self._session()
-            except MqttConnectError as exc:
-                if getattr(exc.rc, "value", exc.rc) in _AUTH_CODES:
-                    key_error = True
-                    self._quiet.problem(
-                        "auth", "MQTT: the broker at %s refused the login (%s): check the user "
-                        "name and password in [mqtt] (url, username, password) or %s/%s. "
-                        "Retrying every %.0f s; plugs are still polled and recorded",
-                        s.url, exc, ENV_URL, ENV_PASSWORD, self.backoff.key_error_delay,
-                    )
-                else:
-                    self._lost(exc)
-            except (aiomqtt.MqttError, OSError) as exc:
-                self._lost(exc)
-            except Exception as exc:  # a bug must not stop polling either: log it, go on
-                self._quiet.problem("bug", "MQTT: unexpected error, reconnecting: %r", exc)
-                log.debug("MQTT: unexpected error", exc_info=True)
-            finally:
-                self.connected = False
-            await asyncio.sleep(self.backoff.next_delay(key_error))
+        if isinstance(exc, MqttConnectError) and getattr(exc.rc, "value", exc.rc) in _AUTH_CODES:
+            self._quiet.problem(
+                "auth", "MQTT: the broker at %s refused the login (%s): check the user "
+                "name and password in [mqtt] (url, username, password) or %s/%s. "
+                "Retrying every %.0f s; plugs are still polled and recorded",
+                s.url, exc, ENV_URL, ENV_PASSWORD, self.backoff.key_error_delay,
+            )
+            return True
+        if isinstance(exc, (aiomqtt.MqttError, OSError)):
+            self._lost(exc)
+        else:  # a bug must not stop polling either: log it, go on
+            self._quiet.problem("bug", "MQTT: unexpected error, reconnecting: %r", exc)
+            log.debug("MQTT: unexpected error", exc_info=exc)
+        return False
 
     def _lost(self, exc: BaseException) -> None:
         s = self.settings

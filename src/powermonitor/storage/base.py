@@ -121,6 +121,12 @@ class Store(Protocol):
     async def write(self, samples: Sequence[Sample], names: dict[str, str]) -> None:
         """Insert samples, update counters and rollups in ONE transaction (all or nothing)."""
 
+    async def backfill(
+        self, samples: Sequence[Sample], names: dict[str, str], *, now: float | None = None
+    ) -> None:
+        """:meth:`write` for loading history (the demo's past week, an import): what retention
+        would already delete relative to ``now`` is not written; counters get everything."""
+
     async def counters(self) -> dict[str, Counter]: ...
 
     async def devices(self) -> list[DeviceRow]: ...
