@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from ..errors import UsageError
 
@@ -142,3 +142,6 @@ class Store(Protocol):
 
     async def purge(self, now: float) -> int:
         """Apply retention per tier; return rows removed."""
+
+    async def transact(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
+        """Run portable ``?``-parameter statements in one transaction; the rows of each."""
