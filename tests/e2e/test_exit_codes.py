@@ -23,7 +23,7 @@ EXPECTED = {
                  "through it")),
     "silent": (4, "no answer|never answered"),
     "wrong-key": (5, "integrity|key is wrong|version is wrong"),
-    "junk": (7, "not Tuya frames"),
+    "junk": (7, "not whole Tuya frames"),
 }
 
 

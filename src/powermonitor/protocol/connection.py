@@ -238,8 +238,9 @@ class Connection:
 
     @property
     def junk_bytes(self) -> int:
-        """Bytes received since the last valid frame that were not part of any frame."""
-        return self._buffer.junk
+        """Bytes received since the last valid frame that did not make a whole frame: skipped
+        junk, and a partial frame still waiting for the rest (a plug never stops mid-frame)."""
+        return self._buffer.junk + len(self._buffer)
 
     @property
     def device22(self) -> bool:
