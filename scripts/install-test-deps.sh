@@ -72,6 +72,7 @@ pip_install() {
 
 log "pip install -e '.[test]'"
 pip_install -e '.[test]'
+pip_install -e '.[cloud]'  # wizard qr tests: tuya-device-sharing-sdk, qrcode
 
 log "pip install --no-deps tuyamock==0.0.6"
 pip_install --no-deps 'tuyamock==0.0.6'

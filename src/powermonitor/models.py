@@ -46,6 +46,8 @@ class Reading:
     ``power_w``/``voltage_v``/``current_a`` are None when the plug does not report them (never 0 as
     a stand-in). ``switches`` maps outlet number (1-based DP id of the switch) to its state, so a
     multi-outlet strip shows every outlet; ``switch`` is outlet 1 (or the first one).
+    ``source`` says how the DPs were read ("mapping NAME", "profile ID", "guess LAYOUT" or
+    "none"); ``notes`` say what was rejected or left unknown, naming the DP.
     """
 
     device_id: str
@@ -60,6 +62,9 @@ class Reading:
     energy_increment_wh: float | None = None
     dps: Mapping[str, Any] = field(default_factory=dict)
     protocol: str = ""
+    energy_total_wh: float | None = None
+    source: str = ""
+    notes: tuple[str, ...] = ()
 
     @property
     def has_power_data(self) -> bool:

@@ -77,7 +77,7 @@ def test_kill_9_during_heavy_ingest_loses_at_most_a_second(tmp_path: Path) -> No
         proc = start_service(config, db, tmp_path)
         time.sleep(4.0)
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
+        _, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, err
         totals_2, last_2, n_2 = asyncio.run(read_store(db))
         assert n_2 > n_1 and last_2 > last_1

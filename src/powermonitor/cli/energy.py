@@ -116,8 +116,8 @@ PERIOD_LABEL = {"hour": "%Y-%m-%d %H:%M", "day": "%Y-%m-%d", "week": "%Y-%m-%d",
 def energy_columns(currency: str) -> list[Column]:
     return [
         Column("period", "Period", table=True, data=False),
-        Column("name", "Plug"),
         Column("id", "Id", "id"),
+        Column("name", "Plug"),
         Column("start", "Start", table=False),
         Column("end", "End", table=False),
         Column("kwh", "Energy (kWh)", "kwh"),

@@ -19,6 +19,7 @@ from .run import run_command
 from .scan import scan_command
 from .simulate import simulate_command
 from .watch import watch_command
+from .wizard import wizard_group
 
 
 @click.group(cls=runtime.ErrorBoundaryGroup,
@@ -44,6 +45,7 @@ cli.add_command(history_command)
 cli.add_command(export_command)
 cli.add_command(scan_command)
 cli.add_command(watch_command)
+cli.add_command(wizard_group)
 
 
 def main() -> None:

@@ -118,17 +118,26 @@ def dumps(value: Any) -> str:
 
 
 def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column], *, title: str = "",
-          caption: str = "") -> Table:
-    """A rich table of the table columns (also used by live views)."""
+          caption: str = "", width: int | None = None) -> Table:
+    """A rich table of the table columns (also used by live views), for ``width`` columns
+    (default: the terminal's, 80 for a pipe). Numbers and short text are not wrapped while that
+    fits; when it cannot fit, everything may wrap: a cell is folded, never cut."""
     out = Table(title=clean(title) or None, caption=clean(caption) or None, box=box.SIMPLE_HEAD,
                 pad_edge=False)
     shown = [c for c in columns if c.table]
     cells = [[cell(r.get(c.key), c.kind) for c in shown] for r in rows]
-    for i, c in enumerate(shown):
+    widest = [max((len(row[i].plain) for row in cells), default=0) for i in range(len(shown))]
+    words = [max(len(word) for word in c.title.split() or [""]) for c in shown]
+    keep = [c.kind == "id" or c.kind in _NUMERIC_KINDS or w <= MIN_TEXT_WIDTH
+            for c, w in zip(shown, widest, strict=True)]
+    needed = sum(max(w, h) + 2 if k else h + 2
+                 for w, h, k in zip(widest, words, keep, strict=True))
+    fits = needed <= (width or Console().width)
+    for c, w, k in zip(shown, widest, keep, strict=True):
         numeric = c.kind in _NUMERIC_KINDS
-        widest = max((len(row[i].plain) for row in cells), default=0)
         out.add_column(c.title, justify="right" if numeric else "left", overflow="fold",
-                       no_wrap=c.kind == "id" or (not numeric and widest <= MIN_TEXT_WIDTH))
+                       no_wrap=c.kind == "id" or (fits and k and not numeric),
+                       min_width=w if fits and numeric else None)
     for row in cells:
         out.add_row(*row)
     return out
@@ -158,7 +167,7 @@ def emit(
             writer.writerow(["" if r[k] is None else r[k] for k in keys])
     else:
         console = Console(file=out) if out is not sys.stdout else Console()
-        console.print(table(rows, columns, title=title, caption=caption))
+        console.print(table(rows, columns, title=title, caption=caption, width=console.width))
 
 
 __all__ = ["DECIMALS", "Column", "Kind", "cell", "clean", "data_rows", "data_value", "dumps",

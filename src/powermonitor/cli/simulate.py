@@ -16,6 +16,7 @@ from ..simulator.beacons import BeaconSender
 from ..simulator.layouts import LAYOUTS
 from ..simulator.profiles import make_profile
 from ..simulator.server import FAULTS, Faults, Fleet, check_loopback, fleet_specs
+from ..simulator.spec import load_spec
 from . import runtime
 from .paths import default_devices_file
 from .render import Column, table
@@ -37,6 +38,7 @@ def build_fleet(
     count: int, protocol: str, layout: str, profile: str, host: str, base_port: int,
     address_per_plug: bool, seed: int, push_interval: float, idle_timeout: float,
     time_scale: float, faults: Faults, fault_plugs: str, device22: str = "",
+    spec_file: str | None = None,
 ) -> Fleet:
     try:
         check_loopback(host)
@@ -55,8 +57,12 @@ def build_fleet(
             make_profile(spec, 0)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-    specs = fleet_specs(count, versions, layouts, profiles, seed=seed,
-                        device22=plug_numbers(device22, "--device22"))
+    if spec_file is not None:  # the plugs are described by the file, not the options
+        specs = load_spec(spec_file)
+        count = len(specs)
+    else:
+        specs = fleet_specs(count, versions, layouts, profiles, seed=seed,
+                            device22=plug_numbers(device22, "--device22"))
     chosen = plug_numbers(fault_plugs, "--fault-plugs") if fault_plugs else set(range(count))
     fault_map = {i: faults for i in chosen} if faults != Faults() else {}
     return Fleet(
@@ -95,6 +101,9 @@ def print_fleet(fleet: Fleet, devices_file: str, console: Console) -> None:
               help=f"DP layouts to cycle through: {', '.join(LAYOUTS)}.")
 @click.option("--profile", default="fridge,tv,pc,kettle,washer,lamp", show_default=True,
               help="Load profiles to cycle through, e.g. constant:100,square:1000:0:600:0.5.")
+@click.option("--spec", "spec_file", type=click.Path(dir_okay=False), default=None,
+              help="Serve the plugs described in this JSON file (a list of {id, key, version, "
+                   "product_key, dps}) instead of --count/--protocol/--layout/--profile.")
 @click.option("--devices-file", type=click.Path(dir_okay=False), default=None,
               help=f"Where to write the devices file [default: {default_devices_file()}].")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address.")
@@ -138,7 +147,8 @@ def print_fleet(fleet: Fleet, devices_file: str, console: Console) -> None:
               help="With --beacons, answer `scan --probe` requests on this loopback UDP port "
                    "(0: do not answer).")
 def simulate_command(
-    count: int, protocol: str, layout: str, profile: str, devices_file: str | None, host: str,
+    count: int, protocol: str, layout: str, profile: str, spec_file: str | None,
+    devices_file: str | None, host: str,
     base_port: int, address_per_plug: bool, seed: int, push_interval: float,
     idle_timeout: float, time_scale: float, delay: float, drop_after: int, garbage: float,
     silent: bool, fault_names: tuple[str, ...], fault_plugs: str, device22: str, beacons: bool,
@@ -155,7 +165,7 @@ def simulate_command(
         stop = runtime.StopSignal()  # before the devices file announces that we are ready
         fleet = build_fleet(count, protocol, layout, profile, host, base_port, address_per_plug,
                             seed, push_interval, idle_timeout, time_scale, faults, fault_plugs,
-                            device22)
+                            device22, spec_file)
         try:
             await fleet.start()
         except OSError as exc:

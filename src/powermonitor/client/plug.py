@@ -57,6 +57,7 @@ class Plug:
         timeout: float = 5.0,
         retries: int = 2,
         mapping: DpMapping | None = None,
+        product_id: str | None = None,
         on_push: PushCallback | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -66,6 +67,7 @@ class Plug:
         self.timeout = timeout
         self.retries = max(0, retries)
         self.mapping = mapping
+        self.product_id = product_id
         try:
             self.requested_version = normalize_version(version)
         except UnknownVersionError as exc:
@@ -157,6 +159,7 @@ class Plug:
             timestamp=datetime.fromtimestamp(self._clock(), UTC),
             protocol=self.protocol_label,
             mapping=self.mapping,
+            product_id=self.product_id,
         )
 
     async def _ensure(self) -> TuyaDevice:

@@ -26,7 +26,7 @@ from typing import Any
 from ..client.device import TuyaDevice
 from ..client.plug import open_detecting
 from ..config import MIN_POLL_INTERVAL, Defaults, PlugConfig
-from ..dps import LAYOUTS, DpMapping, detect_layout, interpret, merge_dps
+from ..dps import DpMapping, interpret, merge_dps, resolve_mapping
 from ..errors import (
     KeyOrVersionError,
     PowermonitorError,
@@ -119,6 +119,7 @@ class PlugCoordinator:
         self._ids: list[int] = []
         self._id_strs: frozenset[str] = frozenset()
         self.name = plug.name or plug.device_id
+        self._product_id: str | None = getattr(plug, "product_id", None)
         hub.register(plug.device_id, self.name)
 
     # ------------------------------------------------------------------ public
@@ -237,9 +238,9 @@ class PlugCoordinator:
     def _refresh_ids(self) -> list[int]:
         """The power DPs to refresh (by layout); worked out again only when the dps change."""
         if self._ids_stale:
-            mapping = self.plug.mapping or LAYOUTS.get(detect_layout(self._dps) or "")
-            fields = () if mapping is None else (mapping.current, mapping.power, mapping.voltage)
-            self._ids = [int(f.dp) for f in fields if f]
+            mapping, _ = resolve_mapping(self._dps, self.plug.mapping, self._product_id)
+            fields = (mapping.current, mapping.power, mapping.voltage)
+            self._ids = sorted({int(f.dp) for f in fields if f})
             self._id_strs = frozenset(str(i) for i in self._ids)
             self._ids_stale = False
         return self._ids
@@ -262,7 +263,7 @@ class PlugCoordinator:
             label = f"{self.version} (device22)"
         return interpret(
             self.dps, device_id=self.plug.device_id, timestamp=datetime.fromtimestamp(self._clock(), UTC),
-            protocol=label, mapping=mapping,
+            protocol=label, mapping=mapping, product_id=self._product_id,
         )
 
     def _online(self, reading: Reading) -> None:

@@ -459,9 +459,10 @@ class PlugServer:
             "ip": self.host,
             "port": self.port,
             "version": spec.version,
-            "layout": spec.layout,
-            "profile": spec.profile,
+            "layout": spec.layout if spec.raw_dps is None else "spec",
+            "profile": spec.profile if spec.raw_dps is None else "",
             "device22": spec.device22,
+            "product_id": spec.product_key,
         }
 
 

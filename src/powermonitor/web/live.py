@@ -35,6 +35,8 @@ def reading_dict(reading: Reading) -> dict[str, Any]:
         "current_a": reading.current_a,
         "power_factor": reading.power_factor,
         "apparent_power_va": reading.apparent_power_va,
+        "source": reading.source,
+        "notes": list(reading.notes),
     }
 
 

@@ -32,6 +32,10 @@ class ReadingOut(_Out):
     current_a: float | None
     power_factor: float | None
     apparent_power_va: float | None
+    source: str = Field("", description="how the DPs were read: 'mapping NAME', 'profile ID', "
+                                        "'guess LAYOUT' or 'none'")
+    notes: list[str] = Field(default_factory=list,
+                             description="values rejected or left unknown, naming the DP")
 
 
 class PlugOut(_Out):
