@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
+from monitor.fakeclock import VirtualClockLoop
 
 from powermonitor.simulator.server import Fleet, fleet_specs
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item
+                                  ) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """Tests marked ``fake_clock`` run on a loop whose time is virtual (monitor/fakeclock.py)."""
+    if item.get_closest_marker("fake_clock"):
+        return {"fake_clock": VirtualClockLoop}
+    return {"asyncio": asyncio.new_event_loop}
 
 
 @pytest.fixture(autouse=True)

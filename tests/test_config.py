@@ -25,6 +25,7 @@ from powermonitor.config import (
     Defaults,
     ImportResult,
     PlugConfig,
+    StorageSettings,
     add_plug,
     default_config_path,
     import_devices,
@@ -40,6 +41,7 @@ from powermonitor.config import (
 from powermonitor.dps import LAYOUTS, DpField, DpMapping, mapping_from_tinytuya
 from powermonitor.errors import ConfigError, UsageError
 from powermonitor.simulator.server import Fleet
+from powermonitor.storage.base import Retention
 
 KEY_A = "0123456789abcdef"
 KEY_B = "fedcba9876543210"
@@ -82,7 +84,7 @@ def test_default_path_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 def test_missing_file_is_an_empty_config(tmp_path: Path) -> None:
     config = load_config(tmp_path / "nope.toml")
     assert config == Config(path=tmp_path / "nope.toml")
-    assert config.plugs == () and config.defaults == Defaults() and config.extra == {}
+    assert config.plugs == () and config.defaults == Defaults() and config.sources == {}
     default = load_config()
     assert default.path == tmp_path / "xdg" / "powermonitor" / "config.toml"
     assert not default.path.exists()
@@ -91,7 +93,7 @@ def test_missing_file_is_an_empty_config(tmp_path: Path) -> None:
 def test_module_docstring_example_is_valid(tmp_path: Path) -> None:
     """The example in config.py's docstring is what users copy: it must load."""
     doc = config_module.__doc__ or ""
-    example = doc.split("Example::", 1)[1].split("Design rules", 1)[0]
+    example = doc.split("Example::", 1)[1].split("The package, one job", 1)[0]
     config = parse_config(textwrap.dedent(example).strip() + "\n", tmp_path / "example.toml")
     assert [p.name for p in config.plugs] == ["fridge", "boiler", "heater"]
     fridge, boiler, heater = config.plugs
@@ -102,7 +104,9 @@ def test_module_docstring_example_is_valid(tmp_path: Path) -> None:
     )
     assert boiler.mapping == LAYOUTS["switch20"]
     assert heater.mapping is not None and heater.mapping.power == DpField("19", 1, "W")
-    assert config.extra == {"storage": {"path": "~/powermonitor.db"}}
+    assert config.storage.db == str(Path.home() / "powermonitor.db")
+    assert config.storage.retention.raw_days == 14 and config.web.listen == ("127.0.0.1", 8000)
+    assert fridge.product_id == "keyjup78v54myhan"
     assert config.defaults == Defaults(10.0, 5.0, 10.0, True)
 
 
@@ -167,7 +171,7 @@ INVALID: list[tuple[str, str, int, str]] = [
     ("duplicate-id", GOOD_PLUG + GOOD_PLUG.replace('"fridge"', '"freezer"'), 10,
      "duplicate id 'bf1f6d1e0f8c3a2b4d5e': plug 'fridge' already has it"),
     ("name-is-other-id", GOOD_PLUG + GOOD_PLUG.replace('"fridge"', '"bf1f6d1e0f8c3a2b4d5e"')
-     .replace('id = "bf1f6d1e0f8c3a2b4d5e"', 'id = "zz"'), 9, "is the id of plug 'fridge'"),
+     .replace('id = "bf1f6d1e0f8c3a2b4d5e"', 'id = "zz"').replace(".50", ".51"), 9, "is the id of plug 'fridge'"),
     ("plugs-not-array", '[plugs]\nname = "a"\n', 1, "write [[plugs]] (two brackets)"),
     ("plug-not-table", 'plugs = [1]\n', 1, "plug #1 must be a table"),
     ("mapping-not-table", GOOD_PLUG + 'mapping = "19"\n', 7, "'mapping' must be a table"),
@@ -233,9 +237,9 @@ def test_syntax_errors_carry_the_column(tmp_path: Path) -> None:
 def test_duplicate_name_in_an_inline_array_is_located_by_value(tmp_path: Path) -> None:
     text = textwrap.dedent(f"""\
         plugs = [
-          {{ name = "a", id = "id1", host = "h", key = "{KEY_A}" }},
-          {{ name = "b", id = "id2", host = "h", key = "{KEY_A}" }},
-          {{ name = "a", id = "id3", host = "h", key = "{KEY_A}" }},
+          {{ name = "a", id = "id1", host = "h1", key = "{KEY_A}" }},
+          {{ name = "b", id = "id2", host = "h2", key = "{KEY_A}" }},
+          {{ name = "a", id = "id3", host = "h3", key = "{KEY_A}" }},
         ]
         """)
     with pytest.raises(ConfigError) as info:
@@ -271,33 +275,55 @@ def test_keyless_plugs_are_fine_for_31_and_auto(tmp_path: Path) -> None:
 def test_versions_are_normalised() -> None:
     versions = ['"3.3"', "3.3", '"v3.4"', '"35"', '"device22"', '"AUTO"']
     text = "".join(
-        f'[[plugs]]\nname = "p{i}"\nid = "id{i}"\nhost = "h"\nkey = "{KEY_A}"\nversion = {v}\n'
+        f'[[plugs]]\nname = "p{i}"\nid = "id{i}"\nhost = "h{i}"\nkey = "{KEY_A}"\nversion = {v}\n'
         for i, v in enumerate(versions)
     )
     assert [p.version for p in parse_config(text).plugs] == ["3.3", "3.3", "3.4", "3.5", "3.2",
                                                              "auto"]
 
 
-def test_reserved_sections_are_kept_verbatim(tmp_path: Path) -> None:
+def test_sections_are_typed_and_saved_as_written_without_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = write(tmp_path, """\
         [mqtt]
-        host = "broker"
-        topics = { power = "home/power" }
-        [[mqtt.extra]]
-        a = 1
+        topic_prefix = "home/power"
         [web]
-        port = 8080
+        listen = "0.0.0.0:8080"
+        allowed_hosts = ["Power.LAN"]
         [tariff]
-        rates = [0.25, 0.31]
+        price = 0.25
+        [[tariff.windows]]
+        days = "all"
+        start = "22:00"
+        end = "06:00"
+        price = 0.15
+        [storage]
+        db = "/var/lib/pm.db"
+        raw_days = "forever"
+        [energy]
+        max_gap = 120
         """)
+    monkeypatch.setenv("POWERMONITOR_MQTT_URL", "mqtt://env-broker:1999")
+    monkeypatch.setenv("POWERMONITOR_MQTT_PASSWORD", "env-secret")
     config = load_config(path)
-    assert config.extra == {
-        "mqtt": {"host": "broker", "topics": {"power": "home/power"}, "extra": [{"a": 1}]},
-        "web": {"port": 8080},
-        "tariff": {"rates": [0.25, 0.31]},
-    }
+    assert config.mqtt is not None and (config.mqtt.host, config.mqtt.port) == ("env-broker", 1999)
+    assert config.mqtt.topic_prefix == "home/power" and config.mqtt.password == "env-secret"
+    assert config.web.listen == ("0.0.0.0", 8080) and config.web.allowed_hosts == ("power.lan",)
+    assert config.tariff is not None and config.tariff.flat_price == 0.25
+    assert len(config.tariff.windows) == 1
+    assert config.storage.db == "/var/lib/pm.db" and config.storage.retention.raw_days is None
+    assert config.energy.max_gap_s == 120.0 and config.influx is None
     save_config(config)
-    assert load_config(path).extra == config.extra
+    saved = path.read_text()
+    assert "env-broker" not in saved and "env-secret" not in saved
+    assert load_config(path) == config
+    monkeypatch.delenv("POWERMONITOR_MQTT_PASSWORD")
+    monkeypatch.delenv("POWERMONITOR_MQTT_URL")
+    with pytest.raises(ConfigError) as info:  # the section needs a URL from somewhere
+        load_config(path)
+    line = saved.splitlines().index("[mqtt]") + 1
+    assert str(info.value).startswith(f"{path}:{line}: [mqtt] 'url' is missing")
 
 
 def test_world_readable_file_with_keys_logs_a_warning(
@@ -336,7 +362,8 @@ def full_config(path: Path | None = None) -> Config:
                        mapping_source=tinytuya_source),
             PlugConfig("old", "0123abcd", "10.0.0.3", "", "3.1"),
         ),
-        extra={"storage": {"path": "/var/lib/pm.db", "retention": {"raw_days": 30}}},
+        sources={"storage": {"db": "/var/lib/pm.db", "raw_days": 30}},
+        storage=StorageSettings(db="/var/lib/pm.db", retention=Retention(raw_days=30)),
     )
 
 
@@ -349,7 +376,7 @@ def test_round_trip_save_and_load(tmp_path: Path) -> None:
     assert loaded.plugs == original.plugs
     assert [p.local_key for p in loaded.plugs] == [KEY_A, KEY_B, KEY_C, ""]
     assert loaded.defaults == original.defaults
-    assert loaded.extra == original.extra
+    assert loaded.sources == original.sources and loaded.storage == original.storage
     # The mapping as written is what comes back (the tinytuya one stays a tinytuya table).
     assert loaded.plugs[2].mapping_source == original.plugs[2].mapping_source
     assert loaded.plugs[0].mapping_source == original.plugs[0].mapping_source

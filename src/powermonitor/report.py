@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 from .models import DeviceInfo, Reading, mask_key
+from .timeparse import iso_utc
 
 __all__ = [
     "NO_POWER_DATA_NOTE",
@@ -67,9 +68,7 @@ def _projection(power_w: float | None) -> dict[str, float] | None:
 
 def format_datetime(moment: datetime) -> str:
     """ISO-8601 UTC to the second with a ``Z`` (``2019-08-31T07:20:59Z``); naive means UTC."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso_utc(moment, "seconds")
 
 
 def _is_strip(reading: Reading) -> bool:

@@ -1,4 +1,6 @@
-"""Parse the times users type: ``24h``, ``7d``, ``90m``, ``2026-11-01``, ``2026-11-01T08:00``, ``now``.
+"""Times in and out: parse what users type (``24h``, ``7d``, ``90m``, ``2026-11-01``,
+``2026-11-01T08:00``, ``now``) and format ISO-8601 UTC with a ``Z`` (:func:`iso_utc`, the one
+place every output -- API, SSE, MQTT, CLI, reports -- writes a time).
 
 Relative values count back from ``now``; dates without a zone are in the user's time zone
 (the tariff's, when one is configured), because "since Monday" means the user's Monday.
@@ -69,3 +71,13 @@ def parse_time(text: str, now: float, tz: ZoneInfo) -> float:
     except (OverflowError, ValueError, OSError):
         raise UsageError(f"{text.strip()!r} is out of range: times must lie {_RANGE}") from None
     return _in_range(text, stamp)
+
+
+def iso_utc(moment: datetime | float, timespec: str = "auto") -> str:
+    """ISO-8601 in UTC with a ``Z`` (``2026-11-01T08:00:00.5Z``); a float is Unix seconds, a
+    naive datetime is UTC. ``timespec`` as :meth:`datetime.isoformat` (``"seconds"``...)."""
+    if isinstance(moment, datetime):
+        when = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    else:
+        when = datetime.fromtimestamp(moment, UTC)
+    return when.isoformat(timespec=timespec).replace("+00:00", "Z")

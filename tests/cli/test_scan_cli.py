@@ -143,7 +143,7 @@ async def test_table_output(lan: Lan, tmp_path: Path) -> None:
         assert short_id(device_id) in out and device_id not in out  # shortened in the middle
     assert f"{LOOP}:{lan.server('3.3').port}" in out  # the port is never hidden
     assert "yes (kettle)" in out and "yes (tv)" in out
-    assert "Power (W)" in out and re.search(r" 5\d\d\.\d ", out)  # the kettle's live power
+    assert "Power (W)" in out and re.search(r" 5\d\d\.\d\s", out)  # the kettle's live power
     assert "wrong key or version" in out
     assert out.count(" no ") >= 2  # the two plugs the config does not know
     assert "Listening for Tuya broadcasts" in result.stderr

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from powermonitor import Plug, TuyaDevice
+from powermonitor.client.reconnect import Backoff
 from powermonitor.config import Config, Defaults, PlugConfig
 from powermonitor.errors import (
     DeviceTimeoutError,
@@ -27,7 +28,6 @@ from powermonitor.errors import (
 )
 from powermonitor.limits import MAX_DPS_PER_PLUG
 from powermonitor.models import Reading
-from powermonitor.monitor.coordinator import Backoff
 from powermonitor.monitor.hub import Availability
 from powermonitor.monitor.supervisor import Monitor
 from powermonitor.protocol.commands import Cmd

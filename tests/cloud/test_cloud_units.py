@@ -147,11 +147,13 @@ def test_beacons_fill_address_version_and_product() -> None:
 
 def test_devices_json_round_trips_through_import(tmp_path: Path) -> None:
     devices = [dev("bf00000000000000aaaa", "a", "<ab+c`d^e$f(g)hi", ip="10.0.0.7",
-                   version="3.3", mapping=mapping_from_specifications({"status": plug_status()}))]
+                   version="3.3", product_id="keyjup78v54myhan",
+                   mapping=mapping_from_specifications({"status": plug_status()}))]
     path = tmp_path / "devices.json"
     path.write_text(json.dumps(devices_json_entries(devices)))
     [plug] = import_devices(path).plugs
     assert plug.local_key == "<ab+c`d^e$f(g)hi" and plug.mapping is not None
+    assert plug.product_id == "keyjup78v54myhan"
 
 
 class ScriptedLogin(QrLogin):

@@ -6,7 +6,9 @@ time, and injects each failure of docs/cloud-keys.md's table.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,6 +76,7 @@ async def test_scan_adds_plugs_that_then_answer(fake: FakeOpenApi, lan: Lan,
         server = next(s for s in lan.fleet.servers if s.plug.device_id == spec.device_id)
         assert (plug.local_key, plug.version, plug.host, plug.port) == (
             spec.local_key, spec.version, "127.0.0.1", server.port)
+    assert {p.product_id for p in loaded.plugs} == {"fakeprod01"}
     fridge = loaded.plug("Fridge")
     assert fridge.mapping is not None and fridge.mapping.power is not None
     assert fridge.mapping.power.scale == 2
@@ -103,6 +106,16 @@ async def test_scan_adds_plugs_that_then_answer(fake: FakeOpenApi, lan: Lan,
         reading = await plug.status()
     assert reading.power_w is not None and reading.power_w > 1000
 
+    # tinytuya finds the key in our devices.json by itself (local_key=None) and reads the plug.
+    fridge_port = loaded.plug("Fridge").port
+    code = (f"import json, tinytuya; d = tinytuya.OutletDevice({FRIDGE.device_id!r}, "
+            f"'127.0.0.1', None, version=3.3, port={fridge_port}); "
+            "print(json.dumps(d.status()))")
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code, cwd=tmp_path,
+                                                stdout=asyncio.subprocess.PIPE)
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert "19" in json.loads(out)["dps"]
+
 
 def existing_config(path: Path) -> Config:
     config = Config(path=path, plugs=(
@@ -122,13 +135,14 @@ def test_key_changed_is_reported_and_nothing_removed(fake: FakeOpenApi, tmp_path
     assert result.returncode == 0, result.stderr
     assert (f"~ kitchen kettle: key changed for kitchen kettle "
             f"({mask_key('oldkeyoldkey1234')} → {mask_key(KETTLE.local_key)})") in result.stdout
-    assert "~ fridge: DP mapping from the cloud" in result.stdout
+    assert "~ fridge: product id (none) → fakeprod01, DP mapping from the cloud" in result.stdout
     loaded = load_config(config)
     assert [p.name for p in loaded.plugs] == ["kitchen kettle", "tv", "fridge"]
     kettle = loaded.plug("kitchen kettle")
     assert kettle.local_key == KETTLE.local_key
     assert (kettle.host, kettle.poll_interval) == ("192.168.1.40", 30.0)  # user's fields kept
     assert kettle.mapping is not None  # it had none: the cloud's is filled in
+    assert kettle.product_id == "fakeprod01"
     assert loaded.plug("tv").local_key == "tvkeytvkeytvkey1"
     # --device-id: the device names the app user, whose list is read.
     assert fake.calls[:3] == ["token", "device", "user_devices"] and "iot03" in fake.calls
@@ -289,3 +303,10 @@ def test_unknown_region_is_a_usage_error(tmp_path: Path) -> None:
     result = wizard("wizard", "openapi", "--region", "mars", "--access-id", "x",
                     "--access-secret", "y", "--config", str(tmp_path / "c"), env=cli_env())
     assert result.returncode == 2 and "unknown region 'mars'" in result.stderr
+
+
+def test_device_id_cannot_change_the_request_path(fake: FakeOpenApi, tmp_path: Path) -> None:
+    result = wizard(*base_args(fake, tmp_path / "c.toml", "--device-id", "../token?x=1"),
+                    env=env())
+    assert result.returncode == 2 and "not a Tuya device id" in result.stderr
+    assert "device" not in fake.calls

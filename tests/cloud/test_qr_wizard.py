@@ -9,6 +9,7 @@ the SDK's ``Manager`` and MQTT (we do not use them) and the real Tuya endpoints.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -136,8 +137,8 @@ def test_missing_extra_is_explained(tmp_path: Path, fake: FakeSharing) -> None:
     shim = tmp_path / "shim"
     (shim / "tuya_sharing").mkdir(parents=True)
     (shim / "tuya_sharing" / "__init__.py").write_text("raise ImportError('hidden')\n")
-    import os
     env = cli_env(PYTHONPATH=f"{shim}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     result = wizard(*args(fake, tmp_path / "c"), env=env)
     assert result.returncode == 2
     assert "pip install 'tuya-powermonitor[cloud]'" in result.stderr
+    assert fake.calls == []  # said before any login, not after the user scanned

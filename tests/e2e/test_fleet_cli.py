@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
+from typing import Any
 
 from .conftest import Simulator, command, run
 
@@ -34,16 +35,21 @@ def test_import_then_watch_json_then_ctrl_c(tmp_path: Path) -> None:
 
         proc = subprocess.Popen([*command("powermonitor"), "watch", "--json", "--config", str(config)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(4.0)
+        assert proc.stdout is not None
+        lines: list[dict[str, Any]] = []
+        for text in proc.stdout:  # until every plug has reported once
+            lines.append(json.loads(text))
+            if {line["id"] for line in lines} == {d["id"] for d in sim.devices}:
+                break
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=15)
         assert proc.returncode == 0, err
-        lines = [json.loads(line) for line in out.splitlines()]
+        lines += [json.loads(line) for line in out.splitlines()]
         assert {line["id"] for line in lines} == {d["id"] for d in sim.devices}
         for line in lines:
             assert {"datetime", "id", "name", "switch", "power", "current", "voltage"} <= set(line)
             assert line["power"] == 500.0 and line["switch"] is True
-            assert line["datetime"].endswith("Z")
+            assert line["datetime"].endswith("Z") and line["host"] == "127.0.0.1"
         assert all(d["key"] not in out + err for d in sim.devices)
     finally:
         assert sim.stop() == 0
@@ -57,14 +63,23 @@ def test_watch_table_shows_offline_plug(tmp_path: Path) -> None:
         assert run("powermonitor", "devices", "import", str(sim.devices_file), env=env).returncode == 0
         assert run("powermonitor", "devices", "add", "ghost", "bf00000000000000dead", "127.0.0.1",
                    "0123456789abcdef", "--version", "3.3", "--port", "9", env=env).returncode == 0
+        # TTY_COMPATIBLE: rich redraws the live table into the pipe as it would on a terminal
         proc = subprocess.Popen([*command("powermonitor"), "watch", "--config", str(config)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env={**env, "COLUMNS": "200"})
-        time.sleep(4.0)
+                                env={**os.environ, **env, "COLUMNS": "200",
+                                     "TTY_COMPATIBLE": "1"})
+        assert proc.stdout is not None
+        seen = ""
+        for line in proc.stdout:  # until a redraw shows both plugs' states
+            seen += line
+            if "42.0" in seen and "offline" in seen:
+                break
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=15)
         assert proc.returncode == 0, err
+        out = seen + out
         assert "42.0" in out and "ghost" in out and "offline" in out
+        assert err == ""  # the table shows the offline plug; no log line repeats it
     finally:
         sim.stop()
 

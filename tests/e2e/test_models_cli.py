@@ -78,3 +78,29 @@ def test_watch_json_keeps_going_on_non_finite_raw_values(tmp_path: Path) -> None
         assert proc.returncode == 0, err
     finally:
         assert sim.stop() == 0
+
+
+def test_doctor_by_name_and_direct_with_json_and_exit_codes(tmp_path: Path) -> None:
+    sim = Simulator(tmp_path, "--count", "2", "--fault", "busy", "--fault-plugs", "2")
+    config = tmp_path / "config.toml"
+    env = {"POWERMONITOR_CONFIG": str(config)}
+    try:
+        assert run("powermonitor", "devices", "import", str(sim.devices_file),
+                   env=env).returncode == 0
+        healthy, busy = sim.devices
+        text = run("powermonitor", "doctor", healthy["name"], "--listen", "0", "--timeout", "1",
+                   env=env)
+        assert text.returncode == 0, text.stderr
+        assert "[ok  ] protocol 3.3: answers with this key" in text.stdout
+        assert healthy["key"] not in text.stdout
+        direct = run("powermonitor", "doctor", busy["id"], busy["ip"], busy["key"], "3.3",
+                     "--port", str(busy["port"]), "--listen", "0", "--timeout", "1", "--json")
+        assert direct.returncode == 8, direct.stderr
+        report = json.loads(direct.stdout)
+        assert report["exit_code"] == 8
+        assert report["findings"][-1]["status"] == "fail"
+        assert "another app may be connected" in report["findings"][-1]["message"]
+        missing = run("powermonitor", "doctor", "no-such-plug", env=env)
+        assert missing.returncode == 2 and "no plug named 'no-such-plug'" in missing.stderr
+    finally:
+        assert sim.stop() == 0

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from powermonitor.client.reconnect import Backoff
+from powermonitor.config.sections import mqtt_settings
 from powermonitor.errors import ConfigError
 from powermonitor.exporters.mqtt import (
     SENSORS,
@@ -19,10 +21,8 @@ from powermonitor.exporters.mqtt import (
     Topics,
     discovery_configs,
     discovery_topics,
-    mqtt_settings,
     state_payload,
 )
-from powermonitor.monitor.coordinator import Backoff
 
 from .conftest import LiveFleet, Mosquitto, StubService, Watcher, live_fleet, until
 

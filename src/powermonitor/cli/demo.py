@@ -157,7 +157,7 @@ def demo_config(fleet: Fleet, tz: str) -> Config:
         for s in fleet.servers
     )
     return Config(defaults=Defaults(poll_interval=2.0, timeout=2.0), plugs=plugs,
-                  extra={"tariff": {**DEMO_TARIFF, "timezone": tz}})
+                  tariff=Tariff.from_config({**DEMO_TARIFF, "timezone": tz}))
 
 
 async def backfill(db: Path, specs: list[PlugSpec], tariff: Tariff, now: float,

@@ -10,7 +10,7 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,12 +19,13 @@ import click
 
 from ..config import Config, load_config
 from ..errors import StorageError, UsageError
-from ..service import db_from, retention_from, tariff_from
+from ..monitor.directory import resolve_id
+from ..service import db_from, tariff_from
 from ..storage import open_store
-from ..storage.base import Period, Resolution, Store
+from ..storage.base import Period, Resolution, Store, pick_resolution
 from ..storage.sqlite import SqliteStore
 from ..tariff import Tariff
-from ..timeparse import parse_time
+from ..timeparse import iso_utc, parse_time
 from . import runtime
 from .options import config_option, db_option, output_options
 from .render import Column, emit
@@ -36,7 +37,7 @@ PROJECTION_DAYS = 7
 def iso(ts: float, tz: ZoneInfo | None = None) -> str:
     """ISO-8601: UTC with Z, or local with its offset (calendar periods read better local)."""
     if tz is None:
-        return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return iso_utc(ts, "seconds")
     return datetime.fromtimestamp(ts, tz).isoformat(timespec="seconds")
 
 
@@ -45,7 +46,7 @@ async def _open(config: Config, db: str | None) -> tuple[Store, Tariff]:
     never a fresh empty database that would answer "no data"."""
     tariff = tariff_from(config)
     target = db_from(config, db)
-    store = open_store(target, timezone=tariff.timezone, retention=retention_from(config))
+    store = open_store(target, timezone=tariff.timezone, retention=config.storage.retention)
     if isinstance(store, SqliteStore) and not store.memory and not Path(store.path).exists():
         raise StorageError(f"database {store.path} does not exist: check --db, POWERMONITOR_DB "
                            "or [storage] db; `powermonitor run` creates it")
@@ -56,15 +57,13 @@ async def _open(config: Config, db: str | None) -> tuple[Store, Tariff]:
 def _device_ids(config: Config, names: dict[str, str], devices: Sequence[str]) -> list[str] | None:
     if not devices:
         return None
+    known = [*names.items(), *((p.device_id, p.name) for p in config.plugs)]
     ids = []
     for wanted in devices:
-        match = [i for i, n in names.items() if wanted in (i, n)]
-        if not match:
-            try:
-                match = [config.plug(wanted).device_id]
-            except KeyError:
-                raise UsageError(f"no plug called {wanted!r} in the database or the config") from None
-        ids.extend(match)
+        try:
+            ids.append(resolve_id(wanted, known))  # the one lookup rule (monitor/directory.py)
+        except KeyError:
+            raise UsageError(f"no plug called {wanted!r} in the database or the config") from None
     return ids
 
 
@@ -177,16 +176,6 @@ def energy_command(config_path: Path | None, db: str | None, devices: tuple[str,
         click.echo("no data for this period yet: is 'powermonitor run' running?", err=True)
 
 
-def auto_resolution(span_s: float) -> Resolution:
-    if span_s <= 2 * 3600:
-        return "raw"
-    if span_s <= 2 * 86400:
-        return "1m"
-    if span_s <= 60 * 86400:
-        return "1h"
-    return "1d"
-
-
 async def history_rows(config: Config, db: str | None, device: str, since: str, until: str,
                        resolution: str | None, now: float) -> list[dict[str, Any]]:
     store, tariff = await _open(config, db)
@@ -197,7 +186,7 @@ async def history_rows(config: Config, db: str | None, device: str, since: str, 
             raise UsageError("--since must be before --until")
         names = {d.device_id: d.name for d in await store.devices()}
         ids = _device_ids(config, names, [device]) or []
-        res: Resolution = resolution or auto_resolution(end - start)  # type: ignore[assignment]
+        res: Resolution = resolution or pick_resolution(end - start)  # type: ignore[assignment]
         out: list[dict[str, Any]] = []
         for device_id in ids:
             for p in await store.history(device_id, start, end, res):
@@ -216,7 +205,7 @@ HISTORY_COLUMNS = [
     Column("local", "Time", table=True, data=False),
     Column("time", "Time (UTC)", table=False),
     Column("id", "Id", "id", table=False),
-    Column("name", "Plug"),
+    Column("name", "Plug", table=False),  # the table's title names the plug
     Column("power_w", "Power (W)", "power"),
     Column("power_min_w", "Min (W)", "power"),
     Column("power_max_w", "Max (W)", "power"),

@@ -10,8 +10,10 @@ import click
 
 from .. import __version__
 from . import runtime
+from .config_cmd import config_group
 from .demo import demo_command
 from .devices import devices_group
+from .doctor import doctor_command
 from .energy import energy_command, export_command, history_command
 from .options import debug_option
 from .poll import plugjson_command, plugpower_command, poll_command
@@ -39,12 +41,14 @@ cli.add_command(poll_command)
 cli.add_command(simulate_command)
 cli.add_command(demo_command)
 cli.add_command(devices_group)
+cli.add_command(config_group)
 cli.add_command(run_command)
 cli.add_command(energy_command)
 cli.add_command(history_command)
 cli.add_command(export_command)
 cli.add_command(scan_command)
 cli.add_command(watch_command)
+cli.add_command(doctor_command)
 cli.add_command(wizard_group)
 
 

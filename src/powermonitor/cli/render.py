@@ -122,22 +122,35 @@ def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column], *, title
     """A rich table of the table columns (also used by live views), for ``width`` columns
     (default: the terminal's, 80 for a pipe). Numbers and short text are not wrapped while that
     fits; when it cannot fit, everything may wrap: a cell is folded, never cut."""
-    out = Table(title=clean(title) or None, caption=clean(caption) or None, box=box.SIMPLE_HEAD,
-                pad_edge=False)
+    out = Table(title=Text(clean(title), overflow="fold") if title else None,
+                caption=Text(clean(caption), overflow="fold") if caption else None,
+                box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     shown = [c for c in columns if c.table]
     cells = [[cell(r.get(c.key), c.kind) for c in shown] for r in rows]
     widest = [max((len(row[i].plain) for row in cells), default=0) for i in range(len(shown))]
-    words = [max(len(word) for word in c.title.split() or [""]) for c in shown]
+    spaced = [any(" " in row[i].plain for row in cells) for i in range(len(shown))]
+    # how narrow a wrapped column may get: its longest word (text with spaces), else its title's
+    words = [min(MIN_TEXT_WIDTH, max(len(word) for text in (c.title, *(
+        row[i].plain for row in cells if spaced[i])) for word in text.split() or [""]))
+        for i, c in enumerate(shown)]
     keep = [c.kind == "id" or c.kind in _NUMERIC_KINDS or w <= MIN_TEXT_WIDTH
             for c, w in zip(shown, widest, strict=True)]
-    needed = sum(max(w, h) + 2 if k else h + 2
-                 for w, h, k in zip(widest, words, keep, strict=True))
-    fits = needed <= (width or Console().width)
-    for c, w, k in zip(shown, widest, keep, strict=True):
+
+    def needed() -> int:  # cells, then 1 + 1 padding and a separator between columns
+        return sum(max(w, h) if k else h for w, h, k in zip(widest, words, keep, strict=True)
+                   ) + 3 * len(shown) - 3
+
+    limit = width or Console().width
+    text_kept = sorted((i for i, c in enumerate(shown) if keep[i] and c.kind == "text"),
+                       key=lambda i: (spaced[i], widest[i]))
+    while needed() > limit and text_kept:  # words wrap first, then the widest text
+        keep[text_kept.pop()] = False
+    fits = needed() <= limit  # else numbers and ids may wrap too
+    for c, w, h, k in zip(shown, widest, words, keep, strict=True):
         numeric = c.kind in _NUMERIC_KINDS
         out.add_column(c.title, justify="right" if numeric else "left", overflow="fold",
-                       no_wrap=c.kind == "id" or (fits and k and not numeric),
-                       min_width=w if fits and numeric else None)
+                       no_wrap=c.kind == "id" or (k and not numeric),
+                       min_width=(max(w, h) if numeric else h) if fits else None)
     for row in cells:
         out.add_row(*row)
     return out

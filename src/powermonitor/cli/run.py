@@ -18,7 +18,8 @@ from pathlib import Path
 
 import click
 
-from ..config import load_config
+from ..config import fields, load_config
+from ..config.fields import OFF
 from ..errors import UsageError
 from ..service import TOKEN_FILE, Service, ServiceOptions, db_from, open_service, run_service
 from ..storage import default_db_path, open_store
@@ -30,13 +31,13 @@ PORT_SEARCH = 20  # free ports tried after a busy one, for the suggestion
 
 
 def parse_listen(value: str | None, option: str) -> tuple[str, int] | None:
-    """``HOST:PORT`` (``[::1]:8000`` for IPv6); ``off`` disables."""
-    if value is None or value.lower() in ("", "off", "none"):
+    """``HOST:PORT`` (``[::1]:8000`` for IPv6; ``:8000`` is 127.0.0.1); ``off`` disables."""
+    if value is None or value.strip().lower() in ("", *OFF):
         return None
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(f"{option} takes HOST:PORT (e.g. 127.0.0.1:8000), not {value!r}")
-    return host.strip("[]") or "127.0.0.1", int(port)
+    try:
+        return fields.parse_listen(value, option, default_host="127.0.0.1")
+    except fields.FieldError:
+        raise UsageError(f"{option} takes HOST:PORT (e.g. 127.0.0.1:8000), not {value!r}") from None
 
 
 def show_address(host: str, port: int) -> str:
@@ -83,18 +84,21 @@ def token_dir(db: str) -> Path:
 def announce(service: Service, options: ServiceOptions) -> None:
     plugs = len(service.config.plugs)
     click.echo(f"powermonitor: watching {plugs} plug{'s' if plugs != 1 else ''}; "
-               f"database {service.extras.get('db', '')}", err=True)
+               f"database {service.db}", err=True)
     if options.listen:
         click.echo(f"dashboard: http://{show_address(*options.listen)}/", err=True)
         token_file = (options.data_dir or default_db_path().parent) / TOKEN_FILE
         click.echo(f"API token (to switch plugs from the page or API): in {token_file}", err=True)
 
 
-async def main(config_path: Path | None, db: str | None, listen: tuple[str, int] | None,
+async def main(config_path: Path | None, db: str | None, listen_flag: str | None,
                metrics_listen: tuple[str, int] | None) -> None:
     config = load_config(config_path)
+    # The flag wins over [web] listen (which holds $POWERMONITOR_LISTEN), that over the default.
+    listen = parse_listen(listen_flag, "--listen") if listen_flag is not None else (
+        config.web.listen)
     check_listen(listen, "--listen")
-    check_listen(metrics_listen, "--metrics-listen")
+    check_listen(metrics_listen or config.prometheus.listen, "--metrics-listen")
     options = ServiceOptions(db=db, listen=listen, metrics_listen=metrics_listen,
                              data_dir=token_dir(db_from(config, db)))
     service = await open_service(config, options)
@@ -106,14 +110,14 @@ async def main(config_path: Path | None, db: str | None, listen: tuple[str, int]
 @click.command("run")
 @config_option()
 @db_option()
-@click.option("--listen", default="127.0.0.1:8000", envvar="POWERMONITOR_LISTEN", show_default=True,
-              help="Dashboard and API address (HOST:PORT, or 'off') [env: POWERMONITOR_LISTEN].")
+@click.option("--listen", default=None,
+              help="Dashboard and API address, HOST:PORT or 'off' [env: POWERMONITOR_LISTEN; "
+                   "default: [web] listen, else 127.0.0.1:8000].")
 @click.option("--metrics-listen", default=None, envvar="POWERMONITOR_METRICS_LISTEN",
               help="Serve /metrics on a separate HOST:PORT as well "
                    "[env: POWERMONITOR_METRICS_LISTEN].")
-def run_command(config_path: Path | None, db: str | None, listen: str,
+def run_command(config_path: Path | None, db: str | None, listen: str | None,
                 metrics_listen: str | None) -> None:
     """Run the service: watch every plug, store readings, integrate kWh and cost, serve the
     dashboard. Stops cleanly on Ctrl-C or SIGTERM."""
-    runtime.run(main(config_path, db, parse_listen(listen, "--listen"),
-                     parse_listen(metrics_listen, "--metrics-listen")))
+    runtime.run(main(config_path, db, listen, parse_listen(metrics_listen, "--metrics-listen")))

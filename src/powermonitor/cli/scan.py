@@ -27,12 +27,10 @@ from rich.text import Text
 
 from .. import config as cfg
 from ..client.plug import Plug
+from ..client.reconnect import error_kind
 from ..discovery import BROADCAST, MAX_PER_SOURCE, MAX_PLUGS, SCAN_TIME, SOURCE_RATE, Discovery
 from ..errors import (
-    DeviceTimeoutError,
-    KeyOrVersionError,
     PowermonitorError,
-    UnreachableError,
 )
 from ..protocol.discovery import PORT_APP, PORT_ENCRYPTED, PORT_PLAIN, Beacon
 from ..protocol.versions import normalize_version
@@ -77,15 +75,14 @@ class ScanRow:
         }
 
 
+_SHORT = {"timeout": "no answer (timeout)", "key": "wrong key or version",
+          "unreachable": "unreachable"}
+
+
 def short_error(exc: Exception) -> str:
     """A few words for the table; the JSON output carries the full message."""
-    if isinstance(exc, DeviceTimeoutError):
-        return "no answer (timeout)"
-    if isinstance(exc, KeyOrVersionError):
-        return "wrong key or version"
-    if isinstance(exc, UnreachableError):
-        return "unreachable"
-    return (str(exc) or exc.__class__.__name__)[:60]
+    short = _SHORT.get(error_kind(exc))
+    return short or (str(exc) or exc.__class__.__name__)[:60]
 
 
 async def read_power(beacon: Beacon, plug: cfg.PlugConfig, timeout: float) -> ScanRow:

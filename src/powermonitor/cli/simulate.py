@@ -75,7 +75,7 @@ def build_fleet(
 FLEET_COLUMNS = (
     Column("name", "Name"), Column("id", "Id", "id"), Column("address", "Address"),
     Column("version", "Version"), Column("layout", "Layout"), Column("profile", "Profile"),
-    Column("key", "Key (masked)"),
+    Column("key", "Key"),
 )
 SHOWN = 50  # plugs listed; the devices file has them all
 

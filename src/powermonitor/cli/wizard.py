@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from .. import config as cfg
-from ..cloud.apply import Change, apply_to_config, fill_from_beacons, write_devices_json
+from ..cloud.apply import apply_to_config, fill_from_beacons, write_devices_json
 from ..cloud.devices import CloudDevice
 from ..cloud.errors import CloudError
 from ..cloud.openapi import REGIONS, FetchResult, OpenApi, fetch_devices, region_url
@@ -29,6 +29,7 @@ from ..cloud.qr import (
     fetch_shared_devices,
     qr_text,
     render_qr,
+    require_extra,
     wait_for_confirmation,
 )
 from ..discovery import SCAN_TIME, discover
@@ -103,8 +104,8 @@ def _finish(result: FetchResult, *, config_path: Path | None, dry_run: bool,
         devices = fill_from_beacons(devices, beacons)
         heard = sum(1 for d in devices if d.ip)
         click.echo(f"{heard} of them heard on the LAN", err=True)
-    config = cfg.load_config(config_path)
-    updated, changes = apply_to_config(config, devices)
+    old, new, changes, written = cfg.edit_config(
+        config_path, lambda config: apply_to_config(config, devices), save=not dry_run)
     for change in changes:
         click.echo(change.line())
     for note in result.notes:
@@ -115,18 +116,13 @@ def _finish(result: FetchResult, *, config_path: Path | None, dry_run: bool,
                f"updated, {counts['same']} unchanged, {counts['skip']} skipped", err=True)
     if dry_run:
         where = f" and {devices_json}" if devices_json else ""
-        click.echo(f"dry run: {config.path or 'the config'}{where} left unchanged", err=True)
+        click.echo(f"dry run: {written}{where} left unchanged", err=True)
         return
-    if _changed(changes):
-        saved = cfg.save_config(updated, config_path)
-        click.echo(f"config written: {saved}", err=True)
+    if new is not old:
+        click.echo(f"config written: {written}", err=True)
     if devices_json is not None:
         written = write_devices_json(devices_json, devices)
         click.echo(f"devices.json written: {written}", err=True)
-
-
-def _changed(changes: Sequence[Change]) -> bool:
-    return any(c.kind in ("add", "key", "update") for c in changes)
 
 
 @wizard_group.command("openapi")
@@ -182,6 +178,7 @@ def qr_command(user_code: str | None, client_id: str, schema: str, poll_interval
                light_terminal: bool, login_timeout: float, base_url: str | None, timeout: float, no_specs: bool,
                **finish: Any) -> None:
     """Through the Smart Life app: scan a QR code, no developer account (best effort)."""
+    require_extra()
     if not user_code:
         user_code = click.prompt("User Code (Smart Life: Me → ⚙ → Account and Security)")
     user_code = user_code.strip()

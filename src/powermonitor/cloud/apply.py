@@ -104,7 +104,7 @@ def apply_to_config(config: cfg.Config, devices: Sequence[CloudDevice]
             incoming.append(cfg.PlugConfig(
                 name=dev.name, device_id=dev.device_id, host=dev.ip, local_key=dev.local_key,
                 version=dev.version or "auto", port=dev.port or _DEFAULT_PORT,
-                mapping=mapping, mapping_source=source,
+                mapping=mapping, mapping_source=source, product_id=dev.product_id,
             ))
             continue
         key = dev.local_key or old.local_key
@@ -117,6 +117,7 @@ def apply_to_config(config: cfg.Config, devices: Sequence[CloudDevice]
             port=dev.port or (old.port if not dev.ip else _DEFAULT_PORT),
             mapping=old.mapping if keep_mapping else mapping,
             mapping_source=old.mapping_source if keep_mapping else source,
+            product_id=dev.product_id or old.product_id,
         ))
     try:
         merged, report = cfg.merge_plugs(config, incoming, replace_existing=True)
@@ -138,16 +139,18 @@ def apply_to_config(config: cfg.Config, devices: Sequence[CloudDevice]
             changes.append(Change("key", name, f"key changed for {name} ({old.masked_key} → "
                                                f"{plug.masked_key})"))
         else:
-            what = [f"{label} {getattr(old, attr)} → {getattr(plug, attr)}"
+            what = [f"{label} {getattr(old, attr) or '(none)'} → {getattr(plug, attr)}"
                     for attr, label in (("host", "host"), ("port", "port"),
-                                        ("version", "version")) if getattr(old, attr)
+                                        ("version", "version"), ("product_id", "product id"))
+                    if getattr(old, attr)
                     != getattr(plug, attr)]
             if plug.mapping != old.mapping:
                 what.append("DP mapping from the cloud")
             changes.append(Change("update", name, ", ".join(what)))
     changes.extend(Change("same", name) for name in report.unchanged)
     changes.extend(Change("skip", name, reason) for name, reason in report.skipped)
-    return merged, changes
+    # The very same object when nothing changed: edit_config then writes nothing.
+    return (merged if report.added or report.updated else config), changes
 
 
 # --------------------------------------------------------------------------- devices.json

@@ -25,6 +25,7 @@ __all__ = [
     "CloudDevice",
     "device_from_cloud",
     "mapping_from_specifications",
+    "safe_path_part",
     "valid_local_key",
 ]
 
@@ -35,6 +36,16 @@ _MAX_TEXT: Final = 128
 _MAX_VALUES_JSON: Final = 8192
 _KEY_LENGTH: Final = 16
 _ID = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+_PATH_PART = re.compile(r"[A-Za-z0-9_.\-]{1,256}")
+
+
+def safe_path_part(value: object) -> str:
+    """``value`` if it can go into a URL path as one segment (ids, tokens), else "".
+
+    Ids and tokens from the user or the cloud end up in paths: a "/" or "?" in one must not be
+    able to turn a request into another.
+    """
+    return value if isinstance(value, str) and _PATH_PART.fullmatch(value) else ""
 
 
 def valid_local_key(key: str) -> bool:

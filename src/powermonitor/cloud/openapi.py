@@ -32,6 +32,7 @@ from .devices import (
     CloudDevice,
     device_from_cloud,
     mapping_from_specifications,
+    safe_path_part,
 )
 from .errors import CloudError, cloud_error
 from .signing import canonical_url, sign_request, string_to_sign
@@ -242,7 +243,7 @@ class OpenApi:
         token = self._token
         if token is not None and self._clock() < token.expires_at - _REFRESH_MARGIN_S:
             return token
-        if token is not None and token.refresh:
+        if token is not None and safe_path_part(token.refresh):
             try:  # a refresh token works once and returns a new pair
                 result = self.call("GET", f"/v1.0/token/{token.refresh}", token_call=True,
                                    label="token refresh")
@@ -327,9 +328,12 @@ def fetch_devices(api: OpenApi, device_id: str | None = None, *,
     uids: list[str] = []
     if device_id:
         device_id = device_id.strip()
+        if not safe_path_part(device_id):
+            raise UsageError(f"not a Tuya device id: {device_id!r} (letters and digits, as "
+                             "shown in the app's device information)")
         one = api.get(f"/v1.0/devices/{device_id}", label="device lookup")
-        uid = one.get("uid") if isinstance(one, Mapping) else None
-        if not isinstance(uid, str) or not uid:
+        uid = safe_path_part(one.get("uid") if isinstance(one, Mapping) else None)
+        if not uid:
             raise CloudError(f"the cloud does not say which app user owns device {device_id}")
         uids.append(uid)
         for entry in _entries(api.get(f"/v1.0/users/{uid}/devices", label="user devices"),
@@ -341,9 +345,9 @@ def fetch_devices(api: OpenApi, device_id: str | None = None, *,
                                "devices", "linked devices"):
             if (dev := device_from_cloud(entry)) is not None:
                 found.setdefault(dev.device_id, dev)
-            uid = entry.get("uid") if isinstance(entry, Mapping) else None
-            if isinstance(uid, str) and uid and uid not in uids and len(uids) < 16:
-                uids.append(uid)
+            owner = safe_path_part(entry.get("uid") if isinstance(entry, Mapping) else None)
+            if owner and owner not in uids and len(uids) < 16:
+                uids.append(owner)
     for uid in uids:
         try:
             for entry in api.paged("/v1.3/iot-03/devices", {"page_size": 75,

@@ -14,6 +14,7 @@ Best effort by nature: the only public ``client_id``/``schema`` pair is Home Ass
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import logging
@@ -25,7 +26,13 @@ from typing import Any, Final
 import httpx
 
 from ..errors import UsageError
-from .devices import MAX_DEVICES, CloudDevice, device_from_cloud, mapping_from_specifications
+from .devices import (
+    MAX_DEVICES,
+    CloudDevice,
+    device_from_cloud,
+    mapping_from_specifications,
+    safe_path_part,
+)
 from .errors import CloudError, cloud_error
 from .openapi import MAX_REPLY_BYTES, FetchResult, quiet_http_logs
 
@@ -39,6 +46,7 @@ __all__ = [
     "fetch_shared_devices",
     "qr_text",
     "render_qr",
+    "require_extra",
     "wait_for_confirmation",
 ]
 
@@ -53,6 +61,16 @@ _EXTRA_HINT: Final = "install the cloud extra: pip install 'tuya-powermonitor[cl
 _MAX_HOMES: Final = 50
 _USER_CODE_HINT: Final = ("check the User Code (Smart Life app: Me → ⚙ → Account and Security → "
                           "User Code; case-sensitive)")
+
+
+def require_extra() -> None:
+    """UsageError now, not after the user scanned the code, when the ``cloud`` extra is missing."""
+    try:
+        for module in ("qrcode", "tuya_sharing.customerapi"):
+            importlib.import_module(module)
+    except ImportError:
+        raise UsageError(f"the QR route needs tuya-device-sharing-sdk and qrcode: {_EXTRA_HINT}"
+                         ) from None
 
 
 def qr_text(token: str) -> str:
@@ -145,12 +163,12 @@ class QrLogin:
         reply = self._call("POST", _LOGIN_PATH, {"clientid": self.client_id,
                            "usercode": user_code, "schema": self.schema}, "the QR request")
         result = reply.get("result")
-        token = result.get("qrcode") if isinstance(result, Mapping) else None
-        if not reply.get("success") or not isinstance(token, str) or not token.isprintable():
+        token = safe_path_part(result.get("qrcode") if isinstance(result, Mapping) else None)
+        if not reply.get("success") or not token:
             raise cloud_error(reply.get("code"), reply.get("msg"),
                               what=f"QR code request ({_USER_CODE_HINT}; a non-default "
                                    "--client-id/--schema may be refused)")
-        return token[:512]
+        return token
 
     def poll(self, token: str, user_code: str) -> LoginInfo | None:
         """The login once confirmed in the app; None while not (yet) confirmed."""

@@ -36,26 +36,25 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import random
 import socket
 import ssl
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import aiomqtt
 from aiomqtt.exceptions import MqttConnectError
 
 from .. import __version__
-from ..errors import ConfigError, PowermonitorError
+from ..client.reconnect import Backoff, QuietLog
+from ..config import ENV, MqttSettings
+from ..errors import PowermonitorError
 from ..models import Reading
-from ..monitor.coordinator import Backoff
 from ..monitor.hub import Availability
-from .base import QuietLog, Section, ServiceLike, device_metas, topic_id, totals_wh
+from ..timeparse import iso_utc
+from .base import ServiceLike, device_metas, topic_id, totals_wh
 
 __all__ = [
     "ENV_PASSWORD",
@@ -63,142 +62,17 @@ __all__ = [
     "MqttBridge",
     "MqttSettings",
     "discovery_configs",
-    "mqtt_settings",
     "state_payload",
 ]
 
 log = logging.getLogger(__name__)
 
-ENV_URL = "POWERMONITOR_MQTT_URL"
-ENV_PASSWORD = "POWERMONITOR_MQTT_PASSWORD"
-
-KEYS = (
-    "enabled", "url", "username", "password", "client_id", "topic_prefix", "discovery",
-    "discovery_prefix", "ca_file", "cert_file", "key_file", "tls_insecure", "qos", "keepalive",
-    "birth_delay",
-)
+ENV_URL = ENV["mqtt_url"]
+ENV_PASSWORD = ENV["mqtt_password"]
 
 _AUTH_CODES = {4, 5, 134, 135}  # 3.1.1: bad user name or password / not authorised; 5.0 same
 _SYNC_TIMEOUT = 3.0
 _COMMAND_TIMEOUT = 15.0
-
-
-@dataclass(frozen=True, slots=True)
-class MqttSettings:
-    """The ``[mqtt]`` section. ``password`` is kept out of ``repr``."""
-
-    host: str
-    port: int = 1883
-    tls: bool = False
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    client_id: str | None = None
-    topic_prefix: str = "powermonitor"
-    discovery: bool = True
-    discovery_prefix: str = "homeassistant"
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-    tls_insecure: bool = False
-    qos: int = 1
-    keepalive: int = 30
-    birth_delay: float = 2.0  # seconds, spread: HA's docs ask for a small random delay
-
-    @property
-    def url(self) -> str:
-        """The broker URL without credentials, for messages."""
-        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
-
-
-def _check_topic(section: Section, key: str, value: str) -> str:
-    value = value.strip("/")
-    if not value or any(ch in value for ch in "+#\0"):
-        raise section.error(key, f"must be a topic without wildcards (got {value!r})")
-    return value
-
-
-def mqtt_settings(table: object, env: Mapping[str, str]) -> MqttSettings | None:
-    """Settings from the ``[mqtt]`` table and the environment; None when MQTT is off.
-
-    MQTT is on when a URL is given, in the table (``url``) or in ``POWERMONITOR_MQTT_URL``
-    (which wins), unless ``enabled = false``. ``POWERMONITOR_MQTT_PASSWORD`` keeps the password
-    out of the file.
-    """
-    section = Section("mqtt", table, KEYS)
-    url = env.get(ENV_URL, "").strip() or section.text("url")
-    if not section.flag("enabled", True):
-        return None
-    if not url:
-        if section.table:
-            raise section.error("url", 'is missing: set url = "mqtt://HOST:1883" (or the '
-                                f"{ENV_URL} environment variable)")
-        return None
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise ConfigError(f"[mqtt] 'url' is not a valid URL ({exc}): {_redact(url)!r}") from None
-    if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl", "tls"):
-        raise ConfigError(
-            f"[mqtt] 'url' must start with mqtt:// or mqtts:// (got {_redact(url)!r})"
-        )
-    if not parts.hostname:
-        raise ConfigError(f"[mqtt] 'url' has no host name: {_redact(url)!r}")
-    if parts.path not in ("", "/") or parts.query:
-        raise ConfigError(
-            f"[mqtt] 'url' must be mqtt://[user:password@]host[:port], without a path "
-            f"(got {_redact(url)!r}); set topics with topic_prefix"
-        )
-    tls = parts.scheme in ("mqtts", "ssl", "tls")
-    username = section.text("username") or (unquote(parts.username) if parts.username else None)
-    password = (
-        env.get(ENV_PASSWORD) or section.text("password")
-        or (unquote(parts.password) if parts.password else None)
-    )
-    files: dict[str, str | None] = {}
-    for key in ("ca_file", "cert_file", "key_file"):
-        path = section.text(key)
-        if path:
-            path = os.path.expanduser(path)
-            if not os.path.isfile(path):
-                raise section.error(key, f"names a file that does not exist: {path!r}")
-        files[key] = path or None
-    if (files["ca_file"] or files["cert_file"]) and not tls:
-        raise ConfigError("[mqtt] ca_file/cert_file need a TLS URL: mqtts://host:8883")
-    if files["key_file"] and not files["cert_file"]:
-        raise section.error("key_file", "needs cert_file (the client certificate)")
-    return MqttSettings(
-        host=parts.hostname,
-        port=port or (8883 if tls else 1883),
-        tls=tls,
-        username=username or None,
-        password=password or None,
-        client_id=section.text("client_id") or None,
-        topic_prefix=_check_topic(section, "topic_prefix",
-                                  section.text("topic_prefix", "powermonitor")),
-        discovery=section.flag("discovery", True),
-        discovery_prefix=_check_topic(section, "discovery_prefix",
-                                      section.text("discovery_prefix", "homeassistant")),
-        ca_file=files["ca_file"],
-        cert_file=files["cert_file"],
-        key_file=files["key_file"],
-        tls_insecure=section.flag("tls_insecure", False),
-        qos=section.integer("qos", 1, 0, 2),
-        keepalive=section.integer("keepalive", 30, 5, 3600),
-        birth_delay=section.number("birth_delay", 2.0, 0.0, 60.0),
-    )
-
-
-def _redact(url: str) -> str:
-    """The URL with any password replaced by ``***`` (for error messages)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "(unparseable URL)"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return parts._replace(netloc=netloc).geturl()
 
 
 # --------------------------------------------------------------------------- payloads
@@ -224,7 +98,7 @@ def state_payload(reading: Reading | None, energy_wh: float | None) -> dict[str,
             power_factor=reading.power_factor,
             switch=_on_off(reading.switch),
             switches={str(k): _on_off(v) for k, v in reading.switches.items()},
-            timestamp=reading.timestamp.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            timestamp=iso_utc(reading.timestamp),
         )
     return payload
 
@@ -563,7 +437,9 @@ class MqttBridge:
                         "retain flag (a retained one would switch the plug on every reconnect)",
                         topic)
             return
-        if device_id not in self.service.names():
+        try:
+            device_id = self.service.resolve(device_id)
+        except KeyError:
             log.warning("MQTT: command for an unknown plug on %s", topic)
             return
         on = _parse_command(payload)

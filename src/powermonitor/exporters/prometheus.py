@@ -40,7 +40,8 @@ from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPEN
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 from prometheus_client.registry import CollectorRegistry
 
-from .base import QuietLog, ServiceLike, device_metas, plug_ids, totals_wh
+from ..client.reconnect import QuietLog
+from .base import ServiceLike, device_metas, plug_ids, totals_wh
 
 __all__ = [
     "CONTENT_TYPE",

@@ -25,7 +25,8 @@ from typing import Any
 
 from ..client.device import TuyaDevice
 from ..client.plug import open_detecting
-from ..config import MIN_POLL_INTERVAL, Defaults, PlugConfig
+from ..client.reconnect import Backoff, error_kind
+from ..config import Defaults, PlugConfig
 from ..dps import DpMapping, interpret, merge_dps, resolve_mapping
 from ..errors import (
     KeyOrVersionError,
@@ -40,45 +41,6 @@ log = logging.getLogger(__name__)
 
 LEARN_POLLS = 5
 """Polls with UPDATEDPS while learning whether a plug needs it."""
-
-
-_JITTER_RNG = random.Random()
-"""Jitter source shared by every Backoff without its own: a Random is 2.5 kB of state, which
-adds up in a monitor that keeps one coordinator per plug."""
-
-
-class Backoff:
-    """Capped exponential backoff with jitter; a key error jumps straight to a long wait."""
-
-    def __init__(
-        self,
-        initial: float = 1.0,
-        factor: float = 1.8,
-        cap: float = 60.0,
-        key_error_delay: float = 300.0,
-        jitter: float = 0.2,
-        rng: random.Random | None = None,
-    ) -> None:
-        self.initial, self.factor, self.cap = initial, factor, cap
-        self.key_error_delay = key_error_delay
-        self.jitter = jitter
-        self.failures = 0
-        self._rng = rng or _JITTER_RNG
-
-    def reset(self) -> None:
-        self.failures = 0
-
-    def next_delay(self, key_error: bool = False) -> float:
-        base = self.key_error_delay if key_error else min(
-            self.cap, self.initial * self.factor**self.failures
-        )
-        self.failures += 1
-        return base * (1.0 + self._rng.uniform(-self.jitter, self.jitter))
-
-
-def error_kind(exc: BaseException) -> str:
-    """The short word for why a plug is offline: the error class says it (errors.py)."""
-    return exc.kind if isinstance(exc, PowermonitorError) else "error"
 
 
 class PlugCoordinator:
@@ -97,11 +59,10 @@ class PlugCoordinator:
         self.plug = plug
         self.hub = hub
         defaults = defaults or Defaults()
-        interval = plug.poll_interval if plug.poll_interval is not None else defaults.poll_interval
-        self.interval = max(MIN_POLL_INTERVAL, interval)
+        self.interval = defaults.interval_for(plug)
         self.timeout = defaults.timeout
         self.heartbeat_interval = defaults.heartbeat_interval
-        self.refresh_setting = plug.refresh if plug.refresh is not None else defaults.refresh
+        self.refresh_setting = defaults.refresh_for(plug)
         self.refresh_active = self.refresh_setting is not False
         self.backoff = backoff or Backoff()
         self.start_spread = start_spread

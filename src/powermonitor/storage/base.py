@@ -15,7 +15,21 @@ from typing import Literal, Protocol
 from ..errors import UsageError
 
 Period = Literal["hour", "day", "week", "month"]
+"""Calendar periods energy is summed by (in the tariff's time zone)."""
 Resolution = Literal["raw", "1m", "1h", "1d"]
+"""History tiers: raw samples and the 1 min / 1 h / 1 day rollups."""
+
+
+def pick_resolution(span_s: float) -> Resolution:
+    """The resolution a chart of ``span_s`` seconds needs: ≤2 h raw, ≤2 d 1 min, ≤60 d 1 h, 1 d
+    (a few thousand points at most; the API and ``powermonitor history`` both use it)."""
+    if span_s <= 2 * 3600:
+        return "raw"
+    if span_s <= 2 * 86400:
+        return "1m"
+    if span_s <= 60 * 86400:
+        return "1h"
+    return "1d"
 
 
 @dataclass(frozen=True, slots=True)

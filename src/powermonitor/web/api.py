@@ -32,9 +32,10 @@ from fastapi.responses import Response, StreamingResponse
 from .. import __version__
 from ..energy import max_gap_for
 from ..errors import DeviceTimeoutError, PowermonitorError, UnreachableError, UsageError
+from ..monitor.directory import UnknownPlugError
 from ..monitor.hub import PlugState
-from ..storage.base import EnergyRow
-from ..timeparse import parse_time
+from ..storage.base import EnergyRow, Period, Resolution, pick_resolution
+from ..timeparse import iso_utc, parse_time
 from .history import HistoryCache, columns, encode
 from .live import Live, reading_dict
 from .schemas import (
@@ -44,11 +45,9 @@ from .schemas import (
     ErrorOut,
     HealthOut,
     HistoryOut,
-    Period,
     PlugList,
     PlugOut,
     ReadingOut,
-    Resolution,
     SwitchIn,
     SwitchOut,
 )
@@ -69,17 +68,6 @@ MAX_PERIODS: Final = 10_000
 DEFAULT_SPAN: Final[dict[str, str]] = {"hour": "24h", "day": "30d", "week": "182d", "month": "365d"}
 
 
-def pick_resolution(span_s: float) -> Resolution:
-    """The resolution a chart of ``span_s`` seconds needs: ≤2 h raw, ≤2 d 1 min, ≤60 d 1 h, 1 d."""
-    if span_s <= 2 * HOUR:
-        return "raw"
-    if span_s <= 2 * DAY:
-        return "1m"
-    if span_s <= 60 * DAY:
-        return "1h"
-    return "1d"
-
-
 def zone_of(timezone: object) -> ZoneInfo:
     """The tariff's time zone as a ZoneInfo (it may be given as a name)."""
     if isinstance(timezone, ZoneInfo):
@@ -94,7 +82,7 @@ def _utc(ts: float) -> datetime:
 
 
 def _iso(ts: float) -> str:
-    return _utc(ts).isoformat().replace("+00:00", "Z")
+    return iso_utc(ts)
 
 
 def _bad(message: str) -> HTTPException:
@@ -122,20 +110,15 @@ class Api:
         return str(self.service.tariff.currency)
 
     def resolve(self, name_or_id: str) -> str:
-        """A configured plug's device id from its id or name (404 if none)."""
-        coordinators = self.service.monitor.coordinators
-        if name_or_id in coordinators:
-            return name_or_id
-        folded = name_or_id.casefold()
-        for exact in (True, False):
-            for device_id, c in coordinators.items():
-                if (c.name == name_or_id) if exact else (c.name.casefold() == folded):
-                    return device_id
-        raise HTTPException(404, f"no plug named {name_or_id!r} (or with that id)")
+        """A configured plug's device id from its id or name (404 if none; the one lookup rule
+        of monitor/directory.py)."""
+        try:
+            return self.service.monitor.directory.id_of(name_or_id)
+        except UnknownPlugError as exc:
+            raise HTTPException(404, str(exc)) from None
 
     def name_of(self, device_id: str) -> str:
-        c = self.service.monitor.coordinators.get(device_id)
-        return c.name if c is not None else device_id
+        return self.service.monitor.directory.name_of(device_id)
 
     def times(self, since: str | None, until: str | None, default_span: str
               ) -> tuple[float, float]:

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..models import Reading
 from ..monitor.hub import Availability, Hub
+from ..timeparse import iso_utc
 
 HEARTBEAT_S = 15.0
 QUEUE_SIZE = 256
@@ -26,7 +27,7 @@ def reading_dict(reading: Reading) -> dict[str, Any]:
     """A reading as the API shows it (shared by REST and SSE)."""
     ts = reading.timestamp.timestamp()
     return {
-        "timestamp": reading.timestamp.isoformat().replace("+00:00", "Z"),
+        "timestamp": iso_utc(reading.timestamp),
         "ts": ts,
         "switch": reading.switch,
         "switches": dict(reading.switches),
@@ -77,7 +78,7 @@ class Live:
             "id": event.device_id,
             "name": event.name or self.names().get(event.device_id, event.device_id),
             "online": event.online,
-            "timestamp": event.timestamp.isoformat().replace("+00:00", "Z"),
+            "timestamp": iso_utc(event.timestamp),
             "ts": event.timestamp.timestamp(),
             "reason": event.reason,
             "kind": event.kind,

@@ -12,8 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-Resolution = Literal["raw", "1m", "1h", "1d"]
-Period = Literal["hour", "day", "week", "month"]
+from ..storage.base import Period, Resolution  # the API's enums are the store's
 
 
 class _Out(BaseModel):
