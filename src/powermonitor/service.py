@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .alerts.service import AlertService
 from .config import Config
 from .errors import PowermonitorError
 from .exporters import Exporter, build_exporters
@@ -46,6 +47,8 @@ class Service:
     db: str = ""
     """Where readings are stored, password redacted (for messages)."""
     exporters: list[Exporter] = field(default_factory=list)
+    alerts: AlertService | None = None
+    """Alert rules and cycle recording (None without [[alerts]])."""
 
     def names(self) -> dict[str, str]:
         """device id → display name, for every configured plug."""
@@ -127,6 +130,9 @@ async def open_service(config: Config, options: ServiceOptions) -> Service:
     service = Service(config, hub, monitor, store, writer, recorder, tariff,
                       token=load_or_create_token(data_dir), db=redact_url(db))
     service.exporters = build_exporters(service, config, metrics_listen=options.metrics_listen)
+    if config.alerts.rules:
+        service.alerts = AlertService(hub, store, config.alerts, tariff, names,
+                                      mqtt_settings=config.mqtt)
     return service
 
 
@@ -165,6 +171,8 @@ def _optional_parts(service: Service, options: ServiceOptions) -> list[tuple[str
     parts: list[tuple[str, Any]] = [
         (f"exporter:{e.name}", e.run()) for e in service.exporters
     ]
+    if service.alerts is not None:
+        parts.append(("alerts", service.alerts.run()))
     if options.listen is not None:
         from .exporters.prometheus import metrics_asgi_app
         from .web.app import create_app, serve

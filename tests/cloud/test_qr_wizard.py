@@ -52,6 +52,7 @@ def secrets(fake: FakeSharing) -> list[str]:
     return [KETTLE.local_key, FRIDGE.local_key, *fake.access, *fake.access.values()]
 
 
+@pytest.mark.slow
 async def test_qr_login_scan_and_config(fake: FakeSharing, lan: Lan, tmp_path: Path) -> None:
     config, devices_json = tmp_path / "config.toml", tmp_path / "devices.json"
     result = await wizard_async(*args(fake, config, "--devices-json", str(devices_json)),
@@ -91,6 +92,14 @@ def test_sdk_token_refresh_and_key_change(tmp_path: Path) -> None:
             f"{mask_key(KETTLE.local_key)})") in result.stdout
     assert load_config(config).plug("kettle").local_key == KETTLE.local_key
     assert all(secret not in result.stdout + result.stderr for secret in secrets(fake))
+
+
+def test_json_output(fake: FakeSharing, tmp_path: Path) -> None:
+    result = wizard(*args(fake, tmp_path / "c.toml", "--json", "--dry-run"))
+    assert result.returncode == 0, result.stderr
+    changes = json.loads(result.stdout.strip().splitlines()[-1])
+    assert {(c["kind"], c["name"]) for c in changes} == {
+        ("skip", "Kettle"), ("skip", "Fridge"), ("skip", "Sensor")}
 
 
 def test_unconfirmed_login_times_out(tmp_path: Path) -> None:
@@ -142,3 +151,19 @@ def test_missing_extra_is_explained(tmp_path: Path, fake: FakeSharing) -> None:
     assert result.returncode == 2
     assert "pip install 'tuya-powermonitor[cloud]'" in result.stderr
     assert fake.calls == []  # said before any login, not after the user scanned
+
+
+def test_plain_http_endpoint_is_refused_after_an_https_login(fake: FakeSharing) -> None:
+    from powermonitor.cloud.errors import CloudError
+    from powermonitor.cloud.qr import QrLogin
+
+    login = QrLogin(fake.url)
+    try:
+        token = login.request_token(USER_CODE)
+        fake.confirm_after = 1
+        # As if the login server had been reached over https: its http endpoint is refused.
+        login.base_url = "https://apigw.iotbing.com"
+        with pytest.raises(CloudError, match="not https"):
+            login.poll(token, USER_CODE)
+    finally:
+        login.close()

@@ -400,6 +400,7 @@ def _check_reading(r: Reading) -> None:
     assert r.switch is None or isinstance(r.switch, bool)
 
 
+@pytest.mark.slow
 @settings(max_examples=300)
 @given(dps_dicts)
 def test_any_dps_never_raises(dps: dict[Any, Any]) -> None:
@@ -416,6 +417,7 @@ power_dps = st.dictionaries(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=300)
 @given(power_dps, st.sampled_from([None, *LAYOUTS.values()]))
 def test_power_dps_never_raise(dps: dict[str, Any], mapping: DpMapping | None) -> None:

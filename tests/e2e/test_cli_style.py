@@ -123,6 +123,7 @@ def test_ctrl_c_is_exit_130_even_when_the_parent_ignored_sigint(
         proc.wait()
 
 
+@pytest.mark.slow
 def test_simulate_stops_cleanly_right_after_announcing_readiness(tmp_path: Path) -> None:
     """The devices file is the readiness signal: a SIGTERM right after it must be handled."""
     for attempt in range(5):
@@ -152,6 +153,7 @@ def busy_port() -> Iterator[int]:
 
 
 @pytest.mark.parametrize("argv", [["run"], ["demo"]])
+@pytest.mark.service
 def test_a_busy_listen_port_is_one_line_before_any_banner(
     argv: list[str], busy_port: int, tmp_path: Path,
 ) -> None:
@@ -192,6 +194,7 @@ def test_extreme_dates_are_one_line(tmp_path: Path) -> None:
         assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 
 
+@pytest.mark.service
 def test_service_banner_names_the_token_file_beside_the_database(tmp_path: Path) -> None:
     config = plug_config(tmp_path / "c.toml", refused_port())
     db = tmp_path / "store" / "pm.db"

@@ -39,6 +39,7 @@ def poll(dev: dict[str, object], version: str, *extra: str) -> subprocess.Comple
                "--port", str(dev["port"]), "--timeout", "0.4", "--retries", "0", *extra)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", list(EXPECTED))
 def test_fault_gives_its_exit_code_on_every_version_and_auto(tmp_path: Path, fault: str) -> None:
     sim = Simulator(tmp_path, "--count", "3", "--protocol", ",".join(VERSIONS), "--fault", fault)
@@ -62,6 +63,7 @@ def test_fault_gives_its_exit_code_on_every_version_and_auto(tmp_path: Path, fau
         assert sim.stop() == 0
 
 
+@pytest.mark.slow
 def test_busy_because_another_client_holds_the_plug(tmp_path: Path) -> None:
     """The real-life case: ``run`` (here a first poller) holds the plug's only connection."""
     sim = Simulator(tmp_path, "--count", "1", "--protocol", "3.4")
@@ -96,6 +98,7 @@ asyncio.run(main())
 """
 
 
+@pytest.mark.slow
 def test_dp_flood_is_refused_with_bounded_memory(tmp_path: Path) -> None:
     """A plug pushing ever-new DP ids: exit 7 at once, memory bounded (was 1.6 GB in 10 s)."""
     sim = Simulator(tmp_path, "--count", "2", "--protocol", "3.3,3.5", "--fault", "dp-flood")

@@ -10,6 +10,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from .conftest import Simulator, command, run
 
 
@@ -19,6 +21,7 @@ def free_udp_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.slow
 def test_import_then_watch_json_then_ctrl_c(tmp_path: Path) -> None:
     sim = Simulator(tmp_path, "--count", "4", "--protocol", "3.1,3.3,3.4,3.5",
                     "--profile", "constant:500")
@@ -55,6 +58,7 @@ def test_import_then_watch_json_then_ctrl_c(tmp_path: Path) -> None:
         assert sim.stop() == 0
 
 
+@pytest.mark.slow
 def test_watch_table_shows_offline_plug(tmp_path: Path) -> None:
     sim = Simulator(tmp_path, "--count", "2", "--protocol", "3.3", "--profile", "constant:42")
     config = tmp_path / "c.toml"
@@ -111,6 +115,7 @@ def test_watch_with_a_malformed_config_names_file_and_line(tmp_path: Path) -> No
     assert bad.read_text().endswith("id = \n")  # nothing overwritten
 
 
+@pytest.mark.slow
 def test_scan_finds_simulated_beacons(tmp_path: Path) -> None:
     p31, p33, p35 = free_udp_port(), free_udp_port(), free_udp_port()
     sim = Simulator(tmp_path, "--count", "3", "--protocol", "3.1,3.3,3.5", "--beacons",

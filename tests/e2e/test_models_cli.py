@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from .conftest import Simulator, command, run
 
 KEY = "0123456789abcdef"
@@ -32,6 +34,7 @@ def spec_file(tmp: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_poll_json_survives_non_finite_and_absurd_raw_values(tmp_path: Path) -> None:
     sim = Simulator(tmp_path, "--spec", str(spec_file(tmp_path)))
     try:
@@ -80,6 +83,7 @@ def test_watch_json_keeps_going_on_non_finite_raw_values(tmp_path: Path) -> None
         assert sim.stop() == 0
 
 
+@pytest.mark.slow
 def test_doctor_by_name_and_direct_with_json_and_exit_codes(tmp_path: Path) -> None:
     sim = Simulator(tmp_path, "--count", "2", "--fault", "busy", "--fault-plugs", "2")
     config = tmp_path / "config.toml"

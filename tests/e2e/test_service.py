@@ -54,6 +54,8 @@ async def read_store(db: Path) -> tuple[dict[str, float], float, int]:
         await store.close()
 
 
+@pytest.mark.service
+@pytest.mark.slow
 def test_kill_9_during_heavy_ingest_loses_at_most_a_second(tmp_path: Path) -> None:
     sim = Simulator(tmp_path, "--count", "40", "--protocol", "3.3,3.4", "--profile",
                     "constant:1000", "--push-interval", "0.05")
@@ -97,6 +99,7 @@ def assert_no_float_noise(text: str) -> None:
     assert not re.search(r"\de-\d", text)
 
 
+@pytest.mark.service
 def test_energy_json_after_a_run(tmp_path: Path) -> None:
     sim = Simulator(tmp_path, "--count", "2", "--protocol", "3.5", "--profile", "constant:600")
     try:
@@ -134,6 +137,7 @@ def test_energy_json_after_a_run(tmp_path: Path) -> None:
         sim.stop()
 
 
+@pytest.mark.service
 def test_foreign_database_is_refused_untouched(tmp_path: Path) -> None:
     sim = Simulator(tmp_path, "--count", "1")
     try:
@@ -150,6 +154,7 @@ def test_foreign_database_is_refused_untouched(tmp_path: Path) -> None:
         sim.stop()
 
 
+@pytest.mark.service
 def test_unreachable_postgres_is_a_clear_error(tmp_path: Path, unused_tcp_port: int) -> None:
     sim = Simulator(tmp_path, "--count", "1")
     try:

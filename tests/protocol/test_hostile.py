@@ -267,6 +267,7 @@ json_values = st.recursive(
 )
 
 
+@pytest.mark.slow
 @FUZZ
 @given(version=st.sampled_from(ALL),
        cmd=st.sampled_from([Cmd.STATUS, Cmd.DP_QUERY, Cmd.DP_QUERY_NEW, Cmd.CONTROL_NEW,
@@ -314,6 +315,7 @@ def _beacon_forms(payload: bytes) -> list[bytes]:
     ]
 
 
+@pytest.mark.slow
 @FUZZ
 @given(payload=st.one_of(
     st.binary(max_size=400),

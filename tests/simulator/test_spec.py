@@ -114,3 +114,24 @@ async def test_spec_switches_stay_switchable_and_beacons_carry_the_product_key()
         assert info["productKey"] == "keyjup78v54myhan"
     finally:
         await fleet.stop()
+
+
+def test_power_schedule_drives_power_voltage_and_current() -> None:
+    from powermonitor.simulator.plug import SimulatedPlug
+
+    now = [1000.0]
+    (spec,) = parse_spec([{"id": "abc", "key": "0123456789abcdef",
+                           "dps": {"1": True, "18": 0, "19": 0, "20": 2300},
+                           "power_schedule": [[0, 1000], [5, 2], [8, 0]], "repeat": True}])
+    plug = SimulatedPlug(spec, clock=lambda: now[0])
+    seen = []
+    for t in (0, 5, 8, 13):  # period: 8 s + the last step's 3 s
+        now[0] = 1000.0 + t
+        dps = plug.dps()
+        seen.append(dps["19"])
+        assert 2200 <= dps["20"] <= 2400  # voltage follows the mains model
+        assert dps["18"] == pytest.approx(dps["19"] / 10 / (dps["20"] / 10) * 1000, rel=0.05)
+    assert seen == [10000, 20, 0, 10000]
+    with pytest.raises(UsageError, match="power_schedule"):
+        parse_spec([{"id": "abc", "key": "0123456789abcdef", "dps": {"1": True},
+                     "power_schedule": [[5, 1], [2, 3]]}])

@@ -175,9 +175,9 @@ async def backfill(db: Path, specs: list[PlugSpec], tariff: Tariff, now: float,
             for sample in history_samples(spec, now - BACKFILL_DAYS * 86400, now - 60, tariff):
                 batch.append(sample)
                 if len(batch) >= 20_000:
-                    await store.write(batch, names)
+                    await store.backfill(batch, names, now=now)
                     batch = []
-            await store.write(batch, names)
+            await store.backfill(batch, names, now=now)
     finally:
         await store.close()
 

@@ -19,6 +19,7 @@ import click
 
 from ..config import Config, load_config
 from ..errors import StorageError, UsageError
+from ..insight.report import projection as rate_projection
 from ..monitor.directory import resolve_id
 from ..service import db_from, tariff_from
 from ..storage import open_store
@@ -98,14 +99,10 @@ async def energy_rows(
         }
         for r in rows
     ]
-    days = {r.start for r in recent}
-    kwh = sum(r.wh for r in recent) / 1000
-    cost = sum(r.cost for r in recent)
-    projection = {}
-    if days:
-        per_day = kwh / len(days)
-        projection = {"days": len(days), "kwh_per_day": per_day, "kwh_per_month": per_day * 365 / 12,
-                      "cost_per_day": cost / len(days), "currency": tariff.currency}
+    # per covered time, not per calendar day: a first day covered 6.6 % is not a whole day
+    projection: dict[str, Any] = {}
+    if recent:
+        projection = {**rate_projection(recent), "currency": tariff.currency}
     return out, tariff, projection
 
 

@@ -15,6 +15,7 @@ from .demo import demo_command
 from .devices import devices_group
 from .doctor import doctor_command
 from .energy import energy_command, export_command, history_command
+from .insight import alerts_group, cycles_command, report_command
 from .options import debug_option
 from .poll import plugjson_command, plugpower_command, poll_command
 from .run import run_command
@@ -50,6 +51,9 @@ cli.add_command(scan_command)
 cli.add_command(watch_command)
 cli.add_command(doctor_command)
 cli.add_command(wizard_group)
+cli.add_command(alerts_group)
+cli.add_command(cycles_command)
+cli.add_command(report_command)
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import click
 
-from ..config import fields, load_config
+from ..config import Config, fields, load_config
 from ..config.fields import OFF
 from ..errors import UsageError
 from ..service import TOKEN_FILE, Service, ServiceOptions, db_from, open_service, run_service
@@ -38,6 +38,12 @@ def parse_listen(value: str | None, option: str) -> tuple[str, int] | None:
         return fields.parse_listen(value, option, default_host="127.0.0.1")
     except fields.FieldError:
         raise UsageError(f"{option} takes HOST:PORT (e.g. 127.0.0.1:8000), not {value!r}") from None
+
+
+def listen_address(config: Config, flag: str | None) -> tuple[str, int] | None:
+    """``--listen`` wins over ``[web] listen`` (which holds ``$POWERMONITOR_LISTEN``), and that
+    over the default 127.0.0.1:8000."""
+    return parse_listen(flag, "--listen") if flag is not None else config.web.listen
 
 
 def show_address(host: str, port: int) -> str:
@@ -94,9 +100,7 @@ def announce(service: Service, options: ServiceOptions) -> None:
 async def main(config_path: Path | None, db: str | None, listen_flag: str | None,
                metrics_listen: tuple[str, int] | None) -> None:
     config = load_config(config_path)
-    # The flag wins over [web] listen (which holds $POWERMONITOR_LISTEN), that over the default.
-    listen = parse_listen(listen_flag, "--listen") if listen_flag is not None else (
-        config.web.listen)
+    listen = listen_address(config, listen_flag)
     check_listen(listen, "--listen")
     check_listen(metrics_listen or config.prometheus.listen, "--metrics-listen")
     options = ServiceOptions(db=db, listen=listen, metrics_listen=metrics_listen,

@@ -291,9 +291,12 @@ def scan_command(
     ))
     saved: Path | None = None
     if add and any(not r.known for r in rows):
-        updated, rows = add_new(config, rows)
-        if any(r.added for r in rows):
-            saved = cfg.save_config(updated, config_path)
+        def change(current: cfg.Config) -> tuple[cfg.Config, list[ScanRow]]:
+            updated, new_rows = add_new(current, rows)  # re-read under the lock: no lost adds
+            return (updated if any(r.added for r in new_rows) else current), new_rows
+
+        _, _, rows, written = cfg.edit_config(config_path, change)
+        saved = written if any(r.added for r in rows) else None
     if as_json:
         click.echo(render_json(rows))
     else:

@@ -36,7 +36,8 @@ from ..discovery import SCAN_TIME, discover
 from ..models import mask_key
 from ..protocol.discovery import DISCOVERY_PORTS
 from . import runtime
-from .options import config_option
+from .options import JSON_ENV, config_option
+from .render import dumps
 
 __all__ = ["wizard_group"]
 
@@ -71,6 +72,9 @@ def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
                      show_default=True, help="Seconds to wait for each cloud reply."),
         click.option("--no-specs", is_flag=True,
                      help="Do not fetch DP specifications (mappings)."),
+        click.option("--json", "as_json", is_flag=True, envvar=JSON_ENV,
+                     help="Print the changes as a JSON list (kind, name, detail; keys masked) "
+                          f"[env: {JSON_ENV}]."),
     ]
     for decorate in reversed(decorators):
         fn = decorate(fn)
@@ -87,7 +91,7 @@ def wizard_group() -> None:
     """
 
 
-def _finish(result: FetchResult, *, config_path: Path | None, dry_run: bool,
+def _finish(result: FetchResult, *, config_path: Path | None, dry_run: bool, as_json: bool,
             devices_json: Path | None, scan: bool, scan_duration: float,
             scan_listen_host: str, scan_ports: Sequence[int]) -> None:
     devices: Sequence[CloudDevice] = result.devices
@@ -106,8 +110,12 @@ def _finish(result: FetchResult, *, config_path: Path | None, dry_run: bool,
         click.echo(f"{heard} of them heard on the LAN", err=True)
     old, new, changes, written = cfg.edit_config(
         config_path, lambda config: apply_to_config(config, devices), save=not dry_run)
-    for change in changes:
-        click.echo(change.line())
+    if as_json:
+        click.echo(dumps([{"kind": c.kind, "name": c.name, "detail": c.detail}
+                          for c in changes]))
+    else:
+        for change in changes:
+            click.echo(change.line())
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
     counts = {kind: sum(1 for c in changes if c.kind == kind)

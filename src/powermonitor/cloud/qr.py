@@ -185,8 +185,14 @@ class QrLogin:
             endpoint=_string(result, "endpoint"), t=_number(reply.get("t")),
             username=_string(result, "username", 128),
         )
-        if not info.access_token or not info.endpoint.startswith(("https://", "http://")):
+        if not info.access_token or not info.endpoint:
             raise CloudError("the login was confirmed but the reply has no token or endpoint")
+        # The token goes to this endpoint next: never in clear text, unless the login server
+        # itself was named as plain http (a local test or proxy via --base-url).
+        allowed = ("https://", "http://") if self.base_url.startswith("http://") else (
+            "https://",)
+        if not info.endpoint.startswith(allowed):
+            raise CloudError("the login server named an endpoint that is not https: refused")
         return info
 
 

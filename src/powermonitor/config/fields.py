@@ -44,7 +44,7 @@ ALIASES: Final[Mapping[str, str]] = {
     "ver": "version", "protocol": "version", "interval": "poll_interval",
     "add_ele": "energy_increment", "energy": "energy_increment", "cur_power": "power",
     "cur_current": "current", "cur_voltage": "voltage", "switch": "switches",
-    "path": "db", "database": "db", "file": "db", "bind": "listen", "port": "listen",
+    "path": "db", "database": "db", "file": "db", "db": "database", "bind": "listen", "port": "listen",
     "productkey": "product_id", "product_key": "product_id", "model": "product_id",
 }
 
@@ -251,6 +251,7 @@ class Table:
 # --------------------------------------------------------------------------- locating keys
 
 _HEADER = re.compile(r"^\s*(\[\[?)([^\[\]#]+)\]")
+_ITEM_KEY = re.compile(r"(?P<name>\w+)\[(?P<index>\d+)\]\.(?P<key>.+)")
 
 
 class Locator:
@@ -334,7 +335,14 @@ class Locator:
         return block[0] + 1
 
     def in_section(self, section: str, key: str) -> int | None:
-        """Line of ``key`` in ``[section]`` (or its header, or ``section = {…}`` inline)."""
+        """Line of ``key`` in ``[section]`` (or its header, or ``section = {…}`` inline);
+        ``name[i].key`` is ``key`` in the i-th ``[[section.name]]``."""
+        item = _ITEM_KEY.fullmatch(key)
+        if item is not None:
+            owner = f"{section}.{item['name']}"
+            line = self.field(self.array_item(owner, int(item["index"])), item["key"], owner)
+            if line is not None:
+                return line
         line = self.field(self.table(section), key, section)
         return line if line is not None else self.section(section)
 

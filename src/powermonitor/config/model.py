@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from ..alerts.rules import AlertConfig
 from ..dps import DpMapping
 from ..models import DeviceInfo, mask_key
 from ..monitor.directory import resolve_id
@@ -225,6 +226,7 @@ class Config:
     prometheus: PrometheusSettings = PrometheusSettings()
     mqtt: MqttSettings | None = None  # None: MQTT off
     influx: InfluxSettings | None = None  # None: InfluxDB off
+    alerts: AlertConfig = field(default_factory=AlertConfig)  # [[alerts]] and [[notify]]
     sources: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def plug(self, name_or_id: str) -> PlugConfig:

@@ -23,6 +23,7 @@ from the environment.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import fields as dataclass_fields
 from typing import Any, Final
@@ -116,6 +117,7 @@ def energy_settings(table: object, env: Env) -> EnergySettings:
 
 _TARIFF_KEYS: Final = ("currency", "timezone", "price", "daily_charge", "windows")
 _WINDOW_KEYS: Final = ("days", "start", "end", "price")
+_WINDOW_NUMBER: Final = re.compile(r"\[\[tariff\.windows\]\] #(\d+)")
 
 
 def tariff_settings(table: object, env: Env) -> Tariff | None:
@@ -128,11 +130,16 @@ def tariff_settings(table: object, env: Env) -> Tariff | None:
     if isinstance(windows, list):
         for number, window in enumerate(windows, 1):
             if isinstance(window, Mapping):
-                f.check_keys(window, _WINDOW_KEYS, f"[[tariff.windows]] #{number}", "windows.")
+                f.check_keys(window, _WINDOW_KEYS, f"[[tariff.windows]] #{number}",
+                             f"windows[{number - 1}].")
     try:
         return Tariff.from_config(section.raw)
     except ConfigError as exc:
-        key = next((k for k in (*_WINDOW_KEYS, *_TARIFF_KEYS) if k in exc.reason), "")
+        window = _WINDOW_NUMBER.search(exc.reason)
+        keys = _WINDOW_KEYS if window else _TARIFF_KEYS
+        key = next((k for k in keys if k in exc.reason.split("]", 2)[-1]), "")
+        if window:
+            key = f"windows[{int(window[1]) - 1}].{key}"
         raise FieldError(key, exc.reason) from None
 
 

@@ -34,6 +34,7 @@ from typing import Any, Final
 
 import tomli_w
 
+from ..alerts.rules import RuleError, parse_sections, redact_target
 from ..errors import ConfigError
 from .fields import FieldError, Locator, hint
 from .locate import resolve_path
@@ -53,7 +54,9 @@ __all__ = [
 
 log = logging.getLogger("powermonitor.config")
 
-KNOWN_SECTIONS: Final[tuple[str, ...]] = ("defaults", "plugs", *SECTIONS)
+ARRAY_SECTIONS: Final[tuple[str, ...]] = ("notify", "alerts")
+"""Arrays of tables validated together (rules name channels): see :mod:`..alerts.rules`."""
+KNOWN_SECTIONS: Final[tuple[str, ...]] = ("defaults", "plugs", *SECTIONS, *ARRAY_SECTIONS)
 
 _TOML_ERROR_AT = re.compile(r"^(?P<msg>.*?)\s*\(at line (?P<line>\d+), column (?P<col>\d+)\)$")
 _TOML_ERROR_END = re.compile(r"^(?P<msg>.*?)\s*\(at end of document\)$")
@@ -62,6 +65,8 @@ _TOML_ERROR_END = re.compile(r"^(?P<msg>.*?)\s*\(at end of document\)$")
 def _toml(text: str, label: Path | str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
+    except RecursionError:  # tomllib recurses per nesting level: a hostile file is an error
+        raise ConfigError("invalid TOML: arrays or tables nested too deeply", label) from None
     except tomllib.TOMLDecodeError as exc:
         match = _TOML_ERROR_AT.match(str(exc))
         if match:
@@ -138,7 +143,19 @@ def parse_config(text: str, path: Path | str | None = None,
             raise fail(exc.message, locate.in_section(name, exc.key)) from None
         except ConfigError as exc:  # a value from the environment: no line to point at
             raise ConfigError(exc.reason, label) from None
-    sources = {name: data[name] for name in SECTIONS if name in data}
+    try:
+        settings["alerts"] = parse_sections(data.get("notify"), data.get("alerts"))
+    except RuleError as exc:
+        raw = data.get(exc.section)
+        entry = raw[exc.position] if isinstance(raw, list) and exc.position < len(raw) else None
+        label_name = entry.get("name") if isinstance(entry, dict) else None
+        who = f"{exc.section} {label_name.strip()!r}" \
+            if isinstance(label_name, str) and label_name.strip() \
+            else f"{exc.section} #{exc.position + 1}"
+        block = locate.array_item(exc.section, exc.position)
+        raise fail(f"{who}: {exc.message}", locate.field(block, exc.key, exc.section)
+                   or locate.section(exc.section)) from None
+    sources = {name: data[name] for name in (*SECTIONS, *ARRAY_SECTIONS) if name in data}
     return Config(path=where, defaults=defaults, plugs=tuple(plugs), sources=sources,
                   **settings)
 
@@ -232,7 +249,8 @@ def _render(config: Config, sections: Mapping[str, Any], *, mask: bool, comment:
 
 def render_config(config: Config) -> str:
     """The TOML text :func:`save_config` writes (sections other than plugs as read)."""
-    sections = {name: config.sources[name] for name in SECTIONS if name in config.sources}
+    sections = {name: config.sources[name] for name in (*SECTIONS, *ARRAY_SECTIONS)
+                if name in config.sources}
     return _render(config, sections, mask=False, comment=_HEADER_COMMENT)
 
 
@@ -245,6 +263,11 @@ def show_config(config: Config) -> str:
         table = shown(name, getattr(config, name), config.sources.get(name))
         if table is not None:
             sections[name] = table
+    if "notify" in config.sources:  # channel URLs may carry tokens: scheme and host only
+        sections["notify"] = [{**t, "url": redact_target(str(t.get("url", "")))}
+                              for t in config.sources["notify"]]
+    if "alerts" in config.sources:
+        sections["alerts"] = config.sources["alerts"]
     return _render(config, sections, mask=True, comment=_SHOW_COMMENT)
 
 

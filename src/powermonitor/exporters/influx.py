@@ -51,7 +51,8 @@ import httpx
 from ..client.reconnect import Backoff, QuietLog
 from ..config import ENV, InfluxSettings
 from ..models import Reading
-from ..monitor.hub import Subscription
+from ..monitor.consumer import HubConsumer
+from ..monitor.hub import HubEvent
 from .base import ServiceLike, totals_wh
 
 __all__ = [
@@ -165,14 +166,16 @@ class _Outcome:
     DROP = "drop"
 
 
-class InfluxWriter:
+class InfluxWriter(HubConsumer):
     """Hub subscriber writing every reading to InfluxDB, batched; ``run()`` until cancelled."""
 
     name = "influx"
+    queue_size = 100_000
 
     def __init__(self, service: ServiceLike, settings: InfluxSettings, *,
                  backoff: Backoff | None = None,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
+        super().__init__(service.hub)
         self.service = service
         self.settings = settings
         self.backoff = backoff or Backoff(initial=1.0, cap=60.0, key_error_delay=300.0)
@@ -187,25 +190,15 @@ class InfluxWriter:
         self.failures = 0  # failed write requests
         self.requests = 0
 
-    async def run(self) -> None:
-        sub = self.service.hub.subscribe(maxsize=100_000)
-        try:
-            async with asyncio.TaskGroup() as group:
-                group.create_task(self._drain(sub), name="influx:drain")
-                await self._flush_loop()
-        finally:
-            sub.close()
-
     # ------------------------------------------------------------------ readings → lines
 
-    async def _drain(self, sub: Subscription) -> None:
-        while True:
-            events = [await sub.get()]
-            while len(events) < 10_000 and (event := sub.get_nowait()) is not None:
-                events.append(event)
-            readings = [e for e in events if isinstance(e, Reading)]
-            if readings:
-                self.add(readings)
+    def take(self, events: list[HubEvent]) -> None:
+        readings = [e for e in events if isinstance(e, Reading)]
+        if readings:
+            self.add(readings)
+
+    async def serve(self) -> None:
+        await self._flush_loop()
 
     def add(self, readings: list[Reading]) -> None:
         """Render readings as lines into the buffer (the energy totals are read once)."""

@@ -141,6 +141,13 @@ class SimulatedPlug:
         if self.spec.raw_dps is not None:  # replayed raw data: only the switches move
             raw = dict(self.spec.raw_dps)
             raw.update((str(dp), on) for dp, on in self.switches.items())
+            if self.spec.profile.startswith("schedule:"):  # spec "power_schedule"
+                on = self.is_on
+                m = self.mains.measure(t, on=on, power_w=self.profile.power_w(t) if on else 0.0,
+                                       power_factor=self.profile.power_factor(t))
+                raw.update((k, v) for k, v in encode_dps(
+                    "cz", switches={1: on}, power_w=m.power_w, voltage_v=m.voltage_v,
+                    current_a=m.current_a, add_ele_wh=0).items() if k in ("18", "19", "20"))
             raw.update(self.extra)
             return raw
         on = self.is_on

@@ -6,6 +6,10 @@ The file is a JSON list of entries::
       "product_key": "keyjup78v54myhan", "name": "kettle",
       "dps": {"1": true, "18": 412, "19": 890, "20": 2301}}]
 
+An entry may carry ``"power_schedule": [[seconds_from_start, watts], ...]`` (piecewise constant,
+``"repeat": true`` to loop it): DPs 18/19/20 (current, power, voltage, as "cz" plugs report
+them) then follow the schedule, so a washing-machine cycle with its pauses can be replayed.
+
 ``id``, ``key`` and ``dps`` are required; ``version`` defaults to 3.3. The raw values are served
 as given (NaN and Infinity included: the file is read the way plugs' JSON is); the boolean
 DPs are the plug's switches and stay switchable; ``product_key`` goes into the plug's LAN
@@ -27,6 +31,7 @@ from typing import Any, Final
 from ..errors import UsageError
 from ..protocol.versions import normalize_version
 from .plug import PlugSpec
+from .profiles import MAX_SCHEDULE_STEPS, schedule_spec
 
 __all__ = ["FIELDS", "MAX_DPS", "MAX_ENTRIES", "load_spec", "parse_spec"]
 
@@ -82,6 +87,25 @@ def _dps(value: object, field: str) -> tuple[tuple[str, Any], ...]:
     return tuple(sorted(out, key=lambda item: int(item[0])))
 
 
+def _schedule(value: object, field: str) -> list[tuple[float, float]]:
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_SCHEDULE_STEPS:
+        raise _SpecError(f"{field!r} must be a list of 1 to {MAX_SCHEDULE_STEPS} "
+                         "[seconds_from_start, watts] pairs")
+    out = []
+    for step in value:
+        if not (isinstance(step, list) and len(step) == 2 and all(
+                isinstance(x, int | float) and not isinstance(x, bool) for x in step)):
+            raise _SpecError(f"{field!r}: each step is [seconds_from_start, watts] (got {step!r})")
+        out.append((float(step[0]), float(step[1])))
+    return out
+
+
+def _flag(value: object, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise _SpecError(f"{field!r} must be true or false")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class _Field:
     name: str
@@ -98,6 +122,8 @@ FIELDS: Final[tuple[_Field, ...]] = (
     _Field("version", "version", _version),
     _Field("product_key", "product_key", lambda v, f: _text(v, f, empty_ok=True)),
     _Field("name", "name", lambda v, f: _text(v, f, empty_ok=True)),
+    _Field("power_schedule", "profile", _schedule),
+    _Field("repeat", "repeat", _flag),
 )
 _KNOWN: Final = frozenset(f.name for f in FIELDS)
 
@@ -114,6 +140,16 @@ def _entry(raw: object) -> PlugSpec:
             kwargs[field.spec_arg] = field.check(raw[field.name], field.name)
         elif field.required:
             raise _SpecError(f"missing {field.name!r}")
+    repeat = kwargs.pop("repeat", False)
+    if "profile" in kwargs:
+        # the measured DPs (18/19/20, as the common "cz" plugs report them) follow the
+        # schedule, voltage and current with them; every other raw DP is served as given
+        try:
+            kwargs["profile"] = schedule_spec(kwargs["profile"], repeat)
+        except ValueError as exc:
+            raise _SpecError(f"'power_schedule': {exc}") from None
+    elif repeat:
+        raise _SpecError("'repeat' needs a 'power_schedule'")
     return PlugSpec(layout="nopower", **kwargs)
 
 

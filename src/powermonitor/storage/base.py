@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from ..errors import UsageError
 
@@ -121,6 +121,12 @@ class Store(Protocol):
     async def write(self, samples: Sequence[Sample], names: dict[str, str]) -> None:
         """Insert samples, update counters and rollups in ONE transaction (all or nothing)."""
 
+    async def backfill(
+        self, samples: Sequence[Sample], names: dict[str, str], *, now: float | None = None
+    ) -> None:
+        """:meth:`write` for loading history (the demo's past week, an import): what retention
+        would already delete relative to ``now`` is not written; counters get everything."""
+
     async def counters(self) -> dict[str, Counter]: ...
 
     async def devices(self) -> list[DeviceRow]: ...
@@ -136,3 +142,6 @@ class Store(Protocol):
 
     async def purge(self, now: float) -> int:
         """Apply retention per tier; return rows removed."""
+
+    async def transact(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
+        """Run portable ``?``-parameter statements in one transaction; the rows of each."""

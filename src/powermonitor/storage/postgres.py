@@ -184,6 +184,12 @@ def _asyncpg() -> ModuleType:
     return mod
 
 
+def _dollar(sql: str) -> str:
+    """``?`` placeholders (portable SQL, see Store.transact) as PostgreSQL's ``$1, $2, ...``."""
+    parts = sql.split("?")
+    return "".join(p + (f"${i + 1}" if i < len(parts) - 1 else "") for i, p in enumerate(parts))
+
+
 def redact_dsn(dsn: str) -> str:
     """``user@host:port/db`` for messages and logs: never the password or query options."""
     try:
@@ -594,3 +600,14 @@ class PostgresStore:
         except self._errors() as exc:
             raise self._error("purge", exc) from exc
         return int(status.split()[-1])
+
+    async def transact(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
+        """Run ``?``-parameter statements in ONE transaction (``?`` becomes ``$n``)."""
+        try:
+            async with self._acquire() as conn, conn.transaction():
+                out = []
+                for sql, args in statements:
+                    out.append([tuple(r) for r in await conn.fetch(_dollar(sql), *args)])
+                return out
+        except self._errors() as exc:
+            raise self._error("write to", exc) from exc

@@ -696,3 +696,22 @@ class SqliteStore:
         """``PRAGMA quick_check`` (reads the whole file): ``"ok"`` or SQLite's findings."""
         rows = await self._run(self._query, "PRAGMA quick_check", ())
         return "\n".join(str(r[0]) for r in rows)
+
+    async def transact(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
+        """Run ``?``-parameter statements in ONE transaction; the rows of each (for small
+        additive tables such as alerts and cycles, in portable SQL: see insight/store.py)."""
+        return await self._run(self._transact_sync, list(statements))
+
+    def _transact_sync(self, statements: list[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
+        conn = self._db()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                out = [conn.execute(sql, tuple(args)).fetchall() for sql, args in statements]
+                conn.execute("COMMIT")
+            except BaseException:
+                self._rollback(conn)
+                raise
+        except sqlite3.Error as exc:
+            raise self._error("write to", exc) from exc
+        return out
