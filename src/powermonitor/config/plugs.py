@@ -272,8 +272,8 @@ def _compact_mapping(source: Mapping[str, Any]) -> DpMapping:
     overridden = any(role in source for role in (*MEASUREMENT_ROLES, "switches"))
     return DpMapping(
         current=fields["current"], power=fields["power"], voltage=fields["voltage"],
-        energy_increment=fields["energy_increment"], switches=switches,
-        name="custom" if overridden or layout is None else str(layout),
+        energy_increment=fields["energy_increment"], energy_total=fields["energy_total"],
+        switches=switches, name="custom" if overridden or layout is None else str(layout),
     )
 
 
