@@ -11,14 +11,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from e2e.conftest import command
 from rich.console import Console
 
 from powermonitor.cli.demo import HOUSEHOLD, backfill, household_specs, print_report
 from powermonitor.insight.store import InsightStore
 from powermonitor.storage.sqlite import SqliteStore
 from powermonitor.tariff import Tariff
-
-from e2e.conftest import command
 
 
 async def test_backfilled_week_has_cycles_and_a_report(tmp_path: Path) -> None:
