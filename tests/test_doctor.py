@@ -38,6 +38,7 @@ async def test_healthy_plug_reads_and_serves_one_client_at_a_time() -> None:
     assert "guess cz" in checks["profile"].message
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("faults", "code", "words"),
     [

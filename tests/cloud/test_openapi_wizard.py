@@ -102,8 +102,8 @@ async def test_scan_adds_plugs_that_then_answer(fake: FakeOpenApi, lan: Lan,
         s.device_id: s.local_key for s in LAN_SPECS}
 
     # The keys really are the plugs' keys: a reading comes back through the written config.
-    async with Plug.from_info(loaded.plug("Kettle").device_info()) as plug:
-        reading = await plug.status()
+    async with Plug.from_info(loaded.plug("Kettle").device_info()) as kettle:
+        reading = await kettle.status()
     assert reading.power_w is not None and reading.power_w > 1000
 
     # tinytuya finds the key in our devices.json by itself (local_key=None) and reads the plug.
@@ -113,8 +113,8 @@ async def test_scan_adds_plugs_that_then_answer(fake: FakeOpenApi, lan: Lan,
             "print(json.dumps(d.status()))")
     proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code, cwd=tmp_path,
                                                 stdout=asyncio.subprocess.PIPE)
-    out, _ = await asyncio.wait_for(proc.communicate(), 60)
-    assert "19" in json.loads(out)["dps"]
+    stdout, _err = await asyncio.wait_for(proc.communicate(), 60)
+    assert "19" in json.loads(stdout)["dps"]
 
 
 def existing_config(path: Path) -> Config:

@@ -52,6 +52,7 @@ def secrets(fake: FakeSharing) -> list[str]:
     return [KETTLE.local_key, FRIDGE.local_key, *fake.access, *fake.access.values()]
 
 
+@pytest.mark.slow
 async def test_qr_login_scan_and_config(fake: FakeSharing, lan: Lan, tmp_path: Path) -> None:
     config, devices_json = tmp_path / "config.toml", tmp_path / "devices.json"
     result = await wizard_async(*args(fake, config, "--devices-json", str(devices_json)),

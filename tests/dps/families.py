@@ -26,7 +26,7 @@ def family_id(row: dict[str, Any]) -> str:
 
 def raw_number(entry: dict[str, Any], si_value: float) -> int:
     raw = si_value * _TO_UNIT[entry["unit"]] * entry["scale"]
-    rounded = round(raw)
+    rounded: int = round(raw)
     assert abs(raw - rounded) < 1e-6, f"{si_value} is not exact in {entry}"
     return rounded
 

@@ -400,6 +400,7 @@ def _check_reading(r: Reading) -> None:
     assert r.switch is None or isinstance(r.switch, bool)
 
 
+@pytest.mark.slow
 @settings(max_examples=300)
 @given(dps_dicts)
 def test_any_dps_never_raises(dps: dict[Any, Any]) -> None:
@@ -416,6 +417,7 @@ power_dps = st.dictionaries(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=300)
 @given(power_dps, st.sampled_from([None, *LAYOUTS.values()]))
 def test_power_dps_never_raise(dps: dict[str, Any], mapping: DpMapping | None) -> None:
@@ -427,3 +429,28 @@ def test_power_dps_never_raise(dps: dict[str, Any], mapping: DpMapping | None) -
 def test_any_tinytuya_mapping_never_raises(raw: dict[Any, Any]) -> None:
     m = mapping_from_tinytuya(raw)
     _check_reading(read({"1": True, "19": 5, "20": 2300}, mapping=m))
+
+
+def test_cloud_mapping_of_a_meter_reads_phase_blob_and_total() -> None:
+    mapping = mapping_from_tinytuya({
+        "1": {"code": "total_forward_energy", "type": "Integer",
+              "values": {"unit": "kW·h", "scale": 2}},
+        "6": {"code": "phase_a", "type": "Raw", "values": {}},
+        "16": {"code": "switch", "type": "Boolean", "values": {}},
+    })
+    # V 230.1 (2301), I 0.41 A (410), P 0.089 kW (89) packed big-endian in 2+3+3 bytes
+    blob = (2301 << 48 | 410 << 24 | 89).to_bytes(8, "big")
+    import base64
+
+    r = read({"1": 1234, "6": base64.b64encode(blob).decode(), "16": True}, mapping=mapping)
+    assert (r.voltage_v, r.current_a, r.power_w) == (230.1, 0.41, 89.0)
+    assert r.energy_total_wh == 12340.0 and r.energy_increment_wh is None
+    assert r.switches == {"16": True} and r.source == "mapping tinytuya"
+
+
+def test_config_mapping_can_name_a_meter_total() -> None:
+    from powermonitor.config import parse_mapping
+
+    mapping = parse_mapping({"power": "19:1", "energy_total": "1:2"})
+    assert mapping.energy_total == DpField("1", 2, "kWh")
+    assert read({"19": 890, "1": 1234}, mapping=mapping).energy_total_wh == 12340.0

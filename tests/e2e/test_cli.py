@@ -169,6 +169,7 @@ def test_garbage_exit_7(junk_port: int) -> None:
     assert result.returncode == 7 and "corrupt" in result.stderr
 
 
+@pytest.mark.slow
 def test_silent_plug_exit_4(tmp_path: Path) -> None:
     """Ctrl-C on a waiting poll (exit 130) is tests/e2e/test_cli_style.py's job."""
     silent = Simulator(tmp_path, "--count", "1", "--protocol", "3.3", "--silent")

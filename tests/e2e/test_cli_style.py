@@ -123,6 +123,7 @@ def test_ctrl_c_is_exit_130_even_when_the_parent_ignored_sigint(
         proc.wait()
 
 
+@pytest.mark.slow
 def test_simulate_stops_cleanly_right_after_announcing_readiness(tmp_path: Path) -> None:
     """The devices file is the readiness signal: a SIGTERM right after it must be handled."""
     for attempt in range(5):

@@ -43,7 +43,7 @@ def test_example_config_passes_config_check_with_the_compose_environment() -> No
     result = run("powermonitor", "config", "check", env=env)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert "web: 0.0.0.0:8000 (also answers to: localhost)" in lines
+    assert "web: 0.0.0.0:8000" in lines
     assert "storage: /data/powermonitor.db; keep raw 14 d, minutes 90 d, hours forever, days " \
            "forever" in lines
     assert "prometheus: /metrics on the web server" in lines
@@ -76,51 +76,79 @@ def test_prometheus_scrapes_the_compose_service_where_the_example_listens() -> N
     assert service["command"] == ["powermonitor", "run"]  # no --listen: [web] listen decides
 
 
+def _serve(tmp_path: Path, sim: Simulator, argv: list[str], listen_line: str | None,
+           env: dict[str, str], expected: str) -> None:
+    """Start ``argv`` with the example config (its listen line replaced by ``listen_line``,
+    or dropped with its section when None) plus one simulated plug; check the banner names
+    ``expected`` and /metrics answers there; stop with SIGTERM (exit 0)."""
+    text = EXAMPLE.read_text()
+    assert EXAMPLE_LISTEN in text
+    if listen_line is None:
+        start = text.index("[web]")
+        text = text[:start] + text[text.index("[mqtt]"):]
+    else:
+        text = text.replace(EXAMPLE_LISTEN, listen_line)
+    device = sim.devices[0]
+    text += (f'\n[[plugs]]\nname = "{device["name"]}"\nid = "{device["id"]}"\n'
+             f'host = "127.0.0.1"\nport = {device["port"]}\nkey = "{device["key"]}"\n'
+             f'version = "{device["version"]}"\n')
+    config = tmp_path / "config.toml"
+    config.write_text(text)
+    config.chmod(0o600)
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("PLUG", "POWERMONITOR"))}
+    full.update({k: str(v) for k, v in compose_service()["environment"].items()})
+    full.update({"POWERMONITOR_CONFIG": str(config), "XDG_DATA_HOME": str(tmp_path / "data"),
+                 "POWERMONITOR_DB": str(tmp_path / "pm.db"),
+                 "POWERMONITOR_MQTT_URL": f"mqtt://127.0.0.1:{free_port()}", **env})
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=full)
+    try:
+        assert proc.stderr is not None
+        banner = [proc.stderr.readline() for _ in range(2)]
+        assert banner[1].strip() == f"dashboard: http://{expected}/", banner
+        assert "powermonitor_" in _get_metrics(expected)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+
+
 def test_the_compose_command_serves_metrics_where_the_config_says(tmp_path: Path) -> None:
     """Compose's argv with the example config, moved to loopback and a free port (and the
     broker to a closed loopback port): the service listens where [web] listen says."""
     sim = Simulator(tmp_path, "--count", "1", "--protocol", "3.3")
     try:
         port = free_port()
-        text = EXAMPLE.read_text()
-        assert EXAMPLE_LISTEN in text
-        device = sim.devices[0]
-        text = text.replace(EXAMPLE_LISTEN, f'listen = "127.0.0.1:{port}"') + (
-            f'\n[[plugs]]\nname = "{device["name"]}"\nid = "{device["id"]}"\n'
-            f'host = "127.0.0.1"\nport = {device["port"]}\nkey = "{device["key"]}"\n'
-            f'version = "{device["version"]}"\n')
-        config = tmp_path / "config.toml"
-        config.write_text(text)
-        config.chmod(0o600)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PLUG", "POWERMONITOR"))}
-        env.update({k: str(v) for k, v in compose_service()["environment"].items()})
-        env.update({"POWERMONITOR_CONFIG": str(config), "XDG_DATA_HOME": str(tmp_path / "data"),
-                    "POWERMONITOR_DB": str(tmp_path / "pm.db"),
-                    "POWERMONITOR_MQTT_URL": f"mqtt://127.0.0.1:{free_port()}"})
         argv = compose_service()["command"]
-        proc = subprocess.Popen([*command(argv[0]), *argv[1:]], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=env)
-        try:
-            assert proc.stderr is not None
-            banner = [proc.stderr.readline() for _ in range(2)]
-            assert banner[1].strip() == f"dashboard: http://127.0.0.1:{port}/", banner
-            body = _get_metrics(port)
-            assert "powermonitor_" in body
-        finally:
-            proc.terminate()
-            _, err = proc.communicate(timeout=30)
-        assert proc.returncode == 0, err
+        _serve(tmp_path, sim, [*command(argv[0]), *argv[1:]], f'listen = "127.0.0.1:{port}"',
+               {}, f"127.0.0.1:{port}")
     finally:
         sim.stop()
 
 
-def _get_metrics(port: int) -> str:
+def test_the_entrypoint_honours_web_listen_and_the_environment(tmp_path: Path) -> None:
+    """The image's entry point without a command: [web] listen decides; POWERMONITOR_LISTEN
+    wins over it."""
+    sim = Simulator(tmp_path, "--count", "1", "--protocol", "3.3")
+    entrypoint = ["sh", str(ROOT / "docker" / "entrypoint.sh")]
+    try:
+        port = free_port()
+        _serve(tmp_path, sim, entrypoint, f'listen = "127.0.0.1:{port}"', {},
+               f"127.0.0.1:{port}")
+        other = free_port()
+        _serve(tmp_path, sim, entrypoint, None, {"POWERMONITOR_LISTEN": f"127.0.0.1:{other}"},
+               f"127.0.0.1:{other}")
+    finally:
+        sim.stop()
+
+
+def _get_metrics(address: str) -> str:
     """GET /metrics; the banner is printed as the server task starts, so a refused connect
     is retried until the socket is listening (bounded)."""
     deadline = time.monotonic() + 20
     while True:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+            with urllib.request.urlopen(f"http://{address}/metrics", timeout=10) as reply:
                 assert reply.status == 200
                 return str(reply.read().decode())
         except ConnectionRefusedError:

@@ -115,6 +115,7 @@ def test_watch_with_a_malformed_config_names_file_and_line(tmp_path: Path) -> No
     assert bad.read_text().endswith("id = \n")  # nothing overwritten
 
 
+@pytest.mark.slow
 def test_scan_finds_simulated_beacons(tmp_path: Path) -> None:
     p31, p33, p35 = free_udp_port(), free_udp_port(), free_udp_port()
     sim = Simulator(tmp_path, "--count", "3", "--protocol", "3.1,3.3,3.5", "--beacons",

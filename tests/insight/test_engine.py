@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from powermonitor.insight.cycles import Cycle, CycleDetector
 WASHER = CycleThresholds(start_w=10, start_for_s=60, stop_w=5, stop_for_s=300, min_wh=20)
 
 
-def feed(det: CycleDetector, schedule: list[tuple[float, float]], until: float,
+def feed(det: CycleDetector, schedule: Sequence[tuple[float, float]], until: float,
          step: float = 5.0) -> list[object]:
     """Readings only when power changes (like a Tuya plug), clock ticks every ``step``."""
     events: list[object] = []

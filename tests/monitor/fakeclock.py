@@ -28,7 +28,7 @@ import time
 from typing import Any
 
 
-class _PollFirst(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+class _PollFirst(selectors.DefaultSelector):
     """A selector that never waits in real time while the loop has a timer to jump to."""
 
     def __init__(self) -> None:
@@ -61,7 +61,9 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
         self._clock_resolution = 1e-6  # a timer due "now" must fire: 1 ns is below a float's
         # step at Unix-time magnitudes (~0.2 µs)
 
-    def run_in_executor(self, executor: Any, func: Any, *args: Any) -> asyncio.Future[Any]:
+    def run_in_executor(  # type: ignore[override]  # typeshed spells it with TypeVarTuple
+        self, executor: Any, func: Any, *args: Any
+    ) -> asyncio.Future[Any]:
         """Counted, so the clock stands still while a worker thread runs."""
         future = super().run_in_executor(executor, func, *args)
         self.threads += 1

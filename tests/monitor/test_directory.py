@@ -75,7 +75,7 @@ async def test_every_entry_point_finds_the_same_plug(
     attempt("config", lambda: CONFIG.plug(words).device_id)
     attempt("monitor", lambda: Monitor(CONFIG).coordinator(words).plug.device_id)
     attempt("service (MQTT commands use it)", lambda: service.resolve(words))
-    attempt("cli", lambda: (_device_ids(CONFIG, {}, [words]) or [None])[0])
+    attempt("cli", lambda: (_device_ids(CONFIG, {}, [words]) or [""])[0] or None)
 
     # Service.set_switch: a plug it finds is offline here (not running); one it does not, unknown
     try:

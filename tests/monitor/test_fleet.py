@@ -15,7 +15,7 @@ import pytest
 from powermonitor.client.reconnect import Backoff
 from powermonitor.config import Config, Defaults, PlugConfig
 from powermonitor.models import Reading
-from powermonitor.monitor.hub import Availability
+from powermonitor.monitor.hub import Availability, HubEvent
 from powermonitor.monitor.supervisor import Monitor
 from powermonitor.simulator.server import Fleet, fleet_specs
 
@@ -58,9 +58,9 @@ async def test_fleet_of_200_for_a_minute() -> None:
         await asyncio.gather(task, return_exceptions=True)
         await fleet.stop()
 
-    events = []
-    while (e := sub.get_nowait()) is not None:
-        events.append(e)
+    events: list[HubEvent] = []
+    while (event := sub.get_nowait()) is not None:
+        events.append(event)
     readings = Counter(e.device_id for e in events if isinstance(e, Reading))
     offline = Counter(e.device_id for e in events if isinstance(e, Availability) and not e.online)
     expected = DURATION / INTERVAL

@@ -104,8 +104,11 @@ def list_command(config_path: Path | None, fmt: str) -> None:
 
 
 def _read_key(key: str | None) -> str:
+    """KEY "-": read it from standard input (without echo on a terminal)."""
     if key != "-":
         return key or ""
+    if sys.stdin.isatty():
+        return str(click.prompt("local key", hide_input=True, err=True)).strip()
     line = sys.stdin.readline()
     return line.rstrip("\r\n")
 
@@ -209,3 +212,9 @@ def import_command(
         click.echo(f"{summary}: {config.path} not changed")
     else:
         click.echo(f"{summary}: saved {written}")
+
+
+# `devices set` lives in its own module (it is imported here, after the group exists)
+from .devices_set import set_command
+
+devices_group.add_command(set_command)

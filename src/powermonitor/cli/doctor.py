@@ -16,8 +16,7 @@ from ..doctor import Finding, Target, diagnose, exit_code
 from ..models import mask_key
 from . import runtime
 from .options import config_option, output_options
-from .plugref import configured_plug
-from .poll import resolve_target
+from .plugref import resolve_plug
 from .render import dumps
 
 _MARK = {"ok": "ok  ", "info": "info", "warn": "WARN", "fail": "FAIL"}
@@ -25,12 +24,10 @@ _MARK = {"ok": "ok  ", "info": "info", "warn": "WARN", "fail": "FAIL"}
 
 def _target(config_path: Path | None, first: str, ip: str | None, key: str | None,
             version: str | None, port: int) -> Target:
-    if ip is None:
-        plug = configured_plug(config_path, first)
-        return Target(plug.device_id, plug.host, plug.local_key, plug.version, plug.port,
-                      plug.name, str(getattr(plug, "product_id", "") or ""), plug.mapping)
-    info = resolve_target(first, ip, key, version, port)
-    return Target(info.device_id, info.host, info.local_key, info.version, info.port)
+    plug = resolve_plug(first, ip, key, version, port, config_path)
+    info = plug.info
+    return Target(info.device_id, info.host, info.local_key, info.version, info.port,
+                  info.name, plug.product_id, plug.mapping)
 
 
 def render_text(target: Target, findings: list[Finding]) -> str:

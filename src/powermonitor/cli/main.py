@@ -21,6 +21,7 @@ from .poll import plugjson_command, plugpower_command, poll_command
 from .run import run_command
 from .scan import scan_command
 from .simulate import simulate_command
+from .switch import switch_command
 from .watch import watch_command
 from .wizard import wizard_group
 
@@ -50,6 +51,7 @@ cli.add_command(export_command)
 cli.add_command(scan_command)
 cli.add_command(watch_command)
 cli.add_command(doctor_command)
+cli.add_command(switch_command)
 cli.add_command(wizard_group)
 cli.add_command(alerts_group)
 cli.add_command(cycles_command)

@@ -26,6 +26,7 @@ from ..storage import default_db_path, open_store
 from ..storage.sqlite import SqliteStore
 from . import runtime
 from .options import config_option, db_option
+from .via_service import remove_record, write_record
 
 PORT_SEARCH = 20  # free ports tried after a busy one, for the suggestion
 
@@ -95,6 +96,14 @@ def announce(service: Service, options: ServiceOptions) -> None:
         click.echo(f"dashboard: http://{show_address(*options.listen)}/", err=True)
         token_file = (options.data_dir or default_db_path().parent) / TOKEN_FILE
         click.echo(f"API token (to switch plugs from the page or API): in {token_file}", err=True)
+        host, port = options.listen
+        host = "127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host
+        try:  # so that `poll NAME` and `switch NAME` go through us, not around us
+            write_record(token_file.parent, f"http://{show_address(host, port)}", token_file,
+                         (p.device_id for p in service.config.plugs))
+        except OSError as exc:
+            click.echo(f"warning: cannot write the service record: {exc.strerror or exc}",
+                       err=True)
 
 
 async def main(config_path: Path | None, db: str | None, listen_flag: str | None,
@@ -103,10 +112,15 @@ async def main(config_path: Path | None, db: str | None, listen_flag: str | None
     listen = listen_address(config, listen_flag)
     check_listen(listen, "--listen")
     check_listen(metrics_listen or config.prometheus.listen, "--metrics-listen")
+    data_dir = token_dir(db_from(config, db))
     options = ServiceOptions(db=db, listen=listen, metrics_listen=metrics_listen,
-                             data_dir=token_dir(db_from(config, db)))
+                             data_dir=data_dir)
     service = await open_service(config, options)
-    await runtime.until_stopped(run_service(service, options, lambda s: announce(s, options)))
+    try:
+        await runtime.until_stopped(run_service(service, options,
+                                                lambda s: announce(s, options)))
+    finally:
+        remove_record(data_dir)
     stats = service.writer.stats
     click.echo(f"powermonitor: stopped; {stats.written} samples stored", err=True)
 

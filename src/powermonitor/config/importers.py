@@ -20,7 +20,7 @@ from . import fields as f
 from .edit import unique_name
 from .fields import FieldError
 from .model import DEFAULT_PORT, PlugConfig
-from .plugs import check_plug, without_nulls
+from .plugs import check_depth, check_plug, without_nulls
 
 __all__ = ["ImportResult", "import_devices"]
 
@@ -73,6 +73,7 @@ def _import_entry(entry: Mapping[str, Any]) -> PlugConfig:
         mapping = None
         source: dict[str, Any] = {}
         if isinstance(entry.get("mapping"), Mapping):
+            check_depth(entry["mapping"])
             source = without_nulls(entry["mapping"])
         if source:
             mapping = mapping_from_tinytuya(source)

@@ -272,8 +272,8 @@ def _compact_mapping(source: Mapping[str, Any]) -> DpMapping:
     overridden = any(role in source for role in (*MEASUREMENT_ROLES, "switches"))
     return DpMapping(
         current=fields["current"], power=fields["power"], voltage=fields["voltage"],
-        energy_increment=fields["energy_increment"], switches=switches,
-        name="custom" if overridden or layout is None else str(layout),
+        energy_increment=fields["energy_increment"], energy_total=fields["energy_total"],
+        switches=switches, name="custom" if overridden or layout is None else str(layout),
     )
 
 
@@ -313,6 +313,7 @@ def _parse_mapping(source: object) -> DpMapping:
                                     "{ power = \"19:1\", current = \"18:0\", voltage = \"20:1\" }")
     if not source:
         raise FieldError("mapping", "'mapping' is empty: remove it to detect the DPs")
+    check_depth(source)
     if any(_DP_ID.fullmatch(str(key)) for key in source):
         return _tinytuya_mapping(source)
     return _compact_mapping(source)
@@ -336,8 +337,29 @@ def mapping_to_source(mapping: DpMapping) -> dict[str, Any]:
     return source
 
 
+MAX_MAPPING_DEPTH: Final = 8
+"""A DP mapping is at most a few levels deep (DP → { values = { scale } }); deeper is hostile."""
+
+
+def check_depth(value: Any, key: str = "mapping") -> None:
+    """Refuse a value nested more than :data:`MAX_MAPPING_DEPTH` levels (iteratively: a
+    hostile file must not reach the recursion limit)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, Mapping) else (
+            item if isinstance(item, list) else ())
+        for child in children:
+            if isinstance(child, (Mapping, list)):
+                if depth + 1 >= MAX_MAPPING_DEPTH:
+                    raise FieldError(key, f"{key!r} is nested too deeply (more than "
+                                          f"{MAX_MAPPING_DEPTH} levels)")
+                stack.append((child, depth + 1))
+
+
 def without_nulls(value: Any) -> Any:
-    """JSON (tinytuya) data made TOML-safe: TOML has no null, so null entries are dropped."""
+    """JSON (tinytuya) data made TOML-safe: TOML has no null, so null entries are dropped.
+    Call :func:`check_depth` first on data from outside."""
     if isinstance(value, Mapping):
         return {str(k): without_nulls(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):

@@ -65,6 +65,8 @@ _TOML_ERROR_END = re.compile(r"^(?P<msg>.*?)\s*\(at end of document\)$")
 def _toml(text: str, label: Path | str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
+    except RecursionError:  # tomllib recurses per nesting level: a hostile file is an error
+        raise ConfigError("invalid TOML: arrays or tables nested too deeply", label) from None
     except tomllib.TOMLDecodeError as exc:
         match = _TOML_ERROR_AT.match(str(exc))
         if match:

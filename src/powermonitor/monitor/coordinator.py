@@ -80,7 +80,7 @@ class PlugCoordinator:
         self._ids: list[int] = []
         self._id_strs: frozenset[str] = frozenset()
         self.name = plug.name or plug.device_id
-        self._product_id: str | None = getattr(plug, "product_id", None)
+        self._product_id = plug.product_id or None
         hub.register(plug.device_id, self.name)
 
     # ------------------------------------------------------------------ public

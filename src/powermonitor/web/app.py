@@ -152,12 +152,14 @@ async def serve(
     port: int,
     *,
     on_started: Callable[[int], None] | None = None,
+    what: str = "dashboard",
 ) -> None:
     """Serve ``app`` (the one :func:`create_app` made, or any ASGI app) on host:port in the
     running loop until cancelled.
 
     ``port`` 0 picks a free port; ``on_started`` receives the bound port once the server
     accepts connections. A port that cannot be bound raises OSError with the address in it.
+    ``what`` names the server in the log line (the ``--metrics-listen`` listener serves here too).
     """
     sock = _listen(host, port)
     bound = sock.getsockname()[1]
@@ -172,7 +174,7 @@ async def serve(
     try:
         await asyncio.wait((task, ready), return_when=asyncio.FIRST_COMPLETED)
         if server.started:
-            log.info("dashboard at http://%s:%d/", f"[{host}]" if ":" in host else host, bound)
+            log.info("%s at http://%s:%d/", what, f"[{host}]" if ":" in host else host, bound)
             if on_started is not None:
                 on_started(bound)
         await asyncio.shield(task)
