@@ -46,6 +46,7 @@ async def test_backfilled_week_has_cycles_and_a_report(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.service
+@pytest.mark.timeout(480)  # the demo's first dishwasher programme ends within ~3 minutes
 def test_running_demo_fires_an_alert(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PLUG", "POWERMONITOR"))}
     proc = subprocess.Popen([*command("powermonitor"), "-v", "demo", "--listen", "off",
