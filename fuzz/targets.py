@@ -53,7 +53,12 @@ def frames(data: bytes) -> None:
         return
     version = VERSIONS[data[0] % len(VERSIONS)]
     body = data[1:]
-    for conn in (*pair(version), Connection(Role.DEVICE, version, KEY, DEV)):
+    conns = [*pair(version), Connection(Role.DEVICE, version, KEY, DEV)]
+    if version == "3.1":  # 3.1 plugs can be read without a key
+        keyless = Connection(Role.CLIENT, "3.1", b"", DEV)
+        keyless.start()
+        conns.append(keyless)
+    for conn in conns:
         try:
             conn.receive_data(body)
             conn.receive_data(body)  # the same again: a buffer left in a bad state shows here
@@ -69,11 +74,18 @@ def payloads(data: bytes) -> None:
     cmd = (8, 10, 16, 13, 7, 9, 18, 64)[data[1] % 8]
     payload = data[2:]
     client, device = pair(version)
+    frame = device._device_frame(cmd, payload, 1, retcode=data[1] >> 7)
     try:
-        frame = device._device_frame(cmd, payload, 1, retcode=data[1] >> 7)
         client.receive_data(frame)
     except ALLOWED:
         pass
+    if version == "3.1":  # the same frame to a client without the key
+        keyless = Connection(Role.CLIENT, "3.1", b"", DEV)
+        keyless.start()
+        try:
+            keyless.receive_data(frame)
+        except ALLOWED:
+            pass
     client, device = pair(version)
     try:
         device.receive_data(client._frame(cmd, payload, client._next_seqno()))

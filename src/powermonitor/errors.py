@@ -3,7 +3,8 @@
 Every error carries a message a user can act on and a stable ``exit_code`` that the CLI
 returns (documented in the README "Exit codes" table): the exit code is a class attribute, so
 the CLI classifies by type, never by message text. ``kind`` is the short word the monitor
-shows for a plug that is offline because of it. :data:`EXIT_CODES` lists them all.
+shows for a plug that is offline because of it. A test checks that the README documents the
+exit code of every error class.
 """
 
 from __future__ import annotations
@@ -135,12 +136,6 @@ class LocalProtocolError(PowermonitorError):
     exit_code = 70
 
 
-class NoPowerDataError(PowermonitorError):
-    """The plug answered, but reports no power data points (it is not an energy-monitoring plug)."""
-
-    exit_code = 10
-
-
 class StorageError(PowermonitorError):
     """The database could not be opened, read or written; the message names the file or server.
 
@@ -153,23 +148,7 @@ class StorageError(PowermonitorError):
 
 EXIT_INTERRUPTED = 130
 
-EXIT_CODES: dict[int, str] = {
-    0: "success",
-    PowermonitorError.exit_code: "other error",
-    UsageError.exit_code: "bad arguments or configuration",
-    UnreachableError.exit_code: "unreachable: connection refused, no route, or the link dropped",
-    DeviceTimeoutError.exit_code: "timeout: the plug accepted the connection but never answered",
-    KeyOrVersionError.exit_code: "wrong local key or protocol version (integrity check failed)",
-    DeviceReportedError.exit_code: "the plug reported an error",
-    ProtocolError.exit_code: "not a Tuya plug: garbage on the wire, or a safety cap broken",
-    PlugBusyError.exit_code: "busy: the plug closed the connection before answering",
-    StorageError.exit_code: "database error",
-    EXIT_INTERRUPTED: "interrupted",
-}
-"""Every exit code the CLI returns (the README table says the same, and a test checks it)."""
-
 __all__ = [
-    "EXIT_CODES",
     "EXIT_INTERRUPTED",
     "ConfigError",
     "ConnectionClosedError",
@@ -180,7 +159,6 @@ __all__ = [
     "KeyOrVersionError",
     "LimitExceededError",
     "LocalProtocolError",
-    "NoPowerDataError",
     "PlugBusyError",
     "PowermonitorError",
     "ProtocolError",

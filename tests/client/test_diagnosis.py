@@ -95,7 +95,7 @@ async def test_silent_plug_is_a_timeout(servers: list[PlugServer], version: str)
 async def test_non_tuya_answers_are_a_protocol_error(servers: list[PlugServer], version: str) -> None:
     srv = await serve(Faults(junk=True), "3.3" if version == "auto" else version)
     servers.append(srv)
-    with pytest.raises(ProtocolError, match="not Tuya frames") as info:
+    with pytest.raises(ProtocolError, match="not whole Tuya frames") as info:
         await poll_once(srv, version)
     assert info.value.exit_code == 7
 
@@ -204,3 +204,27 @@ async def test_monitor_cuts_off_flooding_plugs_and_keeps_reading_the_others(
     for coordinator in monitor.coordinators.values():
         assert len(coordinator.dps) <= MAX_DPS_PER_PLUG
     assert grown_mb < 100, grown_mb  # a flood grew memory by 1.6 GB in 10 s before the caps
+
+
+@pytest.mark.parametrize("then_close", [False, True])
+async def test_a_frame_cut_short_is_a_protocol_error(then_close: bool) -> None:
+    """A header announcing more bytes than ever come: garbage, not silence and not busy."""
+    async def half_frame(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(100)
+        writer.write(b"\x00\x00\x55\xaa" + b"\x00\x00\x00\x01\x00\x00\x00\x0a\x00\x00\x01\x00"
+                     + b"\x00" * 20)
+        await writer.drain()
+        if not then_close:
+            await reader.read()  # until the client hangs up
+        writer.close()
+
+    srv = await asyncio.start_server(half_frame, "127.0.0.1", 0)
+    port = srv.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(ProtocolError, match="not whole Tuya frames"):
+            async with TuyaDevice("x" * 20, "127.0.0.1", KEY, "3.3", port=port,
+                                  timeout=0.3) as dev:
+                await dev.status()
+    finally:
+        srv.close()
+        await srv.wait_closed()

@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,25 @@ def start_service(config: Path, db: Path, tmp: Path) -> subprocess.Popen[str]:
                             stderr=subprocess.PIPE, text=True, env=env)
 
 
+def wait_for_samples(db: Path, proc: subprocess.Popen[str], devices: int, total: int,
+                     timeout: float = 60) -> None:
+    """Until the running service has committed ``total`` samples of ``devices`` plugs (read
+    from the database it writes: a real signal, not a sleep)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert proc.poll() is None, proc.communicate()
+        try:
+            with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+                counts = conn.execute(
+                    "SELECT count(*) FROM samples GROUP BY device_id").fetchall()
+        except sqlite3.Error:  # not created yet, or busy
+            counts = []
+        if len(counts) >= devices and sum(n for (n,) in counts) >= total:
+            return
+        assert time.monotonic() < deadline, f"only {counts} samples after {timeout} s"
+        time.sleep(0.1)
+
+
 async def read_store(db: Path) -> tuple[dict[str, float], float, int]:
     store = SqliteStore(db, timezone="UTC")
     await store.open()
@@ -63,7 +83,7 @@ def test_kill_9_during_heavy_ingest_loses_at_most_a_second(tmp_path: Path) -> No
         config = write_config(sim, tmp_path / "c.toml")
         db = tmp_path / "pm.db"
         proc = start_service(config, db, tmp_path)
-        time.sleep(6.0)  # ~800 readings/s from pushes
+        wait_for_samples(db, proc, 40, 1500)  # ~800 readings/s from pushes
         killed_at = time.time()
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=10)
@@ -77,7 +97,7 @@ def test_kill_9_during_heavy_ingest_loses_at_most_a_second(tmp_path: Path) -> No
         assert all(v > 0 for v in totals_1.values())
 
         proc = start_service(config, db, tmp_path)
-        time.sleep(4.0)
+        wait_for_samples(db, proc, 40, n_1 + 400)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, err
@@ -106,7 +126,7 @@ def test_energy_json_after_a_run(tmp_path: Path) -> None:
         config = write_config(sim, tmp_path / "c.toml")
         db = tmp_path / "pm.db"
         proc = start_service(config, db, tmp_path)
-        time.sleep(4.0)
+        wait_for_samples(db, proc, 2, 8)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, err

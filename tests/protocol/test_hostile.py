@@ -168,7 +168,7 @@ def test_junk_is_counted_until_a_frame_and_then_forgotten() -> None:
 def test_refresh_request_with_a_number_for_its_list_is_typed() -> None:
     client, device = pair("3.3")
     [req] = device.receive_data(client.request(Cmd.UPDATEDPS, {"dpId": 5}))
-    assert req == ev.RefreshRequest(req.seqno, ())
+    assert req == ev.RefreshRequest(client.seqno, ())
 
 
 @pytest.mark.parametrize("version", ["3.3", "3.4", "3.5"])

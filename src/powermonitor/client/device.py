@@ -426,7 +426,7 @@ class TuyaDevice:
         if junk:
             exc = ProtocolError(
                 f"the plug at {self.host}:{self.port} answered the {self._what} request with "
-                f"{junk} bytes that are not Tuya frames: is this port really a Tuya plug?"
+                f"{junk} bytes that are not whole Tuya frames: is this port really a Tuya plug?"
             )
         elif self._what == "session negotiation":
             exc = DeviceTimeoutError(
@@ -585,7 +585,7 @@ class TuyaDevice:
         junk = self._junk()
         if junk:
             return ProtocolError(
-                f"the plug at {self.host}:{self.port} sent {junk} bytes that are not Tuya "
+                f"the plug at {self.host}:{self.port} sent {junk} bytes that are not whole Tuya "
                 "frames and closed the connection: is this port really a Tuya plug?"
             )
         if not self._answered:

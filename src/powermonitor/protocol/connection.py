@@ -129,6 +129,11 @@ def _check_depth(payload: bytes) -> None:
             depth -= 1
 
 
+_DPS_CHECK_BYTES = min(6 * MAX_DPS_PER_PLUG, MAX_DP_VALUE_CHARS)
+"""A smaller payload can carry neither more DPs than the cap (``"1":0,`` is 6 bytes) nor a
+value longer than the cap: :func:`_check_dps` is skipped for it (every usual payload)."""
+
+
 def _check_dps(dps: dict[str, Any]) -> None:
     """Refuse a frame with more DPs or longer DP values than any plug has (big payloads only)."""
     if len(dps) > MAX_DPS_PER_PLUG:
@@ -233,8 +238,9 @@ class Connection:
 
     @property
     def junk_bytes(self) -> int:
-        """Bytes received since the last valid frame that were not part of any frame."""
-        return self._buffer.junk
+        """Bytes received since the last valid frame that did not make a whole frame: skipped
+        junk, and a partial frame still waiting for the rest (a plug never stops mid-frame)."""
+        return self._buffer.junk + len(self._buffer)
 
     @property
     def device22(self) -> bool:
@@ -612,7 +618,7 @@ class Connection:
             if cmd == _HEART_BEAT:
                 return ev.HeartbeatAck(seqno)
             return ev.Reply(seqno, cmd, data)
-        if len(payload) > DEEP_CHECK_BYTES:
+        if len(payload) > _DPS_CHECK_BYTES:
             _check_dps(dps)
         if cmd == _STATUS:
             return ev.DpsPush(seqno, dps, data)
