@@ -149,6 +149,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.service
 def test_poll_and_switch_go_through_a_running_service(tmp_path: Path) -> None:
     sim = Simulator(tmp_path, "--count", "1", "--profile", "constant:500")
     config = tmp_path / "config.toml"
