@@ -31,12 +31,9 @@ from .wizard import wizard_group
 @click.version_option(__version__, prog_name="powermonitor")
 @debug_option()
 @click.option("-v", "--verbose", count=True, help="More log output.")
-@click.pass_context
-def cli(ctx: click.Context, debug: bool, verbose: int) -> None:
+def cli(debug: bool, verbose: int) -> None:
     """See, record and understand what your Tuya WiFi smart plugs draw."""
     runtime.setup_logging(debug, verbose)
-    ctx.ensure_object(dict)
-    ctx.obj["debug"] = debug
 
 
 cli.add_command(poll_command)

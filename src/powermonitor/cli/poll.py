@@ -106,25 +106,24 @@ def poll_command(
             config_path, db)
 
 
-@click.command("plugpower", cls=runtime.ErrorBoundary)
-@poll_options
-@debug_option()
-def plugpower_command(
-    device_id: str | None, ip: str | None, local_key: str | None, version: str | None,
-    port: int, timeout: float, retries: int, debug: bool,
-) -> None:
-    """Old script name: human-readable report of one plug (same as ``powermonitor poll``)."""
-    runtime.setup_logging(debug)
-    do_poll(device_id, ip, local_key, version, port, timeout, retries, False)
+def _old_script(name: str, as_json: bool, doc: str) -> click.Command:
+    """``plugpower``/``plugjson``: a root command of its own (own ``--debug``, same errors)."""
+
+    @click.command(name, cls=runtime.ErrorBoundary, help=doc)
+    @poll_options
+    @debug_option()
+    def command(
+        device_id: str | None, ip: str | None, local_key: str | None, version: str | None,
+        port: int, timeout: float, retries: int, debug: bool,
+    ) -> None:
+        runtime.setup_logging(debug)
+        do_poll(device_id, ip, local_key, version, port, timeout, retries, as_json)
+
+    return command
 
 
-@click.command("plugjson", cls=runtime.ErrorBoundary)
-@poll_options
-@debug_option()
-def plugjson_command(
-    device_id: str | None, ip: str | None, local_key: str | None, version: str | None,
-    port: int, timeout: float, retries: int, debug: bool,
-) -> None:
-    """Old script name: one JSON line (same as ``powermonitor poll --json``)."""
-    runtime.setup_logging(debug)
-    do_poll(device_id, ip, local_key, version, port, timeout, retries, True)
+plugpower_command = _old_script(
+    "plugpower", False,
+    "Old script name: human-readable report of one plug (same as ``powermonitor poll``).")
+plugjson_command = _old_script(
+    "plugjson", True, "Old script name: one JSON line (same as ``powermonitor poll --json``).")

@@ -16,7 +16,7 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any, NoReturn, Self, TypeVar
 
 import click
@@ -69,15 +69,6 @@ class ErrorBoundary(click.Command):
 
 class ErrorBoundaryGroup(ErrorBoundary, click.Group):
     """:class:`ErrorBoundary` for a group (``powermonitor``)."""
-
-
-def guarded(fn: Callable[[], T], debug: bool = False) -> T:
-    """Call ``fn`` with the same error reporting as :class:`ErrorBoundary` (for callers that are
-    not under the root command, e.g. a subcommand's callback invoked on its own)."""
-    try:
-        return fn()
-    except (PowermonitorError, KeyboardInterrupt) as exc:
-        fail(exc, debug or debug_requested())
 
 
 def restore_default_signals() -> None:

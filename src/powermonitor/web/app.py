@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import __version__
 from .api import Api
 from .history import HistoryCache
+from .insight_api import insight_router
 from .live import HEARTBEAT_S, QUEUE_SIZE, Live
 
 if TYPE_CHECKING:
@@ -93,7 +94,9 @@ def create_app(
     app.state.service = service
     app.state.live = live
     app.state.history_cache = cache
-    app.include_router(Api(service, live, cache).router)
+    api = Api(service, live, cache)
+    app.include_router(api.router)
+    app.include_router(insight_router(api))
 
     index = STATIC_DIR / "index.html"
 
