@@ -149,6 +149,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.service
 def test_poll_and_switch_go_through_a_running_service(tmp_path: Path) -> None:
     sim = Simulator(tmp_path, "--count", "1", "--profile", "constant:500")
     config = tmp_path / "config.toml"
@@ -183,6 +184,10 @@ def test_poll_and_switch_go_through_a_running_service(tmp_path: Path) -> None:
             assert "through the running service" in switched.stderr
             assert switched.stdout.strip() == f"{plug['name']}: outlet 1 is off"
             assert httpx.get(url, timeout=5).json()["reading"]["switch"] is False
+            doctor = run("powermonitor", "doctor", plug["name"], "--listen", "0", "--timeout",
+                         "1", env=env)
+            assert "[info] service: a running `powermonitor run`" in doctor.stdout
+            assert doctor.returncode == 8, doctor.stdout  # it holds the plug: busy, not the key
             record = tmp_path / "service.json"  # beside the database and its token
             assert record.stat().st_mode & 0o077 == 0
         finally:
