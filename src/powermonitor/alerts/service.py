@@ -30,6 +30,7 @@ from .rules import AlertConfig
 log = logging.getLogger(__name__)
 
 TICK_S = 1.0
+MAX_HELD = 100_000
 REPLAY_S = 6 * 3600.0
 """After a restart, the last hours of stored readings rebuild the cycles in progress."""
 
@@ -59,7 +60,8 @@ class AlertService(HubConsumer):
 
     def take(self, events: list[HubEvent]) -> None:
         if self._held is not None:
-            self._held.extend(events)  # bounded by the Hub's queue size per batch
+            self._held.extend(events)
+            del self._held[:-MAX_HELD]  # bounded, like the Hub's queues: the newest matter
             return
         out: list[Output] = []
         for event in events:
