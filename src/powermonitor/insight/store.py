@@ -66,6 +66,26 @@ class InsightStore:
             f" ORDER BY start_ts LIMIT {int(limit)}"), args)])
         return [Cycle(r[0], r[1] / 1000, r[2] / 1000, r[3], r[4], r[5]) for r in rows]
 
+    # ------------------------------------------------------------------ always-on power
+
+    async def minute_means(self, device_id: str, since: float, until: float
+                           ) -> list[tuple[float, float]]:
+        """(minute start, mean W) from the raw samples taken while the plug was switched on:
+        what the always-on power is computed from, where raw samples are still kept."""
+        (rows,) = await self.store.transact([(
+            ("SELECT ts / 60000, avg(power_w) FROM samples WHERE device_id = ? AND ts >= ?"
+            " AND ts < ? AND power_w IS NOT NULL AND (switch_on IS NULL OR switch_on <> ?)"
+            " GROUP BY ts / 60000 ORDER BY 1"), (device_id, _ms(since), _ms(until), False))])
+        return [(int(r[0]) * 60.0, float(r[1])) for r in rows]
+
+    async def readings(self, device_id: str, since: float, until: float,
+                       limit: int = 100_000) -> list[tuple[float, float | None]]:
+        """(time, W) of the raw samples in the range, oldest first (for the alerts' replay)."""
+        (rows,) = await self.store.transact([(
+            ("SELECT ts, power_w FROM samples WHERE device_id = ? AND ts >= ? AND ts < ?"
+            f" ORDER BY ts LIMIT {int(limit)}"), (device_id, _ms(since), _ms(until)))])
+        return [(int(r[0]) / 1000, r[1]) for r in rows]
+
     # ------------------------------------------------------------------ alerts
 
     async def enqueue(self, event: AlertEvent, channels: Sequence[str], next_ts: float) -> bool:
