@@ -7,16 +7,14 @@ Design rules:
 * **Bad input is a clear 4xx.** Types and enums are checked by FastAPI (422); a time that does
   not parse, an empty or reversed range, or a range too long for the resolution is a 400
   naming the parameter and what to write instead.
-* **Switching needs the token** in ``Authorization: Bearer <token>`` or
-  ``X-Powermonitor-Token`` -- a header, never a cookie, so another web page cannot make a
-  browser switch a plug (a cross-origin request cannot set the header without a CORS
-  preflight, which this API never grants). The token is compared in constant time.
+* **Switching needs the token** (checked with the body's type and size before the body is
+  read, by :mod:`powermonitor.web.guard`). Live events need the token or a same-origin page.
+* **Bad input is never a 500**: a time outside the years 1970-9999 is a 422 naming it.
 * **No local key in any response**: the response models have no field that could hold one.
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
 import math
 import time
@@ -26,17 +24,22 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Final
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from .. import __version__
 from ..energy import max_gap_for
 from ..errors import DeviceTimeoutError, PowermonitorError, UnreachableError, UsageError
+from ..limits import MAX_QUERY_DEVICES
 from ..monitor.hub import PlugState
 from ..storage.base import EnergyRow
 from ..timeparse import parse_time
+from .guard import cross_origin, has_token
 from .history import HistoryCache, columns, encode
-from .live import Live, reading_dict
+from .live import Client as LiveClient
+from .live import Live, LiveFull, reading_dict
+from .ports import PlugDirectory, WebService
 from .schemas import (
     EnergyOut,
     EnergyRowOut,
@@ -55,7 +58,6 @@ from .schemas import (
 
 if TYPE_CHECKING:
     from ..recorder import Totals
-    from ..service import Service
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,10 @@ PERIOD_S: Final[dict[str, float]] = {"hour": HOUR, "day": DAY, "week": 7 * DAY, 
 MAX_POINTS: Final = 50_000
 """A history request that would return more points than this must pick a coarser resolution."""
 MAX_PERIODS: Final = 10_000
+FIRST_TS: Final = 0.0
+"""Times before 1970 or after 9999 are refused (422): no store holds them, and Python's
+datetime cannot go past 9999."""
+LAST_TS: Final = datetime(9999, 12, 31, tzinfo=UTC).timestamp()
 DEFAULT_SPAN: Final[dict[str, str]] = {"hour": "24h", "day": "30d", "week": "182d", "month": "365d"}
 
 
@@ -97,6 +103,21 @@ def _iso(ts: float) -> str:
     return _utc(ts).isoformat().replace("+00:00", "Z")
 
 
+class _EventStream(StreamingResponse):
+    """An SSE response that gives its live slot back however it ends (even unstarted)."""
+
+    def __init__(self, client: LiveClient) -> None:
+        super().__init__(client, media_type="text/event-stream",
+                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        self.client = client
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.client.release()
+
+
 def _bad(message: str) -> HTTPException:
     return HTTPException(status_code=400, detail=message)
 
@@ -104,8 +125,10 @@ def _bad(message: str) -> HTTPException:
 class Api:
     """The /api routes, bound to one running service."""
 
-    def __init__(self, service: Service, live: Live, cache: HistoryCache | None = None) -> None:
+    def __init__(self, service: WebService, live: Live, plugs: PlugDirectory,
+                 cache: HistoryCache | None = None) -> None:
         self.service = service
+        self.plugs = plugs
         self.live = live
         self.cache = cache or HistoryCache()
         self.router = APIRouter(prefix="/api", responses={400: {"model": ErrorOut}})
@@ -123,19 +146,18 @@ class Api:
 
     def resolve(self, name_or_id: str) -> str:
         """A configured plug's device id from its id or name (404 if none)."""
-        coordinators = self.service.monitor.coordinators
-        if name_or_id in coordinators:
-            return name_or_id
-        folded = name_or_id.casefold()
-        for exact in (True, False):
-            for device_id, c in coordinators.items():
-                if (c.name == name_or_id) if exact else (c.name.casefold() == folded):
-                    return device_id
-        raise HTTPException(404, f"no plug named {name_or_id!r} (or with that id)")
+        entry = self.plugs.find(name_or_id)
+        if entry is None:
+            raise HTTPException(404, f"no plug named {name_or_id!r} (or with that id)")
+        return entry.device_id
 
-    def name_of(self, device_id: str) -> str:
-        c = self.service.monitor.coordinators.get(device_id)
-        return c.name if c is not None else device_id
+    def resolve_all(self, names: Sequence[str] | None) -> list[str] | None:
+        """Several plugs (``device=`` repeated): None for all plugs."""
+        if not names:
+            return None
+        if len(names) > MAX_QUERY_DEVICES:
+            raise HTTPException(422, f"too many plugs named (at most {MAX_QUERY_DEVICES})")
+        return [self.resolve(d) for d in names]
 
     def times(self, since: str | None, until: str | None, default_span: str
               ) -> tuple[float, float]:
@@ -153,8 +175,9 @@ class Api:
                 parse_time(default_span, end, zone))
         except UsageError as exc:
             raise _bad(f"since: {exc}") from None
-        if not (math.isfinite(start) and math.isfinite(end)):
-            raise _bad("since and until must be real times")
+        for name, value in (("since", start), ("until", end)):
+            if not (math.isfinite(value) and FIRST_TS <= value <= LAST_TS):
+                raise HTTPException(422, f"{name} must be between 1970 and 9999")
         if start > end:
             raise _bad(f"since ({_utc(start).isoformat()}) is after until ({_utc(end).isoformat()})")
         if start == end:
@@ -188,17 +211,18 @@ class Api:
     def plug_out(self, device_id: str, today: dict[str, tuple[float, float]] | None,
                  all_totals: Mapping[str, Totals]) -> PlugOut:
         service = self.service
-        coordinator = service.monitor.coordinators[device_id]
-        state = service.hub.states.get(device_id) or PlugState(device_id, coordinator.name)
+        entry = self.plugs.get(device_id)
+        assert entry is not None  # every caller passes a resolved id
+        state = service.hub.states.get(device_id) or PlugState(device_id, entry.name)
         totals = all_totals.get(device_id)
         reading = state.reading
         day = None if today is None else today.get(device_id, (0.0, 0.0))
         return PlugOut(
             id=device_id,
-            name=coordinator.name,
-            host=coordinator.plug.host,
-            port=coordinator.plug.port,
-            protocol=state.protocol or coordinator.version,
+            name=entry.name,
+            host=entry.host,
+            port=entry.port,
+            protocol=state.protocol or entry.version,
             online=state.online,
             since=state.since,
             reason=state.reason,
@@ -223,7 +247,7 @@ class Api:
             return HealthOut(
                 status="ok", version=__version__,
                 uptime_s=round(time.time() - service.started_at, 3),
-                plugs=len(service.monitor.coordinators),
+                plugs=len(self.plugs),
                 online=sum(1 for s in states.values() if s.online),
                 live_clients=self.live.clients,
             )
@@ -232,7 +256,7 @@ class Api:
         async def plugs() -> PlugList:
             today = await self.today(None)
             totals = service.recorder.totals()
-            items = [self.plug_out(d, today, totals) for d in service.monitor.coordinators]
+            items = [self.plug_out(p.device_id, today, totals) for p in self.plugs]
             power = sum(p.reading.power_w or 0.0 for p in items if p.online and p.reading)
             return PlugList(
                 plugs=items, currency=self.currency, timezone=self.zone.key,
@@ -261,8 +285,9 @@ class Api:
             start, end = self.times(since, until, "24h")
             span = end - start
             chosen: Resolution = resolution or pick_resolution(span)
-            coordinator = service.monitor.coordinators[device_id]
-            interval = service.config.interval_for(coordinator.plug)
+            entry = self.plugs.get(device_id)
+            assert entry is not None
+            interval = entry.interval_s
             step = interval if chosen == "raw" else BUCKET_S[chosen]
             if span / step > MAX_POINTS:
                 raise _bad(
@@ -274,7 +299,7 @@ class Api:
 
             async def compute() -> bytes:
                 points = await service.store.history(device_id, start, end, chosen)
-                head = {"id": device_id, "name": coordinator.name,
+                head = {"id": device_id, "name": entry.name,
                         "since": _iso(start), "until": _iso(end), "since_ts": start,
                         "until_ts": end, "resolution": chosen, "gap_s": gap}
                 return encode(head, columns(points, chosen == "raw", gap, step))
@@ -293,7 +318,7 @@ class Api:
             device: Annotated[list[str] | None, Query(
                 description="plug id or name; repeat for several; all plugs when absent")] = None,
         ) -> EnergyOut:
-            ids = [self.resolve(d) for d in device] if device else None
+            ids = self.resolve_all(device)
             start, end = self.times(since, until, DEFAULT_SPAN[by])
             start = self.period_start(by, start)  # whole local periods: no partial first bar
             if (end - start) / PERIOD_S[by] > MAX_PERIODS:
@@ -304,7 +329,7 @@ class Api:
             out_rows = []
             for r in rows:
                 out_rows.append(EnergyRowOut(
-                    id=r.device_id, name=self.name_of(r.device_id), start=_utc(r.start),
+                    id=r.device_id, name=self.plugs.name_of(r.device_id), start=_utc(r.start),
                     end=_utc(r.end), start_ts=r.start, end_ts=r.end, kwh=r.wh / 1000.0,
                     cost=r.cost, covered_s=r.covered_s, uncovered_s=r.uncovered_s,
                 ))
@@ -325,12 +350,14 @@ class Api:
         @router.post(
             "/plugs/{plug}/switch", response_model=SwitchOut,
             responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut},
-                       404: {"model": ErrorOut}, 503: {"model": ErrorOut}},
-            dependencies=[Depends(self.require_token)],
+                       404: {"model": ErrorOut}, 413: {"model": ErrorOut},
+                       415: {"model": ErrorOut}, 503: {"model": ErrorOut}},
+            description="Needs the token (Authorization: Bearer, or X-Powermonitor-Token) and "
+                        "a JSON body (Content-Type: application/json) of at most 16 KiB.",
         )
         async def switch(plug: str, body: SwitchIn) -> SwitchOut:
             device_id = self.resolve(plug)
-            name = self.name_of(device_id)
+            name = self.plugs.name_of(device_id)
             state = service.hub.states.get(device_id)
             if state is None or not state.online:
                 why = f": {state.reason}" if state is not None and state.reason else ""
@@ -351,16 +378,25 @@ class Api:
 
         @router.get("/events", response_class=StreamingResponse,
                     responses={200: {"content": {"text/event-stream": {}},
-                                     "description": "reading and availability events"}})
+                                     "description": "reading and availability events"},
+                               403: {"model": ErrorOut}, 503: {"model": ErrorOut}},
+                    description="Needs the token, unless asked by a page of this server "
+                                "(same origin). At most a few clients at once (503 beyond).")
         async def events(
+            request: Request,
             device: Annotated[list[str] | None, Query(
                 description="only these plugs (id or name); all when absent")] = None,
         ) -> StreamingResponse:
-            ids = [self.resolve(d) for d in device] if device else []
-            return StreamingResponse(
-                self.live.stream(ids), media_type="text/event-stream",
-                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-            )
+            foreign = cross_origin(request.scope)
+            if foreign is not None and not has_token(request.scope, service.token):
+                raise HTTPException(403, f"live events are for pages of this server ({foreign}) "
+                                         "or clients with the token")
+            ids = self.resolve_all(device) or []
+            try:
+                client = self.live.open(ids)
+            except LiveFull as exc:
+                raise HTTPException(503, str(exc), headers={"Retry-After": "10"}) from None
+            return _EventStream(client)
 
     def period_start(self, by: Period, ts: float) -> float:
         """The start of the local calendar period holding ``ts`` (so bars are whole periods)."""
@@ -376,24 +412,3 @@ class Api:
                 day = day.replace(day=1)
             moment = datetime.combine(day, datetime.min.time(), zone)
         return moment.timestamp()
-
-    async def require_token(
-        self,
-        authorization: Annotated[str | None, Header()] = None,
-        x_powermonitor_token: Annotated[str | None, Header()] = None,
-    ) -> None:
-        """401 without a token, 403 with a wrong one."""
-        given = x_powermonitor_token
-        if given is None and authorization is not None:
-            scheme, _, value = authorization.partition(" ")
-            if scheme.lower() == "bearer" and value.strip():
-                given = value.strip()
-        if not given:
-            raise HTTPException(
-                401, "switching needs the token: send 'Authorization: Bearer <token>' or "
-                     "'X-Powermonitor-Token: <token>' (the service prints it at startup)",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        expected = self.service.token
-        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
-            raise HTTPException(403, "wrong token")
