@@ -66,9 +66,9 @@ class Door:
     full_log: Once = field(default_factory=lambda: Once(
         log, "web: %d connections open (the most allowed): further connections are refused"))
     slow_log: Once = field(default_factory=lambda: Once(
-        log, "web: a client did not send its request within %.0f s: connection closed"))
+        log, "web: a client did not send its request within %g s: connection closed"))
     stall_log: Once = field(default_factory=lambda: Once(
-        log, "web: a client took no data for %.0f s: connection closed"))
+        log, "web: a client took no data for %g s: connection closed"))
 
 
 class GuardedH11(H11Protocol):
