@@ -142,7 +142,7 @@ async def running_stack(tmp_path: Path, *, heartbeat_s: float = 15.0) -> AsyncIt
         await fleet.stop()
 
 
-class served:  # noqa: N801 - used like a function (async with served(app) as client)
+class served:  # used like a function: async with served(app) as client
     """Serve ``app`` on a free 127.0.0.1 port for the block; yields a client for it."""
 
     def __init__(self, app: object) -> None:

@@ -10,9 +10,9 @@ themselves to reconnect with.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
-import resource
 import signal
 import socket
 import sqlite3
@@ -37,14 +37,14 @@ def free_port() -> int:
 
 def spawn(args: list[str], tmp: Path, log: Path, limit_fds: bool = False
           ) -> subprocess.Popen[str]:
-    def few_fds() -> None:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (FD_LIMIT, FD_LIMIT))
-
+    """``python -m powermonitor args``, with at most FD_LIMIT descriptors if ``limit_fds``."""
+    limit = (f"import resource; resource.setrlimit(resource.RLIMIT_NOFILE, ({FD_LIMIT}, "
+             f"{FD_LIMIT})); " if limit_fds else "")
+    main = f"{limit}import runpy; runpy.run_module('powermonitor', run_name='__main__')"
     env = {**os.environ, "XDG_DATA_HOME": str(tmp / "data")}
     with log.open("a") as err:  # a file, not a pipe: a chatty process never blocks on it
-        return subprocess.Popen([sys.executable, "-m", "powermonitor", *args], env=env,
-                                text=True, stdout=subprocess.DEVNULL, stderr=err,
-                                preexec_fn=few_fds if limit_fds else None)
+        return subprocess.Popen([sys.executable, "-c", main, *args], env=env, text=True,
+                                stdout=subprocess.DEVNULL, stderr=err)
 
 
 def wait_for(what: str, check: object, proc: subprocess.Popen[str], seconds: float = 60) -> None:
@@ -116,7 +116,7 @@ def health(port: int) -> int:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=5) as r:
             return int(r.status)
-    except Exception:
+    except (OSError, http.client.HTTPException):
         return 0
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 
 import pytest
-from datetime import UTC, datetime
 
 from powermonitor.models import Reading
 from powermonitor.monitor.hub import Availability, Hub
