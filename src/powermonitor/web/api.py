@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -68,10 +69,11 @@ PERIOD_S: Final[dict[str, float]] = {"hour": HOUR, "day": DAY, "week": 7 * DAY, 
 MAX_POINTS: Final = 50_000
 """A history request that would return more points than this must pick a coarser resolution."""
 MAX_PERIODS: Final = 10_000
-FIRST_TS: Final = 0.0
-"""Times before 1970 or after 9999 are refused (422): no store holds them, and Python's
-datetime cannot go past 9999."""
-LAST_TS: Final = datetime(9999, 12, 31, tzinfo=UTC).timestamp()
+FIRST_TS: Final = -2 * 86400.0
+"""Times outside the years 1970 to 9999 (in any time zone) are refused with a 422: no plug
+measured before 1970, and Python's datetime cannot go past 9999."""
+LAST_TS: Final = datetime(9999, 12, 30, tzinfo=UTC).timestamp()
+_YEAR: Final = re.compile(r"\s*[+-]?(\d{4,})-")
 DEFAULT_SPAN: Final[dict[str, str]] = {"hour": "24h", "day": "30d", "week": "182d", "month": "365d"}
 
 
@@ -164,6 +166,10 @@ class Api:
         """(since, until) in Unix seconds from the query: ISO-8601 (local to the tariff's zone
         when it has no offset), ``today``, ``now`` or relative to now like 24h or 7d. Without
         ``since`` the range is ``default_span`` back from ``until``."""
+        for name, text in (("since", since), ("until", until)):
+            year = _YEAR.match(text or "")
+            if year is not None and not 1970 <= int(year[1]) <= 9999:
+                raise HTTPException(422, f"{name}: the year must be between 1970 and 9999")
         now = time.time()
         zone = self.zone
         try:
@@ -175,8 +181,8 @@ class Api:
                 parse_time(default_span, end, zone))
         except UsageError as exc:
             raise _bad(f"since: {exc}") from None
-        for name, value in (("since", start), ("until", end)):
-            if not (math.isfinite(value) and FIRST_TS <= value <= LAST_TS):
+        for name, ts in (("until", end), ("since", start)):
+            if not (math.isfinite(ts) and FIRST_TS <= ts <= LAST_TS):
                 raise HTTPException(422, f"{name} must be between 1970 and 9999")
         if start > end:
             raise _bad(f"since ({_utc(start).isoformat()}) is after until ({_utc(end).isoformat()})")
@@ -292,8 +298,9 @@ class Api:
             if span / step > MAX_POINTS:
                 raise _bad(
                     f"{span / DAY:.1f} days at resolution {chosen} is about "
-                    f"{span / step:,.0f} points (at most {MAX_POINTS:,}): "
-                    f"use a coarser resolution ({pick_resolution(span)}) or a shorter range"
+                    f"{span / step:,.0f} points (at most {MAX_POINTS:,}): " + (
+                        "use a shorter range" if chosen == "1d" else
+                        f"use a coarser resolution ({pick_resolution(span)}) or a shorter range")
                 )
             gap = max_gap_for(interval) if chosen == "raw" else 1.5 * step
 

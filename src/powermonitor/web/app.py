@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Final
 
 from fastapi import FastAPI
-from fastapi.responses import FileResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
@@ -66,6 +68,15 @@ class _SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+async def _invalid(request: Request, exc: Exception) -> JSONResponse:
+    """422 naming what is wrong where, without echoing the input back: a hostile value (NaN,
+    megabytes of text) must neither break the JSON of the answer nor be reflected."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    return JSONResponse(status_code=422, content={"detail": [
+        {"type": str(e.get("type", "")), "loc": [str(p) for p in e.get("loc", ())],
+         "msg": str(e.get("msg", ""))} for e in errors]})
+
+
 def create_app(
     service: WebService,
     *,
@@ -105,6 +116,7 @@ def create_app(
     async def dashboard() -> FileResponse:
         return FileResponse(index, headers={"Cache-Control": "no-cache"})
 
+    app.add_exception_handler(RequestValidationError, _invalid)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(_SecurityHeaders)
     app.add_middleware(Guard, token=lambda: service.token, allowed_hosts=allowed_hosts)
