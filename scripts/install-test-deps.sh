@@ -5,9 +5,15 @@
 #   - tuyamock 0.0.6 WITHOUT its dependencies: it pins tinytuya==1.18.1, and a
 #     normal install would downgrade tinytuya; it runs fine on 1.20.0
 #   - tuyapi 7.7.1 (Node) in tests/interop/node from the committed lock file
-# Idempotent; run as root (or in a venv) from anywhere: it cds to the repo root.
+# Idempotent; run from anywhere (it cds to the repo root). Debian packages need root.
+# Usage: install-test-deps.sh [system|python|all]   (default all)
+#   system  Debian services, Node and npm, and python3-venv when $PYTHON lacks venv/ensurepip
+#   python  the Python packages into $PYTHON's environment (./run test passes .venv's python),
+#           and tuyapi from npm
 # Env: PYTHON (default python3).
 set -euo pipefail
+phase="${1:-all}"
+case "$phase" in system|python|all) ;; *) echo "usage: $0 [system|python|all]" >&2; exit 2 ;; esac
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
@@ -29,6 +35,7 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
+if [ "$phase" != python ]; then
 # ---------------------------------------------------------------- Debian services
 # Real components the tests start on loopback: PostgreSQL, mosquitto, Chromium (driven by
 # Playwright), promtool (prometheus) and InfluxDB 1.x. Installed only where missing.
@@ -48,18 +55,35 @@ for svc in mosquitto prometheus influxdb postgresql; do
     (service "$svc" stop || systemctl stop "$svc") >/dev/null 2>&1 || true
 done
 
-# ---------------------------------------------------------------- Python
 if ! command -v "$PYTHON" >/dev/null 2>&1; then
-    apt_install python3 python3-pip
+    apt_install python3 python3-venv
 fi
+# ./run makes a virtual environment; Debian/Ubuntu ship venv's pip bootstrap separately.
+if ! "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    minor="$("$PYTHON" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
+    apt_install python3-venv "python$minor-venv"
+fi
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    apt_install nodejs npm
+fi
+fi  # system
+
+if [ "$phase" = system ]; then
+    log "done (system)"
+    exit 0
+fi
+
+# ---------------------------------------------------------------- Python
 if ! "$PYTHON" -m pip --version >/dev/null 2>&1; then
     apt_install python3-pip
 fi
-# A Debian system Python refuses pip installs (PEP 668) unless told otherwise;
-# this script is for disposable dev/CI machines, so allow it there.
-if [ -z "${VIRTUAL_ENV:-}" ] && "$PYTHON" - <<'EOF'
+# A Debian system Python refuses pip installs (PEP 668) unless told otherwise. ./run installs
+# into .venv; run alone on a disposable dev/CI machine, this script may use the system's.
+if "$PYTHON" - <<'EOF'
 import os, sys, sysconfig
-sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")) else 1)
+in_venv = sys.prefix != sys.base_prefix
+marker = os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")
+sys.exit(0 if not in_venv and os.path.exists(marker) else 1)
 EOF
 then
     log "externally managed Python: setting PIP_BREAK_SYSTEM_PACKAGES=1"
@@ -72,6 +96,7 @@ pip_install() {
 
 log "pip install -e '.[test]'"
 pip_install -e '.[test]'
+pip_install -e '.[cloud]'  # wizard qr tests: tuya-device-sharing-sdk, qrcode
 
 log "pip install --no-deps tuyamock==0.0.6"
 pip_install --no-deps 'tuyamock==0.0.6'
@@ -89,10 +114,6 @@ print("[install-test-deps] python oracles:", ", ".join(f"{k} {v}" for k, v in go
 EOF
 
 # ---------------------------------------------------------------- Node
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-    apt_install nodejs npm
-fi
-
 node_dir="tests/interop/node"
 log "npm in $node_dir (node $(node --version), npm $(npm --version))"
 if [ -f "$node_dir/package-lock.json" ]; then

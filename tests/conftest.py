@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
+from monitor.fakeclock import VirtualClockLoop
 
 from powermonitor.simulator.server import Fleet, fleet_specs
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item
+                                  ) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """Tests marked ``fake_clock`` run on a loop whose time is virtual (monitor/fakeclock.py)."""
+    if item.get_closest_marker("fake_clock"):
+        return {"fake_clock": VirtualClockLoop}
+    return {"asyncio": asyncio.new_event_loop}
 
 
 @pytest.fixture(autouse=True)
@@ -43,10 +52,29 @@ async def fleet() -> AsyncIterator[Fleet]:
     await f.stop()
 
 
+SERVICE_FIXTURES = frozenset({
+    "mosquitto", "mosquitto_factory", "influxd", "pg_dsn", "pg_dsn_or_none", "scratch_schema",
+    "stack",  # tests/web: the whole service (monitor, recorder, store, uvicorn) in-process
+})
+"""Fixtures that start an outside server or the full service: a test using one is ``service``."""
+
+
+def _mark_tiers(items: list[pytest.Item]) -> None:
+    """``service`` for tests on SERVICE_FIXTURES (or the postgres store backend), so the fast
+    tier ``-m "not slow and not service"`` needs nothing but Python; ``slow`` is marked by hand."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if names & SERVICE_FIXTURES or params.get("backend") == "postgres":
+            item.add_marker(pytest.mark.service)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under CI nothing may be skipped for want of a service: turn skip marks into failures."""
+    """Mark the test tiers; under CI nothing may be skipped for want of a service: turn skip
+    marks into failures."""
     import os
 
+    _mark_tiers(items)
     if not os.environ.get("CI"):
         return
     for item in items:

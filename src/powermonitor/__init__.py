@@ -1,12 +1,14 @@
 """powermonitor: see, record and understand what your Tuya WiFi smart plugs draw.
 
 The public API is small on purpose; everything else is internal and may change.
+The asyncio client (``Plug``, ``TuyaDevice``) is imported on first use, so that importing a
+pure part (``powermonitor.protocol``, ``powermonitor.dps``) does not pull in asyncio and sockets.
 """
 
 from __future__ import annotations
 
-from .client.device import TuyaDevice
-from .client.plug import Plug
+from typing import TYPE_CHECKING, Any
+
 from .dps import DpMapping, interpret
 from .errors import (
     ConnectionClosedError,
@@ -15,12 +17,17 @@ from .errors import (
     HandshakeError,
     IntegrityError,
     KeyOrVersionError,
+    PlugBusyError,
     PowermonitorError,
     ProtocolError,
     UnreachableError,
     UsageError,
 )
 from .models import DeviceInfo, Reading, mask_key
+
+if TYPE_CHECKING:
+    from .client.device import TuyaDevice
+    from .client.plug import Plug
 
 __version__ = "0.1.0"
 
@@ -34,6 +41,7 @@ __all__ = [
     "IntegrityError",
     "KeyOrVersionError",
     "Plug",
+    "PlugBusyError",
     "PowermonitorError",
     "ProtocolError",
     "Reading",
@@ -44,3 +52,16 @@ __all__ = [
     "interpret",
     "mask_key",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the asyncio client lazily (PEP 562)."""
+    if name == "Plug":
+        from .client.plug import Plug
+
+        return Plug
+    if name == "TuyaDevice":
+        from .client.device import TuyaDevice
+
+        return TuyaDevice
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,14 +9,24 @@ Probes leave from a socket of their own, which is also listened to: real plugs a
 the request on port 7000, powermonitor's simulator answers the probe's source address, and both
 answers are heard. Requests from phone apps (``"from":"app"``, heard on 7000, including our own
 broadcast) are ignored; datagrams that do not decode are logged at debug level, never raised.
+
+Anyone on the LAN can send beacons, so what is kept is bounded and clean: an id must look like
+one (letters, digits, ``_.-``, at most 64), text fields lose control characters and are cut to
+64 characters, an ``ip`` that is not an address is replaced by the sender's; at most
+:data:`MAX_PLUGS` plugs in all and :data:`MAX_PER_SOURCE` per sending address are kept, and each
+address may send :data:`SOURCE_RATE` datagrams a second (bursts of :data:`SOURCE_BURST`). What
+was refused is counted (``rejected``, ``over_cap``, ``rate_limited``) so the scan can say so.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import ipaddress
 import logging
 import os
+import re
+import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Self
@@ -30,6 +40,7 @@ from .protocol.discovery import (
     encode_discovery_request,
     is_app_request,
 )
+from .sanitize import printable
 from .transport.udp import Address, UdpEndpoint, local_address_for, open_listener
 
 log = logging.getLogger(__name__)
@@ -39,6 +50,34 @@ SCAN_TIME = 18.0
 PROBE_INTERVAL = 6.0
 """How often tinytuya repeats its REQ_DEVINFO request during a scan."""
 BROADCAST = "255.255.255.255"
+MAX_PLUGS = 1024
+"""Plugs kept by one scan; more are counted in ``over_cap`` (a LAN has far fewer)."""
+MAX_PER_SOURCE = 256
+"""Distinct plugs one sending address may announce (a real plug announces itself only)."""
+SOURCE_RATE = 50.0
+"""Datagrams per second accepted from one address (a plug sends one every 5-10 s)."""
+SOURCE_BURST = 200.0
+MAX_SOURCES = 4096
+"""Sending addresses tracked; datagrams from more are dropped (counted as rate limited)."""
+MAX_TEXT = 64
+_DEVICE_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def clean_beacon(beacon: Beacon, source_ip: str) -> Beacon | None:
+    """``beacon`` fit to keep and print, or None when its id is not an id."""
+    if not _DEVICE_ID.fullmatch(beacon.device_id):
+        return None
+    try:
+        ip = str(ipaddress.ip_address(beacon.ip))
+    except ValueError:
+        ip = source_ip
+    port = beacon.port if isinstance(beacon.port, int) and 0 < beacon.port < 65536 else None
+    return dataclasses.replace(
+        beacon, ip=ip, port=port, version=printable(beacon.version, 8),
+        product_key=printable(beacon.product_key, MAX_TEXT),
+        form=printable(beacon.form, MAX_TEXT),
+        mac=None if beacon.mac is None else printable(beacon.mac, MAX_TEXT),
+    )
 
 OnBeacon = Callable[[Beacon], None]
 
@@ -72,10 +111,16 @@ class Discovery:
         self._probe_endpoint: UdpEndpoint | None = None
         self._prober: asyncio.Task[None] | None = None
         self._found: dict[str, Beacon] = {}
+        self._per_source: dict[str, int] = {}  # address -> distinct plugs it announced
+        self._buckets: dict[str, tuple[float, float]] = {}  # address -> (tokens, at)
+        self._clock = time.monotonic
         self.datagrams = 0
         self.undecodable = 0
         self.app_requests = 0
         self.probes_sent = 0
+        self.rejected = 0  # beacons whose id is not an id
+        self.over_cap = 0  # beacons of plugs past MAX_PLUGS / MAX_PER_SOURCE
+        self.rate_limited = 0  # datagrams past an address's rate
 
     @property
     def ports(self) -> tuple[int, ...]:
@@ -162,8 +207,24 @@ class Discovery:
             self.send_probe()
             await asyncio.sleep(self.probe_interval)
 
+    def _allowed(self, address: str) -> bool:
+        """Token bucket per sending address (bounded table)."""
+        now = self._clock()
+        tokens, at = self._buckets.get(address, (SOURCE_BURST, now))
+        if address not in self._buckets and len(self._buckets) >= MAX_SOURCES:
+            return False
+        tokens = min(SOURCE_BURST, tokens + (now - at) * SOURCE_RATE)
+        if tokens < 1.0:
+            self._buckets[address] = (tokens, now)
+            return False
+        self._buckets[address] = (tokens - 1.0, now)
+        return True
+
     def _received(self, data: bytes, source: Address) -> None:
         self.datagrams += 1
+        if not self._allowed(source[0]):
+            self.rate_limited += 1
+            return
         try:
             beacon = decode_beacon(data)
         except PowermonitorError as exc:
@@ -174,9 +235,19 @@ class Discovery:
             self.undecodable += 1
             log.debug("undecodable datagram from %s:%d (%d bytes): %s", *source, len(data), exc)
             return
-        if not beacon.ip:
-            beacon = dataclasses.replace(beacon, ip=source[0])
+        clean = clean_beacon(beacon, source[0])
+        if clean is None:
+            self.rejected += 1
+            log.debug("beacon with an invalid id from %s ignored", source[0])
+            return
+        beacon = clean
         previous = self._found.get(beacon.device_id)
+        if previous is None:
+            heard = self._per_source.get(source[0], 0)
+            if len(self._found) >= MAX_PLUGS or heard >= MAX_PER_SOURCE:
+                self.over_cap += 1
+                return
+            self._per_source[source[0]] = heard + 1
         self._found[beacon.device_id] = beacon
         if beacon != previous and self.on_beacon is not None:
             self.on_beacon(beacon)
@@ -209,4 +280,5 @@ async def discover(
     return discovery.beacons
 
 
-__all__ = ["BROADCAST", "PROBE_INTERVAL", "SCAN_TIME", "Discovery", "OnBeacon", "discover"]
+__all__ = ["BROADCAST", "MAX_PER_SOURCE", "MAX_PLUGS", "PROBE_INTERVAL", "SCAN_TIME", "SOURCE_RATE",
+           "Discovery", "OnBeacon", "clean_beacon", "discover"]

@@ -1,7 +1,10 @@
 """One exception tree for everything powermonitor raises.
 
 Every error carries a message a user can act on and a stable ``exit_code`` that the CLI
-returns (documented in the README). Classify by type, never by message text.
+returns (documented in the README "Exit codes" table): the exit code is a class attribute, so
+the CLI classifies by type, never by message text. ``kind`` is the short word the monitor
+shows for a plug that is offline because of it. A test checks that the README documents the
+exit code of every error class.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ class PowermonitorError(Exception):
     """Base of every error raised by powermonitor."""
 
     exit_code: int = 1
+    kind: str = "error"
 
 
 class UsageError(PowermonitorError):
@@ -48,26 +52,48 @@ class ConfigError(UsageError):
         self.column = column
 
 
+class UnknownVersionError(PowermonitorError, ValueError):
+    """A protocol version that does not exist (``"3.9"``). Raised by the protocol layer, which
+    knows the versions; the CLI and the config report it as bad input (exit 2)."""
+
+    exit_code = 2
+
+
 class UnreachableError(PowermonitorError, ConnectionError):
     """The plug could not be reached: connection refused, host unreachable, or the link dropped."""
 
     exit_code = 3
+    kind = "unreachable"
 
 
 class ConnectionClosedError(UnreachableError):
-    """The plug accepted the connection, then closed it (busy, idle timeout, or dropped us)."""
+    """The plug closed a connection it had been answering on (idle timeout, reboot, dropped us)."""
+
+
+class PlugBusyError(ConnectionClosedError):
+    """The plug accepted the connection, then closed it before answering anything.
+
+    Plugs take one client at a time: another app (Smart Life, Home Assistant, a running
+    ``powermonitor run``) holds the connection, or the plug drops a protocol version it does
+    not speak. Retried like any lost connection; exit code 8.
+    """
+
+    exit_code = 8
+    kind = "busy"
 
 
 class DeviceTimeoutError(PowermonitorError, TimeoutError):
     """The plug did not answer in time. Also an ``asyncio.TimeoutError`` (same class on 3.11+)."""
 
     exit_code = 4
+    kind = "timeout"
 
 
 class KeyOrVersionError(PowermonitorError):
     """The plug answered but we could not understand it: local key or protocol version is wrong."""
 
     exit_code = 5
+    kind = "key"
 
 
 class IntegrityError(KeyOrVersionError):
@@ -82,6 +108,7 @@ class DeviceReportedError(PowermonitorError):
     """The plug returned an error status (retcode != 0), e.g. ``json obj data unvalid``."""
 
     exit_code = 6
+    kind = "device"
 
     def __init__(self, message: str, device_message: str = "") -> None:
         super().__init__(message)
@@ -92,18 +119,21 @@ class ProtocolError(PowermonitorError):
     """The peer sent bytes that are not a valid Tuya frame (garbage, bad length, bad prefix)."""
 
     exit_code = 7
+    kind = "protocol"
+
+
+class LimitExceededError(ProtocolError):
+    """The plug broke a safety cap (too many data points, pushes or bytes; see ``limits.py``).
+
+    The connection is dropped so that one misbehaving plug cannot grow memory or starve the
+    others; the monitor reconnects after its backoff.
+    """
 
 
 class LocalProtocolError(PowermonitorError):
     """We asked the protocol core for something illegal in its current state (a bug, not the peer)."""
 
     exit_code = 70
-
-
-class NoPowerDataError(PowermonitorError):
-    """The plug answered, but reports no power data points (it is not an energy-monitoring plug)."""
-
-    exit_code = 8
 
 
 class StorageError(PowermonitorError):
@@ -127,11 +157,13 @@ __all__ = [
     "HandshakeError",
     "IntegrityError",
     "KeyOrVersionError",
+    "LimitExceededError",
     "LocalProtocolError",
-    "NoPowerDataError",
+    "PlugBusyError",
     "PowermonitorError",
     "ProtocolError",
     "StorageError",
+    "UnknownVersionError",
     "UnreachableError",
     "UsageError",
 ]

@@ -1,17 +1,59 @@
-"""Every cap the service puts on what comes from outside, in one place, each with its reason.
+"""Every cap on what the outside world can make powermonitor hold or do, with its reason.
 
-The service runs for months beside plugs, browsers and a LAN it does not control: anything
-from outside (plug frames, beacons, HTTP requests, live-event clients) is bounded in memory,
-time and count, so that no outsider can make it stop polling or recording. Each constant
-says what it bounds and why its value is enough for honest use. docs/security.md lists
-them for users; change a value here and there together.
+Plugs, LAN hosts, browsers and config files are hostile input: each cap below bounds memory,
+time or counts for one of them. One module so the numbers can be reviewed together (and
+documented in docs/security.md); the code that enforces a cap imports it from here. The checks
+are O(1) per frame or per request: a cap must never make the polling hot path slower.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-# ---------------------------------------------------------------- web server (powermonitor.web)
+# ----------------------------------------------------------------- plugs (TCP, protocol/ and client/)
+
+MAX_FRAME_LENGTH: Final = 0x4000
+"""Largest frame length field accepted (16 KiB). Real plugs stay under 1.5 kB; a bigger value
+is garbage or an attack, and the receive buffer never holds more than one such frame."""
+
+MAX_JUNK_BYTES: Final = 4096
+"""Bytes that are not part of any Tuya frame a plug may send since its last valid frame.
+Peers skip a little noise before a frame (and so do we); a stream of non-Tuya bytes means the
+port is not a plug: a protocol error (exit 7), not a timeout or a wrong key."""
+
+MAX_JSON_DEPTH: Final = 16
+"""Deepest nesting of JSON objects/arrays accepted in a payload. Real payloads nest 3 deep
+({"data": {"dps": {...}}}); deep nesting would make json raise RecursionError (or later
+recursion in any consumer). Only checked for payloads longer than :data:`DEEP_CHECK_BYTES`."""
+
+DEEP_CHECK_BYTES: Final = 256
+"""Payloads up to this size cannot nest deeper than 128, which json and every consumer handle:
+the depth check is skipped for them (nearly every real payload), keeping the hot path O(1)."""
+
+MAX_DPS_PER_PLUG: Final = 255
+"""Distinct data point ids kept per plug. DP ids are one byte in Tuya's schema (1..255); a plug
+that pushes ever-new ids (memory grew to 1.6 GB in 10 s before this cap) is disconnected."""
+
+MAX_DP_VALUE_CHARS: Final = 2048
+"""Longest DP value (string or encoded JSON) accepted. Raw DPs (schedules, phase blobs) are
+base64 of at most a few hundred bytes. Checked only for payloads longer than this (a value
+cannot be longer than the payload that carries it)."""
+
+MAX_PUSHES_PER_S: Final = 20.0
+"""Sustained STATUS pushes per second accepted from one plug (token bucket). Real plugs push
+on change and after a refresh, a few per second at most; a flooding plug is disconnected so
+it cannot starve the other plugs' polling."""
+
+PUSH_BURST: Final = 50
+"""Pushes accepted at once before the rate applies (a strip switching all outlets, a refresh
+answered with several frames)."""
+
+# ----------------------------------------------------------------- LAN beacons (UDP)
+
+MAX_DATAGRAM_BYTES: Final = 4096
+"""Largest discovery datagram decoded. Real beacons are 150-400 bytes."""
+
+# ----------------------------------------------------------------- web server (web/)
 
 MAX_BODY_BYTES: Final = 16 * 1024
 """Largest HTTP request body (413 beyond). The biggest honest body, a switch command, is under
@@ -51,7 +93,3 @@ LIVE_HUB_QUEUE: Final = 4096
 
 MAX_QUERY_DEVICES: Final = 1000
 """Plugs named in one query (``device=`` repeated)."""
-
-# ---------------------------------------------------------------- owned by other parts
-# Frame size, DPs per plug, pushes per second (protocol, monitor) and beacons per scan
-# (discovery) belong here too: see docs/security.md for the list.

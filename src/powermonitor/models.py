@@ -7,10 +7,12 @@ Secrets never appear in ``repr``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 
 def mask_key(key: str | bytes | None) -> str:
@@ -21,6 +23,28 @@ def mask_key(key: str | bytes | None) -> str:
     if len(text) <= 4:
         return "*" * len(text)
     return f"{text[:2]}{'*' * (len(text) - 4)}{text[-2:]}"
+
+
+_SECRET_PARAM = re.compile(r"pass|secret|token|key", re.IGNORECASE)
+
+
+def redact_url(url: str) -> str:
+    """A URL fit for messages and logs: its password (``user:***@``) and any query values
+    (``?password=***``) masked. The one redaction rule for database, MQTT and InfluxDB URLs."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "(unparseable URL)"
+    netloc = parts.netloc
+    if password is not None:
+        user, _, host = netloc.rpartition("@")
+        netloc = f"{user.partition(':')[0]}:***@{host}"
+    query = "&".join(
+        f"{k}=***" if _SECRET_PARAM.search(k) else f"{k}{eq}{v}"
+        for k, eq, v in (p.partition("=") for p in parts.query.split("&"))
+    ) if parts.query else ""
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +70,8 @@ class Reading:
     ``power_w``/``voltage_v``/``current_a`` are None when the plug does not report them (never 0 as
     a stand-in). ``switches`` maps outlet number (1-based DP id of the switch) to its state, so a
     multi-outlet strip shows every outlet; ``switch`` is outlet 1 (or the first one).
+    ``source`` says how the DPs were read ("mapping NAME", "profile ID", "guess LAYOUT" or
+    "none"); ``notes`` say what was rejected or left unknown, naming the DP.
     """
 
     device_id: str
@@ -60,6 +86,9 @@ class Reading:
     energy_increment_wh: float | None = None
     dps: Mapping[str, Any] = field(default_factory=dict)
     protocol: str = ""
+    energy_total_wh: float | None = None
+    source: str = ""
+    notes: tuple[str, ...] = ()
 
     @property
     def has_power_data(self) -> bool:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from .energy import EnergyIntegrator, Method, max_gap_for
 from .models import Reading
-from .monitor.hub import Availability, Hub
+from .monitor.consumer import HubConsumer
+from .monitor.hub import Availability, Hub, HubEvent
 from .storage.base import Counter, Sample
 from .storage.writer import StoreWriter
 from .tariff import Tariff
@@ -32,8 +33,12 @@ class Totals:
     last_ts: float | None
 
 
-class Recorder:
+class Recorder(HubConsumer):
     """Hub subscriber that integrates energy and feeds the store writer."""
+
+    name = "recorder"
+    queue_size = 100_000
+    drain_on_close = True  # on cancellation, account what is already queued
 
     def __init__(
         self,
@@ -47,7 +52,7 @@ class Recorder:
         method: Method = "trapezoid",
         max_gap_s: float | None = None,
     ) -> None:
-        self.hub = hub
+        super().__init__(hub)
         self.writer = writer
         self.tariff = tariff
         self.method = method
@@ -58,7 +63,6 @@ class Recorder:
         self._integrators: dict[str, EnergyIntegrator] = {}
         self._cost: dict[str, float] = {c.device_id: c.total_cost for c in self._counters.values()}
         self.samples = 0
-        self._sub: object = None
 
     def integrator(self, device_id: str) -> EnergyIntegrator:
         integ = self._integrators.get(device_id)
@@ -107,19 +111,11 @@ class Recorder:
             self.writer.submit(sample, self.names.get(reading.device_id, reading.device_id))
         return sample
 
-    async def run(self) -> None:
-        """Consume the Hub until cancelled; on cancellation, account what is already queued."""
-        sub = self.hub.subscribe(maxsize=100_000)
-        self._sub = sub
-        try:
-            async for event in sub:
-                self._handle(event)
-        finally:
-            while (queued := sub.get_nowait()) is not None:
-                self._handle(queued)
-            sub.close()
+    def take(self, events: list[HubEvent]) -> None:
+        for event in events:
+            self._handle(event)
 
-    def _handle(self, event: object) -> None:
+    def _handle(self, event: HubEvent) -> None:
         if isinstance(event, Reading):
             try:
                 self.record(event)

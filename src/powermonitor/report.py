@@ -10,6 +10,10 @@ Design rules:
 * JSON is typed: numbers as numbers, booleans as booleans, ISO-8601 UTC timestamps with ``Z``.
   The original tools quoted every value (``"power": "1.2"``); we do not.
 * A plug without power DPs shows ``null`` and a note, never zeros: 0 W is a measurement.
+  The reading's ``source`` (mapping, profile or guess) and its ``notes`` (what was rejected or
+  left unknown) are always shown.
+* Raw dps are hostile: non-finite numbers (NaN, Infinity) are shown as strings, so the JSON
+  stays valid (``allow_nan=False``) whatever a plug sends.
 * The local key is only ever shown masked (:func:`~powermonitor.models.mask_key`).
 """
 
@@ -17,14 +21,16 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 from .models import DeviceInfo, Reading, mask_key
+from .timeparse import iso_utc
 
 __all__ = [
     "NO_POWER_DATA_NOTE",
     "format_datetime",
+    "json_safe",
     "poll_json",
     "poll_text",
     "projected_kwh",
@@ -62,9 +68,7 @@ def _projection(power_w: float | None) -> dict[str, float] | None:
 
 def format_datetime(moment: datetime) -> str:
     """ISO-8601 UTC to the second with a ``Z`` (``2019-08-31T07:20:59Z``); naive means UTC."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso_utc(moment, "seconds")
 
 
 def _is_strip(reading: Reading) -> bool:
@@ -83,6 +87,24 @@ def _protocol(reading: Reading, device_info: DeviceInfo | None) -> str:
 def _dp_list(reading: Reading) -> str:
     keys = sorted(reading.dps, key=lambda dp: (0, int(dp)) if dp.isascii() and dp.isdigit() else (1, 0))
     return ", ".join(keys) if keys else "none"
+
+
+_MAX_JSON_DEPTH: Final = 32
+
+
+def json_safe(value: Any, depth: int = 0) -> Any:
+    """``value`` with every non-finite float as a string ("nan", "inf"): valid strict JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    if depth >= _MAX_JSON_DEPTH:
+        return repr(value)[:200]
+    if isinstance(value, dict):
+        return {str(k): json_safe(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v, depth + 1) for v in value]
+    return repr(value)[:200]
 
 
 def poll_json(reading: Reading, device_info: DeviceInfo | None = None) -> dict[str, Any]:
@@ -109,14 +131,21 @@ def poll_json(reading: Reading, device_info: DeviceInfo | None = None) -> dict[s
             "apparent_power": reading.apparent_power_va,
             "power_factor": reading.power_factor,
             "energy_increment_wh": reading.energy_increment_wh,
+            "energy_total_kwh": _kwh(reading.energy_total_wh),
             "projected_kwh": _projection(reading.power_w),
             "protocol": _protocol(reading, device_info),
-            "dps": dict(reading.dps),
+            "source": reading.source,
+            "notes": list(reading.notes),
+            "dps": json_safe(dict(reading.dps)),
         }
     )
     if not has_power:
         result["note"] = NO_POWER_DATA_NOTE
     return result
+
+
+def _kwh(wh: float | None) -> float | None:
+    return None if wh is None else round(wh / 1000.0, 6)
 
 
 def _num(value: float) -> str:
@@ -150,6 +179,8 @@ def _measurement_lines(reading: Reading) -> list[str]:
             f"Energy since the plug's last report (Wh): {_num(reading.energy_increment_wh)}"
             " (an increment, not a meter)"
         )
+    if reading.energy_total_wh is not None:
+        lines.append(f"Energy meter total (kWh): {_num(reading.energy_total_wh / 1000.0)}")
     p = _projection(reading.power_w)
     if p is not None:
         lines.append(
@@ -170,10 +201,13 @@ def poll_text(reading: Reading, device_info: DeviceInfo | None) -> str:
     lines = [header]
     if device_info is not None and device_info.name:
         lines.append(f"Name: {device_info.name}")
-    lines.append(f"Raw DPS: {json.dumps(dict(reading.dps), sort_keys=False, default=repr)}")
+    lines.append(f"Raw DPS: {json.dumps(json_safe(dict(reading.dps)), sort_keys=False)}")
+    if reading.source:
+        lines.append(f"Read as: {reading.source}")
     lines.extend(_switch_lines(reading))
     if reading.has_power_data:
         lines.extend(_measurement_lines(reading))
     else:
         lines.append(f"This plug reports no power data (DPs: {_dp_list(reading)})")
+    lines.extend(f"Note: {note}" for note in reading.notes)
     return "\n".join(lines)

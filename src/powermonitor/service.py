@@ -11,22 +11,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .alerts.service import AlertService
 from .config import Config
-from .errors import ConfigError, PowermonitorError
-from .exporters import build_exporters
-from .models import Reading
+from .errors import PowermonitorError
+from .exporters import Exporter, build_exporters
+from .models import Reading, redact_url
 from .monitor.hub import Hub
 from .monitor.supervisor import Monitor
 from .recorder import Recorder
 from .storage import default_db_path, open_store
-from .storage.base import DEFAULT_RETENTION, Retention, Store
+from .storage.base import Store
 from .storage.writer import StoreWriter
 from .tariff import Tariff
 
@@ -44,11 +44,19 @@ class Service:
     tariff: Tariff
     token: str = field(repr=False, default="")
     started_at: float = field(default_factory=time.time)
-    extras: dict[str, Any] = field(default_factory=dict)
+    db: str = ""
+    """Where readings are stored, password redacted (for messages)."""
+    exporters: list[Exporter] = field(default_factory=list)
+    alerts: AlertService | None = None
+    """Alert rules and cycle recording (None without [[alerts]])."""
 
     def names(self) -> dict[str, str]:
         """device id → display name, for every configured plug."""
-        return {c.plug.device_id: c.name for c in self.monitor.coordinators.values()}
+        return self.monitor.directory.names()
+
+    def resolve(self, name_or_id: str) -> str:
+        """A configured plug's device id from its id or name (``UnknownPlugError``, a KeyError)."""
+        return self.monitor.directory.id_of(name_or_id)
 
     async def set_switch(self, name_or_id: str, on: bool, outlet: int | str = 1) -> Reading:
         """Switch an outlet through the plug's own connection (KeyError for an unknown plug)."""
@@ -88,47 +96,14 @@ class ServiceOptions:
 
 
 def tariff_from(config: Config) -> Tariff:
-    section = config.extra.get("tariff")
-    if section is None:
-        return Tariff(flat_price=0.0)  # no prices: cost 0, days in the host's time zone
-    return Tariff.from_config(section)
-
-
-def retention_from(config: Config) -> Retention:
-    section = dict(config.extra.get("storage") or {})
-    keys = ("raw_days", "minute_days", "hour_days", "day_days")
-    unknown = set(section) - set(keys) - {"db"}
-    if unknown:
-        raise ConfigError(f"[storage] has unknown keys: {', '.join(sorted(unknown))}")
-    values = {}
-    for key in keys:
-        if key in section:
-            value = section[key]
-            values[key] = None if value in (0, "forever") else float(value)
-    return Retention(**values) if values else DEFAULT_RETENTION
+    """``[tariff]``, or no prices (cost 0, days in the host's time zone)."""
+    return config.tariff if config.tariff is not None else Tariff(flat_price=0.0)
 
 
 def db_from(config: Config, explicit: str | None) -> str:
-    """``--db``, else ``$POWERMONITOR_DB``, else ``[storage] db``, else the data-dir default."""
-    if explicit:
-        return explicit
-    if os.environ.get("POWERMONITOR_DB"):
-        return os.environ["POWERMONITOR_DB"]
-    section = config.extra.get("storage") or {}
-    if section.get("db"):
-        return os.path.expanduser(str(section["db"]))
-    return str(default_db_path())
-
-
-def recorder_options(config: Config) -> dict[str, Any]:
-    section = dict(config.extra.get("energy") or {})
-    method = section.pop("method", "trapezoid")
-    if method not in ("trapezoid", "left"):
-        raise ConfigError(f"[energy] method must be 'trapezoid' or 'left', not {method!r}")
-    max_gap = section.pop("max_gap", None)
-    if section:
-        raise ConfigError(f"[energy] has unknown keys: {', '.join(sorted(section))}")
-    return {"method": method, "max_gap_s": None if max_gap is None else float(max_gap)}
+    """``--db``, else ``[storage] db`` (or ``$POWERMONITOR_DB``, applied by the config), else
+    the data-dir default."""
+    return explicit or config.storage.db or str(default_db_path())
 
 
 async def open_service(config: Config, options: ServiceOptions) -> Service:
@@ -137,7 +112,7 @@ async def open_service(config: Config, options: ServiceOptions) -> Service:
     monitor = Monitor(config, hub, start_spread=options.start_spread)  # refuses an empty config
     tariff = tariff_from(config)
     db = db_from(config, options.db)
-    store = open_store(db, timezone=tariff.timezone, retention=retention_from(config))
+    store = open_store(db, timezone=tariff.timezone, retention=config.storage.retention)
     await store.open()
     try:
         counters = await store.counters()
@@ -145,31 +120,20 @@ async def open_service(config: Config, options: ServiceOptions) -> Service:
         await store.close()
         raise
     writer = StoreWriter(store)
-    names = {c.plug.device_id: c.name for c in monitor.coordinators.values()}
+    names = monitor.directory.names()
     recorder = Recorder(
         hub, writer, tariff, counters=counters, names=names,
         poll_intervals={p.device_id: config.interval_for(p) for p in config.plugs},
-        **recorder_options(config),
+        method=config.energy.method, max_gap_s=config.energy.max_gap_s,
     )
     data_dir = options.data_dir or default_db_path().parent
     service = Service(config, hub, monitor, store, writer, recorder, tariff,
-                      token=load_or_create_token(data_dir), extras={"db": mask_url(db)})
-    try:
-        metrics = None
-        if options.metrics_listen:
-            host, port = options.metrics_listen
-            metrics = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        service.extras["exporters"] = build_exporters(service, config.extra, os.environ,
-                                                      metrics_listen=metrics)
-    except BaseException:
-        await store.close()
-        raise
+                      token=load_or_create_token(data_dir), db=redact_url(db))
+    service.exporters = build_exporters(service, config, metrics_listen=options.metrics_listen)
+    if config.alerts.rules:
+        service.alerts = AlertService(hub, store, config.alerts, tariff, names,
+                                      mqtt_settings=config.mqtt)
     return service
-
-
-def mask_url(db: str) -> str:
-    """A database URL fit for logs: the password replaced by ***."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", db)
 
 
 async def run_service(service: Service, options: ServiceOptions, started: Any = None) -> None:
@@ -205,15 +169,16 @@ async def run_service(service: Service, options: ServiceOptions, started: Any = 
 def _optional_parts(service: Service, options: ServiceOptions) -> list[tuple[str, Any]]:
     """The web server and the exporters the configuration enables."""
     parts: list[tuple[str, Any]] = [
-        (f"exporter:{e.name}", e.run()) for e in service.extras.get("exporters", [])
+        (f"exporter:{e.name}", e.run()) for e in service.exporters
     ]
+    if service.alerts is not None:
+        parts.append(("alerts", service.alerts.run()))
     if options.listen is not None:
-        from .exporters import prometheus_settings
         from .exporters.prometheus import metrics_asgi_app
         from .web.app import create_app, serve
 
         app = create_app(service)
-        if prometheus_settings(service.config.extra.get("prometheus"), os.environ).web:
+        if service.config.prometheus.web:
             metrics: Any = metrics_asgi_app(service)  # an ASGI app, which Route accepts too
             app.add_route("/metrics", metrics, include_in_schema=False)
         host, port = options.listen

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
 import socket
 import sys
 from collections.abc import AsyncIterator
@@ -18,14 +20,15 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from powermonitor.cli.scan import scan_command
+from powermonitor.cli.main import cli
+from powermonitor.cli.render import short_id
 from powermonitor.config import Config, PlugConfig, load_config, save_config
 from powermonitor.simulator.beacons import BeaconSender
 from powermonitor.simulator.server import Fleet, PlugServer, fleet_specs
 
 LOOP = "127.0.0.1"
 VERSIONS = ["3.1", "3.3", "3.4", "3.5"]
-SCAN_CODE = "from powermonitor.cli.scan import scan_command; scan_command()"
+SCAN_CODE = "import sys; from powermonitor.cli.main import main; sys.argv[1:1] = ['scan']; main()"
 
 
 def free_udp_ports(n: int) -> list[int]:
@@ -74,9 +77,15 @@ async def lan() -> AsyncIterator[Lan]:
         await fleet.stop()
 
 
-async def invoke(args: list[str]) -> Result:
+async def invoke(args: list[str], env: dict[str, str] | None = None) -> Result:
     runner = CliRunner()
-    return await asyncio.to_thread(runner.invoke, scan_command, args, env={"COLUMNS": "250"})
+    return await asyncio.to_thread(runner.invoke, cli, ["scan", *args],
+                                   env={"COLUMNS": "250", **(env or {})})
+
+
+def no_config(tmp_path: Path) -> dict[str, str]:
+    """Environment where the default config file is absent (and none is named)."""
+    return {"XDG_CONFIG_HOME": str(tmp_path / "xdg"), "POWERMONITOR_CONFIG": ""}
 
 
 def plug_config(server: PlugServer, name: str, key: str | None = None) -> PlugConfig:
@@ -88,7 +97,7 @@ def plug_config(server: PlugServer, name: str, key: str | None = None) -> PlugCo
 
 
 async def test_json_lists_every_plug_as_unknown(lan: Lan, tmp_path: Path) -> None:
-    result = await invoke([*lan.args(), "--json", "--config", str(tmp_path / "none.toml")])
+    result = await invoke([*lan.args(), "--json"], no_config(tmp_path))
     assert result.exit_code == 0, result.output
     rows: list[dict[str, Any]] = json.loads(result.stdout)
     assert sorted(r["id"] for r in rows) == lan.ids
@@ -98,7 +107,7 @@ async def test_json_lists_every_plug_as_unknown(lan: Lan, tmp_path: Path) -> Non
         assert row["version"] == server.plug.spec.version
         assert row["product_key"].startswith("key")
         assert row["known"] is False and row["power_w"] is None and row["added"] is False
-    assert not (tmp_path / "none.toml").exists()
+    assert not (tmp_path / "xdg").exists()
 
 
 async def test_known_plugs_are_marked_and_polled(lan: Lan, tmp_path: Path) -> None:
@@ -131,9 +140,10 @@ async def test_table_output(lan: Lan, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     out = result.stdout
     for device_id in lan.ids:
-        assert device_id in out
+        assert short_id(device_id) in out and device_id not in out  # shortened in the middle
+    assert f"{LOOP}:{lan.server('3.3').port}" in out  # the port is never hidden
     assert "yes (kettle)" in out and "yes (tv)" in out
-    assert " W" in out  # the kettle's live power
+    assert "Power (W)" in out and re.search(r" 5\d\d\.\d\s", out)  # the kettle's live power
     assert "wrong key or version" in out
     assert out.count(" no ") >= 2  # the two plugs the config does not know
     assert "Listening for Tuya broadcasts" in result.stderr
@@ -187,8 +197,8 @@ async def test_taken_ports_are_a_usage_error(tmp_path: Path) -> None:
         blocker.bind((LOOP, 0))
         port = str(blocker.getsockname()[1])
         result = await invoke(["--duration", "0.2", "--listen-host", LOOP, "--port-31", port,
-                               "--port-33", port, "--port-35", port, "--json",
-                               "--config", str(tmp_path / "c.toml")])
+                               "--port-33", port, "--port-35", port, "--json"],
+                              no_config(tmp_path))
     finally:
         blocker.close()
     assert result.exit_code == 2
@@ -209,8 +219,8 @@ async def test_probe_option_against_the_simulator(tmp_path: Path) -> None:
         result = await invoke([
             "--duration", "1", "--listen-host", LOOP, "--port-31", str(p31), "--port-33",
             str(p33), "--port-35", str(p35), "--probe", "--probe-address", LOOP,
-            "--probe-port", str(sender.probe_port), "--json", "--config", str(tmp_path / "c.toml"),
-        ])
+            "--probe-port", str(sender.probe_port), "--json",
+        ], no_config(tmp_path))
     finally:
         await sender.stop()
         await fleet.stop()
@@ -225,8 +235,7 @@ async def test_probe_option_against_the_simulator(tmp_path: Path) -> None:
 async def test_subprocess_scan(lan: Lan, tmp_path: Path) -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-c", SCAN_CODE, *lan.args(1.0), "--json",
-        "--config", str(tmp_path / "c.toml"),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **no_config(tmp_path)}, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err.decode()

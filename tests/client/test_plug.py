@@ -13,7 +13,6 @@ from powermonitor.errors import (
     ConnectionClosedError,
     DeviceReportedError,
     DeviceTimeoutError,
-    HandshakeError,
     KeyOrVersionError,
     ProtocolError,
     UnreachableError,
@@ -159,7 +158,7 @@ async def test_wrong_version_is_key_or_version_error(fleet: Fleet, ours: str, th
 async def test_wrong_key_is_never_retried(fleet: Fleet) -> None:
     e = entry(fleet, "3.4")
     srv = server(fleet, "3.4")
-    with pytest.raises(HandshakeError):
+    with pytest.raises(KeyOrVersionError):
         async with Plug(e["id"], "127.0.0.1", "wrongwrongwrong0", "3.4", port=e["port"], retries=5):
             pass
     assert srv.plug.connections_total == 1
@@ -192,13 +191,14 @@ async def test_silent_plug_times_out_and_is_retried() -> None:
         await srv.stop()
 
 
-async def test_silent_34_plug_is_a_handshake_error() -> None:
+async def test_silent_34_plug_is_a_timeout_not_a_key_error() -> None:
     srv = await start_faulty(Faults(silent=True), "3.4")
     try:
-        with pytest.raises(HandshakeError):
+        with pytest.raises(DeviceTimeoutError, match="session negotiation within 0.3 s") as info:
             async with Plug(srv.plug.device_id, "127.0.0.1", "0123456789abcdef", "3.4",
                             port=srv.port, timeout=0.3, retries=0):
                 pass
+        assert info.value.exit_code == 4
     finally:
         await srv.stop()
 

@@ -32,7 +32,7 @@ def run(name: str, *args: str, env: dict[str, str] | None = None, timeout: float
         ) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("PLUG")}
     full_env.update(env or {})
-    return subprocess.run([*command(name), *args], capture_output=True, text=True,
+    return subprocess.run([*command(name), *args], check=False, capture_output=True, text=True,
                           timeout=timeout, env=full_env)
 
 

@@ -9,13 +9,12 @@ import signal
 import socket
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .conftest import Simulator, command, run
+from .conftest import Simulator, run
 
 
 def args_for(dev: dict[str, object], *extra: str) -> list[str]:
@@ -170,23 +169,15 @@ def test_garbage_exit_7(junk_port: int) -> None:
     assert result.returncode == 7 and "corrupt" in result.stderr
 
 
-def test_silent_plug_exit_4_and_ctrl_c_exit_130(tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_silent_plug_exit_4(tmp_path: Path) -> None:
+    """Ctrl-C on a waiting poll (exit 130) is tests/e2e/test_cli_style.py's job."""
     silent = Simulator(tmp_path, "--count", "1", "--protocol", "3.3", "--silent")
     try:
         dev = silent.devices[0]
         result = run("powermonitor", "poll", *args_for(dev, "3.3"), "--timeout", "0.3",
                      "--retries", "1")
         assert result.returncode == 4 and "no answer" in result.stderr
-        proc = subprocess.Popen([*command("powermonitor"), "poll", *args_for(dev, "3.3"),
-                                 "--timeout", "60"], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
-        time.sleep(1.0)
-        started = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=10)
-        assert proc.returncode == 130, err
-        assert time.monotonic() - started < 5
-        assert "Traceback" not in err
     finally:
         assert silent.stop(signal.SIGINT) == 0
 
@@ -222,9 +213,9 @@ def test_container_entrypoint_polls_from_plug_env_vars(sim: Simulator) -> None:
     env = {"PLUGID": str(dev["id"]), "PLUGIP": "127.0.0.1", "PLUGKEY": str(dev["key"]),
            "PLUGINVERS": "3.3", "PLUGPORT": str(dev["port"])}
     full = {**{k: v for k, v in os.environ.items() if not k.startswith("PLUG")}, **env}
-    result = subprocess.run(["sh", entrypoint], capture_output=True, text=True, env=full,
+    result = subprocess.run(["sh", entrypoint], check=False, capture_output=True, text=True, env=full,
                             timeout=30)
     assert result.returncode == 0 and "Power (W): 1210.0" in result.stdout
-    result = subprocess.run(["sh", entrypoint], capture_output=True, text=True,
+    result = subprocess.run(["sh", entrypoint], check=False, capture_output=True, text=True,
                             env={**full, "PLUGJSON": "yes"}, timeout=30)
     assert json.loads(result.stdout)["power"] == 1210.0

@@ -25,9 +25,10 @@ from typing import Any, Self
 import aiomqtt
 import pytest
 
+from powermonitor.client.reconnect import Backoff
 from powermonitor.config import Config, Defaults, PlugConfig
 from powermonitor.models import Reading
-from powermonitor.monitor.coordinator import Backoff
+from powermonitor.monitor.directory import resolve_id
 from powermonitor.monitor.hub import Hub
 from powermonitor.monitor.supervisor import Monitor
 from powermonitor.simulator.server import Fleet, fleet_specs
@@ -86,6 +87,9 @@ class StubService:
 
     def names(self) -> dict[str, str]:
         return {p.device_id: p.name for p in self.config.plugs}
+
+    def resolve(self, name_or_id: str) -> str:
+        return resolve_id(name_or_id, self.names().items())
 
     async def set_switch(self, name_or_id: str, on: bool, outlet: int | str = 1) -> Reading:
         if self.monitor is None:

@@ -100,11 +100,13 @@ def test_compose_parses_and_references_existing_files() -> None:
 
 
 def test_example_config_is_valid_and_switches_exporters_on() -> None:
-    config = parse_config((DEPLOY / "config.example.toml").read_text())
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    env = compose["services"]["powermonitor"]["environment"]
+    config = parse_config((DEPLOY / "config.example.toml").read_text(), "example.toml", env)
     service = StubService(config, Hub())
-    env = {"POWERMONITOR_MQTT_URL": "mqtt://mosquitto:1883"}
-    names = [e.name for e in build_exporters(service, config.extra, env)]
+    names = [e.name for e in build_exporters(service, config)]
     assert names == ["mqtt"]
+    assert config.prometheus.web and config.web.listen == ("0.0.0.0", 8000)
 
 
 def test_systemd_unit() -> None:

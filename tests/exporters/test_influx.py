@@ -14,19 +14,19 @@ from typing import Any
 import httpx
 import pytest
 
+from powermonitor.client.reconnect import Backoff
 from powermonitor.config import Config
+from powermonitor.config.sections import influx_settings
 from powermonitor.errors import ConfigError
 from powermonitor.exporters.influx import (
     InfluxSettings,
     InfluxWriter,
     escape_key,
     escape_measurement,
-    influx_settings,
     line_for,
     point,
 )
 from powermonitor.models import Reading
-from powermonitor.monitor.coordinator import Backoff
 from powermonitor.monitor.hub import Hub
 
 from .conftest import Influxd, Receiver, StubService, free_port, live_fleet, until

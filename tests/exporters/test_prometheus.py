@@ -131,6 +131,7 @@ def test_no_recorder_means_no_energy_but_everything_else() -> None:
     assert value(parsed, "powermonitor_power_watts") is not None
 
 
+@pytest.mark.service
 def test_promtool_check_metrics_is_clean() -> None:
     promtool = find_binary("promtool")
     if promtool is None:

@@ -26,9 +26,9 @@ from .oracles import (
 
 pytestmark = pytest.mark.timeout(60)
 
-# A switched-on plug drawing 230.4 V * 0.485 A = 121.0 W
+# A switched-on resistive load: 230.4 V * 0.525 A = 121.0 W (physics checks it)
 # (DP 18 current mA, DP 19 power in 0.1 W, DP 20 voltage in 0.1 V).
-PLUG_DPS = {"1": True, "18": 485, "19": 1210, "20": 2304}
+PLUG_DPS = {"1": True, "18": 525, "19": 1210, "20": 2304}
 VERSIONS = ["3.1", "3.3", "3.4", "3.5"]
 DEVICE_ID = "bf3a4c5d6e7f80912a3b"
 

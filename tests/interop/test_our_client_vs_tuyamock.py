@@ -35,9 +35,9 @@ pytestmark = pytest.mark.timeout(60)
 DEVICE_ID = "bf3a4c5d6e7f80912a3b"
 VERSIONS = ["3.1", "3.3", "3.4", "3.5"]
 
-# A switched-on plug drawing 230.4 V * 0.485 A = 121.0 W
+# A switched-on resistive load: 230.4 V * 0.525 A = 121.0 W (physics checks it)
 # (DP 18 current in mA, DP 19 power in 0.1 W, DP 20 voltage in 0.1 V: the "cz" layout).
-PLUG_DPS: dict[str, Any] = {"1": True, "18": 485, "19": 1210, "20": 2304}
+PLUG_DPS: dict[str, Any] = {"1": True, "18": 525, "19": 1210, "20": 2304}
 
 # Small timeouts: every answer comes from loopback; only the version probes of "auto" that
 # the mock ignores have to run into them.
@@ -50,7 +50,7 @@ def _assert_plug_reading(reading: Reading, *, on: bool) -> None:
     assert reading.switch is on
     assert reading.switches == {"1": on}
     assert reading.power_w == pytest.approx(121.0)
-    assert reading.current_a == pytest.approx(0.485)
+    assert reading.current_a == pytest.approx(0.525)
     assert reading.voltage_v == pytest.approx(230.4)
     assert reading.dps == {**PLUG_DPS, "1": on}
 

@@ -1,4 +1,9 @@
-"""Coordinators and the Hub against simulated plugs over loopback."""
+"""Coordinators and the Hub against simulated plugs over loopback.
+
+Every test runs on a fake clock (fakeclock.py): polls, heartbeats, backoff and the simulator's
+pushes wait on virtual time, so a "5 s" scenario takes milliseconds and never races the wall
+clock; the plugs are real simulated servers on 127.0.0.1 in the same loop.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,19 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from powermonitor.client.reconnect import Backoff
 from powermonitor.config import Config, Defaults, PlugConfig
 from powermonitor.models import Reading
-from powermonitor.monitor.coordinator import Backoff, PlugCoordinator
+from powermonitor.monitor.coordinator import PlugCoordinator
 from powermonitor.monitor.hub import Availability, Hub
 from powermonitor.monitor.supervisor import Monitor
 from powermonitor.simulator.plug import PlugSpec, SimulatedPlug, make_identity
 from powermonitor.simulator.server import PlugServer
+
+from .fakeclock import virtual_clock
+
+pytestmark = pytest.mark.fake_clock
+
 
 FAST = Defaults(poll_interval=1.0, timeout=1.0, heartbeat_interval=10.0)
 
@@ -22,7 +33,8 @@ FAST = Defaults(poll_interval=1.0, timeout=1.0, heartbeat_interval=10.0)
 async def serve(version: str = "3.4", layout: str = "cz", profile: str = "constant:100",
                 index: int = 0, **kw: object) -> PlugServer:
     device_id, key = make_identity(index, seed=42)
-    srv = PlugServer(SimulatedPlug(PlugSpec(device_id, key, version, layout, profile)), **kw)  # type: ignore[arg-type]
+    plug = SimulatedPlug(PlugSpec(device_id, key, version, layout, profile), clock=virtual_clock)
+    srv = PlugServer(plug, **kw)  # type: ignore[arg-type]
     await srv.start()
     return srv
 
@@ -61,7 +73,7 @@ async def running() -> AsyncIterator[list[asyncio.Task[None]]]:
 async def test_polls_at_its_interval_and_detects_version(running: list[asyncio.Task[None]]) -> None:
     srv = await serve("3.5")
     hub = Hub()
-    coordinator = PlugCoordinator(plug_config(srv), hub, FAST, start_spread=0)
+    coordinator = PlugCoordinator(plug_config(srv), hub, FAST, start_spread=0, clock=virtual_clock)
     running.append(asyncio.create_task(coordinator.run()))
     events = await collect(hub, 3.5)
     readings = [e for e in events if isinstance(e, Reading)]
@@ -78,7 +90,7 @@ async def test_heartbeats_keep_an_idle_connection(running: list[asyncio.Task[Non
     srv = await serve("3.3", idle_timeout=1.5)
     hub = Hub()
     defaults = Defaults(poll_interval=4.0, timeout=1.0, heartbeat_interval=0.5)
-    coordinator = PlugCoordinator(plug_config(srv, version="3.3"), hub, defaults, start_spread=0)
+    coordinator = PlugCoordinator(plug_config(srv, version="3.3"), hub, defaults, start_spread=0, clock=virtual_clock)
     running.append(asyncio.create_task(coordinator.run()))
     await asyncio.sleep(5)
     assert srv.plug.heartbeats >= 5
@@ -93,7 +105,7 @@ async def test_offline_is_a_gap_and_recovery_is_logged_once(
     hub = Hub()
     backoff = Backoff(initial=0.2, cap=0.5, rng=random.Random(1))
     coordinator = PlugCoordinator(plug_config(srv, version="3.4"), hub, FAST, backoff=backoff,
-                                  start_spread=0)
+                                  start_spread=0, clock=virtual_clock)
     running.append(asyncio.create_task(coordinator.run()))
     sub = hub.subscribe()
     await asyncio.sleep(1.5)
@@ -123,7 +135,7 @@ async def test_wrong_key_is_reported_and_retried_slowly(running: list[asyncio.Ta
     hub = Hub()
     backoff = Backoff(initial=0.1, cap=0.2, key_error_delay=2.0, rng=random.Random(1))
     coordinator = PlugCoordinator(plug_config(srv, key="wrongwrongwrong0", version="3.4"), hub,
-                                  FAST, backoff=backoff, start_spread=0)
+                                  FAST, backoff=backoff, start_spread=0, clock=virtual_clock)
     running.append(asyncio.create_task(coordinator.run()))
     await asyncio.sleep(2.5)
     state = hub.states[srv.plug.device_id]
@@ -138,7 +150,7 @@ async def test_pushes_between_polls_arrive(running: list[asyncio.Task[None]]) ->
     srv = await serve("3.4", profile="ramp:0:1000:10", push_interval=0.2)
     hub = Hub()
     defaults = Defaults(poll_interval=30.0, timeout=1.0, heartbeat_interval=10.0)
-    coordinator = PlugCoordinator(plug_config(srv, version="3.4"), hub, defaults, start_spread=0)
+    coordinator = PlugCoordinator(plug_config(srv, version="3.4"), hub, defaults, start_spread=0, clock=virtual_clock)
     running.append(asyncio.create_task(coordinator.run()))
     events = await collect(hub, 2.0)
     readings = [e for e in events if isinstance(e, Reading)]
@@ -153,7 +165,7 @@ async def test_refresh_is_learned(running: list[asyncio.Task[None]], layout: str
                                   expected: bool) -> None:
     srv = await serve("3.3", layout=layout, profile="random:100:200")
     hub = Hub()
-    coordinator = PlugCoordinator(plug_config(srv, version="3.3"), hub, FAST, start_spread=0)
+    coordinator = PlugCoordinator(plug_config(srv, version="3.3"), hub, FAST, start_spread=0, clock=virtual_clock)
     running.append(asyncio.create_task(coordinator.run()))
     for _ in range(80):
         if coordinator.polls >= 6:
@@ -170,7 +182,7 @@ async def test_refresh_is_learned(running: list[asyncio.Task[None]], layout: str
 async def test_switch_goes_through_the_existing_connection(running: list[asyncio.Task[None]]) -> None:
     srv = await serve("3.5")
     config = Config(defaults=FAST, plugs=(plug_config(srv, version="3.5"),))
-    monitor = Monitor(config, start_spread=0)
+    monitor = Monitor(config, start_spread=0, clock=virtual_clock)
     running.append(asyncio.create_task(monitor.run()))
     for _ in range(50):
         if monitor.hub.states[srv.plug.device_id].online:

@@ -332,6 +332,7 @@ _json_values = st.recursive(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, database=None)
 @given(
     st.sampled_from(["3.1", "3.2", "3.3", "3.4", "3.5"]),

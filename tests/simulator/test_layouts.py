@@ -252,6 +252,7 @@ def test_measure_on_and_off() -> None:
     assert (off.power_w, off.current_a, off.voltage_v) == (0.0, 0.0, 250.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("nominal", COMMON_NOMINAL_V)
 def test_mains_jitter_is_bounded_deterministic_and_moving(nominal: float) -> None:
     a = Mains(nominal, seed=3)

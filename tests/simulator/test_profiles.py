@@ -340,6 +340,7 @@ def test_registry_lists_every_kind() -> None:
         "constant",
         "square",
         "ramp",
+        "schedule",
         "fridge",
         "washer",
         "kettle",
@@ -407,3 +408,17 @@ def test_bad_spec_error_names_the_spec_and_usage() -> None:
 def test_bad_epoch() -> None:
     with pytest.raises(ValueError, match="epoch"):
         make_profile("tv", 0, epoch=math.inf)
+
+
+def test_schedule_is_piecewise_constant_and_repeats() -> None:
+    from powermonitor.simulator.profiles import schedule_from
+
+    once = make_profile("schedule:0:0:2000:10:3:13:2000:20:1", 0)
+    assert [once.power_w(t) for t in (0, 9.9, 10, 12.9, 13, 20, 1e6)] == [
+        2000, 2000, 3, 3, 2000, 1, 1]
+    looped = schedule_from([[0, 5], [10, 100]], repeat=True)  # period 20 s
+    assert [looped.power_w(t) for t in (0, 10, 19.9, 20, 30, 40)] == [5, 100, 100, 5, 100, 5]
+    with pytest.raises(ValueError, match="strictly increasing"):
+        make_profile("schedule:0:10:5:2:7", 0)
+    with pytest.raises(ValueError, match="repeat period"):
+        make_profile("schedule:5:0:1:10:2", 0)

@@ -11,6 +11,7 @@ import pytest
 
 from powermonitor.errors import StorageError
 from powermonitor.storage.postgres import PostgresStore, redact_dsn
+from powermonitor.storage.schema import SCHEMA_VERSION
 
 from .util import series
 
@@ -68,7 +69,7 @@ async def test_plain_tables_without_timescaledb(pg_dsn: str, scratch_schema: str
         assert store.timescale is False  # Debian's PostgreSQL has no TimescaleDB
         await store.write(series("p", 0.0, 3), {})
         version = await store._fetch("SELECT max(version) FROM schema_version")
-        assert version[0][0] == 1
+        assert version[0][0] == SCHEMA_VERSION
 
 
 async def test_two_collectors_migrate_once(pg_dsn: str, scratch_schema: str) -> None:
@@ -78,7 +79,7 @@ async def test_two_collectors_migrate_once(pg_dsn: str, scratch_schema: str) -> 
     await asyncio.gather(*(s.open() for s in stores))
     try:
         rows = await stores[0]._fetch("SELECT count(*) FROM schema_version")
-        assert rows[0][0] == 1
+        assert rows[0][0] == SCHEMA_VERSION  # each migration recorded once
     finally:
         await asyncio.gather(*(s.close() for s in stores))
 
@@ -90,3 +91,25 @@ def test_bad_schema_name_and_dsn_redaction() -> None:
         "u@db.lan:5433/pm"
     )
     assert redact_dsn("postgresql:///pm") == "localhost:5432/pm"
+
+
+async def test_insight_tables_share_portable_sql(pg_dsn: str, scratch_schema: str) -> None:
+    """Cycles and the alert outbox run the same ``?`` SQL on PostgreSQL as on SQLite."""
+    from powermonitor.alerts.events import AlertEvent
+    from powermonitor.insight.cycles import Cycle
+    from powermonitor.insight.store import InsightStore
+
+    async with PostgresStore(pg_dsn, schema=scratch_schema) as store:
+        insight = InsightStore(store)
+        await insight.save_cycle(Cycle("p", 10.0, 70.0, 5.0, 0.01, 900.0))
+        assert [c.wh for c in await insight.cycles("p", 0, 100)] == [5.0]
+        event = AlertEvent("a", "P", "p", "finished", 70.0, notify=("hook",))
+        assert await insight.enqueue(event, event.notify, 70.0) is True
+        assert await insight.enqueue(event, event.notify, 70.0) is False  # de-duplicated
+        (due,) = await insight.due(71.0)
+        await insight.failed(due.event_id, due.channel, 80.0, "down")
+        assert await insight.due(75.0) == [] and await insight.next_due() == 80.0
+        await insight.delivered(due.event_id, due.channel, 81.0)
+        (logged,) = await insight.recent()
+        assert logged["deliveries"] == [{"channel": "hook", "attempts": 2, "delivered": True,
+                                         "error": None}]

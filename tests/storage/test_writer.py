@@ -7,6 +7,7 @@ import itertools
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,8 +54,16 @@ class FakeStore:
         self.batches.append(list(samples))
         self.names.update(names)
 
+    async def backfill(self, samples: Sequence[Sample], names: dict[str, str], *,
+                       now: float | None = None) -> None:
+        await self.write(samples, names)
+
     async def counters(self) -> dict[str, Counter]:
         return {}
+
+    async def transact(self, statements: Sequence[tuple[str, Sequence[Any]]]
+                       ) -> list[list[Any]]:
+        raise NotImplementedError("the writer never calls it")
 
     async def devices(self) -> list[DeviceRow]:
         return []

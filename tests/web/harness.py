@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from powermonitor.client.reconnect import Backoff
 from powermonitor.config import Config, Defaults, PlugConfig
-from powermonitor.monitor.coordinator import Backoff
 from powermonitor.monitor.supervisor import Monitor
 from powermonitor.recorder import Recorder
 from powermonitor.service import Service

@@ -486,7 +486,7 @@ async def test_no_local_key_in_any_response(stack: Stack) -> None:
 
 
 def test_resolution_rule() -> None:
-    from powermonitor.web.api import pick_resolution
+    from powermonitor.storage.base import pick_resolution
 
     h, d = 3600.0, 86400.0
     assert [pick_resolution(s) for s in (60, 2 * h, 2 * h + 1, 2 * d, 2 * d + 1, 60 * d,

@@ -26,10 +26,10 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 WAIT_MS = 20_000
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.service, pytest.mark.skipif(
     not os.access(CHROMIUM, os.X_OK),
     reason=f"Chromium not found at {CHROMIUM} (Debian: apt-get install chromium)",
-)
+)]
 
 
 class Browser:
@@ -108,6 +108,7 @@ async def charts_drawn(page: Any) -> None:
     }""")
 
 
+@pytest.mark.slow
 async def test_page_loads_updates_live_and_draws_charts(stack: Stack) -> None:
     async with chromium(stack) as b:
         page = await b.page(viewport={"width": 1280, "height": 900})
@@ -222,6 +223,7 @@ async def test_detail_view_of_one_plug(stack: Stack) -> None:
         await wait_js(page, "document.querySelectorAll('.card:not([hidden])').length === 3")
 
 
+@pytest.mark.slow
 async def test_dark_theme_toggle_and_phone_layout(stack: Stack) -> None:
     async with chromium(stack) as b:
         dark = await b.page(viewport={"width": 1280, "height": 900}, color_scheme="dark")

@@ -17,12 +17,20 @@ import click
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from ..client.plug import Plug
 from ..config import Config, Defaults, PlugConfig
 from ..errors import PowermonitorError
 from ..models import Reading
-from ..service import Service, ServiceOptions, open_service, run_service, tariff_from
+from ..service import (
+    TOKEN_FILE,
+    Service,
+    ServiceOptions,
+    open_service,
+    run_service,
+    tariff_from,
+)
 from ..simulator.backfill import history_samples
 from ..simulator.plug import PlugSpec, make_identity
 from ..simulator.server import Fleet
@@ -31,7 +39,8 @@ from ..storage.base import Sample
 from ..storage.sqlite import SqliteStore
 from ..tariff import Tariff, local_timezone_name
 from . import runtime
-from .run import parse_listen
+from .render import Column, clean, table
+from .run import check_listen, parse_listen, show_address
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,27 +71,30 @@ def household_specs(seed: int = 7) -> list[PlugSpec]:
     return specs
 
 
-def _fmt(value: float | None, digits: int = 1) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
+DEMO_COLUMNS = (
+    Column("name", "Plug"), Column("protocol", "Protocol"), Column("switch", "Switch"),
+    Column("power_w", "Power (W)", "power"), Column("voltage_v", "Voltage (V)", "voltage"),
+    Column("current_ma", "Current (mA)", "current_ma"),
+    Column("power_factor", "Power factor", "pf"),
+)
 
 
-def render_table(names: list[str], readings: dict[str, Reading | str], versions: dict[str, str]) -> Table:
-    table = Table(title=f"powermonitor demo — {datetime.now(UTC):%H:%M:%S} UTC")
-    for col, justify in (("plug", "left"), ("protocol", "left"), ("switch", "left"),
-                         ("W", "right"), ("V", "right"), ("mA", "right"), ("PF", "right")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+def render_table(names: list[str], readings: dict[str, Reading | str], versions: dict[str, str]
+                 ) -> Table:
+    rows: list[dict[str, object]] = []
     total = 0.0
     for name in names:
         r = readings.get(name)
+        row: dict[str, object] = {"name": name, "protocol": versions.get(name, "")}
         if isinstance(r, Reading):
             total += r.power_w or 0.0
-            table.add_row(name, versions.get(name, ""), "on" if r.switch else "off",
-                          _fmt(r.power_w), _fmt(r.voltage_v), _fmt(r.current_ma, 0),
-                          _fmt(r.power_factor, 2))
+            row.update(switch=r.switch, power_w=r.power_w, voltage_v=r.voltage_v,
+                       current_ma=r.current_ma, power_factor=r.power_factor)
         else:
-            table.add_row(name, versions.get(name, ""), f"[red]{r or 'waiting'}[/red]", "", "", "", "")
-    table.caption = f"total {total:.1f} W"
-    return table
+            row["switch"] = Text(clean(r or "waiting"), style="red")
+        rows.append(row)
+    return table(rows, DEMO_COLUMNS, title=f"powermonitor demo — {datetime.now(UTC):%H:%M:%S} UTC",
+                 caption=f"total {total:.1f} W")
 
 
 async def run_demo(interval: float, rounds: int, console: Console, time_scale: float) -> int:
@@ -104,16 +116,26 @@ async def run_demo(interval: float, rounds: int, console: Console, time_scale: f
             except PowermonitorError as exc:
                 readings[name] = str(exc)
 
-        done = 0
-        with Live(render_table(names, readings, versions), console=console,
-                  auto_refresh=False, transient=False) as live:
-            while True:
-                await asyncio.gather(*(poll(n, p) for n, p in plugs.items()))
-                live.update(render_table(names, readings, versions), refresh=True)
-                done += 1
-                if rounds and done >= rounds:
-                    break
-                await asyncio.sleep(interval)
+        async def poll_all() -> None:
+            await asyncio.gather(*(poll(n, p) for n, p in plugs.items()))
+
+        if not console.is_terminal or rounds == 1:  # a pipe: whole tables, each ending a line
+            for done in range(rounds or 1_000_000_000):
+                if done:
+                    await asyncio.sleep(interval)
+                await poll_all()
+                console.print(render_table(names, readings, versions))
+        else:
+            with Live(render_table(names, readings, versions), console=console,
+                      auto_refresh=False, transient=False) as live:
+                done = 0
+                while True:
+                    await poll_all()
+                    live.update(render_table(names, readings, versions), refresh=True)
+                    done += 1
+                    if rounds and done >= rounds:
+                        break
+                    await asyncio.sleep(interval)
         return 0 if all(isinstance(r, Reading) for r in readings.values()) else 1
     finally:
         await asyncio.gather(*(p.close() for p in plugs.values()))
@@ -135,7 +157,7 @@ def demo_config(fleet: Fleet, tz: str) -> Config:
         for s in fleet.servers
     )
     return Config(defaults=Defaults(poll_interval=2.0, timeout=2.0), plugs=plugs,
-                  extra={"tariff": {**DEMO_TARIFF, "timezone": tz}})
+                  tariff=Tariff.from_config({**DEMO_TARIFF, "timezone": tz}))
 
 
 async def backfill(db: Path, specs: list[PlugSpec], tariff: Tariff, now: float,
@@ -153,15 +175,16 @@ async def backfill(db: Path, specs: list[PlugSpec], tariff: Tariff, now: float,
             for sample in history_samples(spec, now - BACKFILL_DAYS * 86400, now - 60, tariff):
                 batch.append(sample)
                 if len(batch) >= 20_000:
-                    await store.write(batch, names)
+                    await store.backfill(batch, names, now=now)
                     batch = []
-            await store.write(batch, names)
+            await store.backfill(batch, names, now=now)
     finally:
         await store.close()
 
 
 async def run_service_demo(listen: tuple[str, int] | None, data_dir: Path, time_scale: float,
                            console: Console) -> None:
+    check_listen(listen, "--listen")  # one line before anything else is printed
     specs = household_specs()
     fleet = Fleet(specs, time_scale=time_scale)
     await fleet.start()
@@ -176,11 +199,11 @@ async def run_service_demo(listen: tuple[str, int] | None, data_dir: Path, time_
 
         def started(svc: Service) -> None:
             console.print(f"Simulated household of {len(specs)} plugs on 127.0.0.1; "
-                          f"database {db}")
+                          f"database {db}", highlight=False)
             if listen:
-                host, port = listen
-                console.print(f"[bold]Dashboard: http://{host}:{port}/[/bold]")
-                console.print(f"API token (to switch plugs from the page): {svc.token}")
+                console.print(f"[bold]Dashboard: http://{show_address(*listen)}/[/bold]")
+                console.print(f"API token (to switch plugs from the page): in "
+                              f"{data_dir / TOKEN_FILE}", highlight=False)
             console.print("Press Ctrl-C to stop.")
 
         await runtime.until_stopped(run_service(service, options, started))
@@ -190,7 +213,7 @@ async def run_service_demo(listen: tuple[str, int] | None, data_dir: Path, time_
 
 @click.command("demo")
 @click.option("--listen", default="127.0.0.1:8000", envvar="POWERMONITOR_LISTEN",
-              show_default=True, help="Dashboard address (HOST:PORT).")
+              show_default=True, help="Dashboard address (HOST:PORT) [env: POWERMONITOR_LISTEN].")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Where the demo keeps its database [default: the user's data dir]/demo.")
 @click.option("--time-scale", type=click.FloatRange(0.001), default=1.0, show_default=True,
@@ -205,16 +228,7 @@ def demo_command(listen: str, data_dir: str | None, time_scale: float, once: boo
     console = Console()
     if once or rounds:
         console.print("Starting a simulated household of six plugs on 127.0.0.1...")
-
-        async def table() -> int:
-            return await run_demo(interval, 1 if once else rounds, console, time_scale)
-
-        code = runtime.guarded(lambda: runtime.run(table()))
-        raise SystemExit(code)
+        raise SystemExit(runtime.run(run_demo(interval, 1 if once else rounds, console,
+                                              time_scale)))
     directory = Path(data_dir) if data_dir else default_db_path().parent / "demo"
-
-    def body() -> None:
-        address = parse_listen(listen, "--listen")
-        runtime.run(run_service_demo(address, directory, time_scale, console))
-
-    runtime.guarded(body)
+    runtime.run(run_service_demo(parse_listen(listen, "--listen"), directory, time_scale, console))

@@ -6,24 +6,19 @@ snapshot.json, or the simulator's devices file). Every command takes ``--config 
 
 Commands compute data (:func:`device_rows`, :class:`~powermonitor.config.MergeReport`) and
 print it in one place. Local keys are masked in every output, errors included; edits are
-written atomically with mode 0600 (see :mod:`powermonitor.config`).
+written atomically with mode 0600, under the config lock, so parallel commands never lose
+each other's changes (see :mod:`powermonitor.config`).
 """
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from ..config import (
-    CONFIG_ENV,
     DEFAULT_PORT,
     MAX_POLL_INTERVAL,
     MIN_POLL_INTERVAL,
@@ -32,33 +27,18 @@ from ..config import (
     MergeReport,
     PlugConfig,
     add_plug,
+    edit_config,
     import_devices,
     load_config,
     merge_plugs,
     remove_plug,
-    save_config,
 )
 from ..models import mask_key
 from . import runtime
+from .options import config_option, output_options
+from .render import Column, emit
 
 __all__ = ["device_rows", "devices_group"]
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def config_option(fn: F) -> F:
-    option = click.option(
-        "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-        envvar=CONFIG_ENV, default=None,
-        help="Config file [env: POWERMONITOR_CONFIG; default: "
-             "$XDG_CONFIG_HOME/powermonitor/config.toml].",
-    )
-    return option(fn)
-
-
-def _debug() -> bool:
-    ctx = click.get_current_context(silent=True)
-    return bool(ctx is not None and isinstance(ctx.obj, dict) and ctx.obj.get("debug"))
 
 
 def device_rows(config: Config) -> list[dict[str, Any]]:
@@ -80,62 +60,55 @@ def device_rows(config: Config) -> list[dict[str, Any]]:
     ]
 
 
-def _console() -> Console:
-    console = Console()
-    if not console.is_terminal:  # a pipe or a file: never cut ids or addresses to 80 columns
-        console = Console(width=400)
-    return console
+DEVICE_COLUMNS = (
+    Column("name", "Name"), Column("id", "Id", "id"), Column("host", "Host", table=False),
+    Column("port", "Port", table=False), Column("address", "Address", data=False),
+    Column("version", "Version"), Column("key_masked", "Key"),
+    Column("poll_interval_s", "Interval (s)", "seconds", table=False),
+    Column("poll_interval_is_default", "Default interval", table=False),
+    Column("interval", "Interval", data=False), Column("refresh", "Refresh", table=False),
+    Column("mapping", "Mapping"),
+)
 
 
-def _seconds(value: float) -> str:
-    return f"{value:g} s"
+def _table_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The list's rows with what only the table shows: address and the interval in words."""
+    return [{**row, "address": f"{row['host']}:{row['port']}",
+             "interval": f"{row['poll_interval_s']:g} s"
+                         + (" (default)" if row["poll_interval_is_default"] else ""),
+             "mapping": row["mapping"] or "auto"} for row in rows]
 
 
-def _print_table(config: Config, rows: list[dict[str, Any]]) -> None:
-    console = _console()
-    table = Table(title=f"{len(rows)} plug{'s' if len(rows) != 1 else ''} in {config.path}")
-    for column in ("name", "id", "address", "version", "key", "interval", "mapping"):
-        table.add_column(column, no_wrap=True)
-    for row in rows:
-        interval = _seconds(row["poll_interval_s"])
-        table.add_row(
-            Text(row["name"]), Text(row["id"]), Text(f"{row['host']}:{row['port']}"),
-            Text(row["version"]), Text(row["key_masked"]),
-            Text(interval + (" (default)" if row["poll_interval_is_default"] else "")),
-            Text(row["mapping"] or "auto"),
-        )
-    console.print(table)
-
-
-@click.group("devices")
+@click.group("devices", cls=runtime.ErrorBoundaryGroup)
 def devices_group() -> None:
     """List, add, remove and import the plugs to watch (the config file)."""
 
 
 @devices_group.command("list")
-@config_option
-@click.option("--json", "as_json", is_flag=True,
-              help="Print a JSON list (keys masked) instead of a table.")
-def list_command(config_path: Path | None, as_json: bool) -> None:
+@config_option(must_exist=False)
+@output_options(json_help="Print a JSON list (keys masked) instead of a table.")
+def list_command(config_path: Path | None, fmt: str) -> None:
     """Show the configured plugs; local keys are masked."""
-
-    def body() -> None:
-        config = load_config(config_path)
-        rows = device_rows(config)
-        if as_json:
-            click.echo(json.dumps(rows, indent=2, allow_nan=False))
-        elif not rows:
-            click.echo(f"no plugs in {config.path}: add one with `powermonitor devices add "
-                       "NAME ID HOST KEY` or `powermonitor devices import devices.json`")
-        else:
-            _print_table(config, rows)
-
-    runtime.guarded(body, _debug())
+    config = load_config(config_path)
+    rows = device_rows(config)
+    if fmt != "table":
+        emit(rows, fmt, DEVICE_COLUMNS)
+    elif not rows:
+        click.echo(f"no plugs in {config.path}: add one with `powermonitor devices add "
+                   "NAME ID HOST KEY` or `powermonitor devices import devices.json`")
+    else:
+        mapped = any(row["mapping"] for row in rows)  # else "auto" everywhere: left out
+        emit(_table_rows(rows), "table",
+             [c for c in DEVICE_COLUMNS if mapped or c.key != "mapping"],
+             title=f"{len(rows)} plug{'s' if len(rows) != 1 else ''} in {config.path}")
 
 
 def _read_key(key: str | None) -> str:
+    """KEY "-": read it from standard input (without echo on a terminal)."""
     if key != "-":
         return key or ""
+    if sys.stdin.isatty():
+        return str(click.prompt("local key", hide_input=True, err=True)).strip()
     line = sys.stdin.readline()
     return line.rstrip("\r\n")
 
@@ -151,7 +124,7 @@ def _read_key(key: str | None) -> str:
               help="TCP port of the plug.")
 @click.option("--interval", type=click.FloatRange(MIN_POLL_INTERVAL, MAX_POLL_INTERVAL),
               default=None, help="Seconds between polls [default: the config's defaults].")
-@config_option
+@config_option(must_exist=False)
 def add_command(
     name: str, device_id: str, host: str, key: str | None, version: str, port: int,
     interval: float | None, config_path: Path | None,
@@ -161,38 +134,29 @@ def add_command(
     KEY "-" reads the key from standard input, which keeps it out of the shell history.
     A 3.1 plug (or version auto) can be added without a key: it is then read-only.
     """
-
-    def body() -> None:
-        config = load_config(config_path)
-        plug = PlugConfig(
-            name=name.strip(), device_id=device_id.strip(), host=host.strip(),
-            local_key=_read_key(key), version=version, port=port, poll_interval=interval,
-        )
-        updated = add_plug(config, plug)
-        added = updated.plugs[-1]
-        written = save_config(updated, config.path)
-        click.echo(
-            f"added {added.name} (id {added.device_id}, {added.host}:{added.port}, "
-            f"version {added.version}, key {added.masked_key}) to {written}"
-        )
-
-    runtime.guarded(body, _debug())
+    plug = PlugConfig(
+        name=name.strip(), device_id=device_id.strip(), host=host.strip(),
+        local_key=_read_key(key), version=version, port=port, poll_interval=interval,
+    )
+    _, updated, _, written = edit_config(config_path, lambda c: (add_plug(c, plug), None))
+    added = updated.plugs[-1]
+    click.echo(
+        f"added {added.name} (id {added.device_id}, {added.host}:{added.port}, "
+        f"version {added.version}, key {added.masked_key}) to {written}"
+    )
 
 
 @devices_group.command("remove")
 @click.argument("name_or_id")
-@config_option
+@config_option(must_exist=False)
 def remove_command(name_or_id: str, config_path: Path | None) -> None:
     """Remove the plug called NAME_OR_ID (a name or a device id)."""
 
-    def body() -> None:
-        config = load_config(config_path)
-        updated = remove_plug(config, name_or_id)
-        gone = config.plug(name_or_id)
-        written = save_config(updated, config.path)
-        click.echo(f"removed {gone.name} (id {gone.device_id}) from {written}")
+    def change(config: Config) -> tuple[Config, PlugConfig]:
+        return remove_plug(config, name_or_id), config.plug(name_or_id)
 
-    runtime.guarded(body, _debug())
+    _, _, gone, written = edit_config(config_path, change)
+    click.echo(f"removed {gone.name} (id {gone.device_id}) from {written}")
 
 
 def _report_lines(result: ImportResult, report: MergeReport) -> list[str]:
@@ -216,7 +180,7 @@ def _report_lines(result: ImportResult, report: MergeReport) -> list[str]:
               help="Update host, port, key, version and mapping of plugs already configured "
                    "(matched by id); without it they are skipped.")
 @click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
-@config_option
+@config_option(must_exist=False)
 def import_command(
     file: Path, replace_existing: bool, dry_run: bool, config_path: Path | None
 ) -> None:
@@ -225,25 +189,32 @@ def import_command(
     Entries without a LAN IP address and devices with no power data points are skipped, each
     with its reason.
     """
+    result = import_devices(file)
 
-    def body() -> None:
-        config = load_config(config_path)
-        result = import_devices(file)
-        updated, report = merge_plugs(config, result.plugs, replace_existing=replace_existing)
-        click.echo(f"{file}: {result.source_format}, {len(result.plugs) + len(result.skipped)} "
-                   "entries")
-        for line in _report_lines(result, report):
-            click.echo(line)
-        skipped = len(result.skipped) + len(report.skipped)
-        summary = (f"{len(report.added)} added, {len(report.updated)} updated, "
-                   f"{len(report.unchanged)} unchanged, {skipped} skipped")
-        if dry_run:
-            click.echo(f"{summary} (dry run: {config.path} not changed)")
-            return
-        if not report.added and not report.updated:
-            click.echo(f"{summary}: {config.path} not changed")
-            return
-        written = save_config(updated, config.path)
+    def change(config: Config) -> tuple[Config, MergeReport]:
+        updated, report = merge_plugs(config, result.plugs,
+                                      replace_existing=replace_existing)
+        if dry_run or (not report.added and not report.updated):
+            return config, report  # the same object: nothing is written
+        return updated, report
+
+    config, _, report, written = edit_config(config_path, change)
+    click.echo(f"{file}: {result.source_format}, {len(result.plugs) + len(result.skipped)} "
+               "entries")
+    for line in _report_lines(result, report):
+        click.echo(line)
+    skipped = len(result.skipped) + len(report.skipped)
+    summary = (f"{len(report.added)} added, {len(report.updated)} updated, "
+               f"{len(report.unchanged)} unchanged, {skipped} skipped")
+    if dry_run:
+        click.echo(f"{summary} (dry run: {config.path} not changed)")
+    elif not report.added and not report.updated:
+        click.echo(f"{summary}: {config.path} not changed")
+    else:
         click.echo(f"{summary}: saved {written}")
 
-    runtime.guarded(body, _debug())
+
+# `devices set` lives in its own module (it is imported here, after the group exists)
+from .devices_set import set_command
+
+devices_group.add_command(set_command)

@@ -10,21 +10,26 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
 
 from ..config import Config, load_config
-from ..errors import UsageError
-from ..service import db_from, retention_from, tariff_from
+from ..errors import StorageError, UsageError
+from ..insight.report import projection as rate_projection
+from ..monitor.directory import resolve_id
+from ..service import db_from, tariff_from
 from ..storage import open_store
-from ..storage.base import Period, Resolution, Store
+from ..storage.base import Period, Resolution, Store, pick_resolution
+from ..storage.sqlite import SqliteStore
 from ..tariff import Tariff
-from ..timeparse import parse_time
+from ..timeparse import iso_utc, parse_time
 from . import runtime
-from .render import emit
+from .options import config_option, db_option, output_options
+from .render import Column, emit
 
 DEFAULT_SINCE = {"hour": "24h", "day": "30d", "week": "12w", "month": "365d"}
 PROJECTION_DAYS = 7
@@ -33,14 +38,19 @@ PROJECTION_DAYS = 7
 def iso(ts: float, tz: ZoneInfo | None = None) -> str:
     """ISO-8601: UTC with Z, or local with its offset (calendar periods read better local)."""
     if tz is None:
-        return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return iso_utc(ts, "seconds")
     return datetime.fromtimestamp(ts, tz).isoformat(timespec="seconds")
 
 
 async def _open(config: Config, db: str | None) -> tuple[Store, Tariff]:
+    """Open the store to read it: a database file that does not exist is an error (exit 9),
+    never a fresh empty database that would answer "no data"."""
     tariff = tariff_from(config)
-    store = open_store(db_from(config, db), timezone=tariff.timezone,
-                       retention=retention_from(config))
+    target = db_from(config, db)
+    store = open_store(target, timezone=tariff.timezone, retention=config.storage.retention)
+    if isinstance(store, SqliteStore) and not store.memory and not Path(store.path).exists():
+        raise StorageError(f"database {store.path} does not exist: check --db, POWERMONITOR_DB "
+                           "or [storage] db; `powermonitor run` creates it")
     await store.open()
     return store, tariff
 
@@ -48,22 +58,14 @@ async def _open(config: Config, db: str | None) -> tuple[Store, Tariff]:
 def _device_ids(config: Config, names: dict[str, str], devices: Sequence[str]) -> list[str] | None:
     if not devices:
         return None
+    known = [*names.items(), *((p.device_id, p.name) for p in config.plugs)]
     ids = []
     for wanted in devices:
-        match = [i for i, n in names.items() if wanted in (i, n)]
-        if not match:
-            try:
-                match = [config.plug(wanted).device_id]
-            except KeyError:
-                raise UsageError(f"no plug called {wanted!r} in the database or the config") from None
-        ids.extend(match)
+        try:
+            ids.append(resolve_id(wanted, known))  # the one lookup rule (monitor/directory.py)
+        except KeyError:
+            raise UsageError(f"no plug called {wanted!r} in the database or the config") from None
     return ids
-
-
-def fmt_option(as_json: bool, as_csv: bool) -> str:
-    if as_json and as_csv:
-        raise UsageError("choose one of --json and --csv")
-    return "json" if as_json else "csv" if as_csv else "table"
 
 
 async def energy_rows(
@@ -85,86 +87,90 @@ async def energy_rows(
         recent = await store.energy("day", today - PROJECTION_DAYS * 86400, today, ids)
     finally:
         await store.close()
+    label = PERIOD_LABEL[by]
     out = [
         {
             "id": r.device_id, "name": names.get(r.device_id, r.device_id),
-            "start": iso(r.start, tz), "end": iso(r.end, tz), "kwh": round(r.wh / 1000, 6),
-            "cost": round(r.cost, 4), "currency": tariff.currency, "covered_s": round(r.covered_s, 1),
-            "coverage": round(100 * r.covered_s / (r.end - r.start), 1) if r.end > r.start else None,
+            "start": iso(r.start, tz), "end": iso(r.end, tz),
+            "period": datetime.fromtimestamp(r.start, tz).strftime(label),
+            "kwh": r.wh / 1000, "cost": r.cost, "currency": tariff.currency,
+            "covered_s": r.covered_s,
+            "coverage": 100 * r.covered_s / (r.end - r.start) if r.end > r.start else None,
         }
         for r in rows
     ]
-    days = {r.start for r in recent}
-    kwh = sum(r.wh for r in recent) / 1000
-    cost = sum(r.cost for r in recent)
-    projection = {}
-    if days:
-        per_day = kwh / len(days)
-        projection = {"days": len(days), "kwh_per_day": per_day, "kwh_per_month": per_day * 365 / 12,
-                      "cost_per_day": cost / len(days), "currency": tariff.currency}
+    # per covered time, not per calendar day: a first day covered 6.6 % is not a whole day
+    projection: dict[str, Any] = {}
+    if recent:
+        projection = {**rate_projection(recent), "currency": tariff.currency}
     return out, tariff, projection
 
 
+PERIOD_LABEL = {"hour": "%Y-%m-%d %H:%M", "day": "%Y-%m-%d", "week": "%Y-%m-%d", "month": "%Y-%m"}
+
+
+def energy_columns(currency: str) -> list[Column]:
+    return [
+        Column("period", "Period", table=True, data=False),
+        Column("id", "Id", "id"),
+        Column("name", "Plug"),
+        Column("start", "Start", table=False),
+        Column("end", "End", table=False),
+        Column("kwh", "Energy (kWh)", "kwh"),
+        Column("cost", f"Cost ({currency})", "cost"),
+        Column("currency", "Currency", table=False),
+        Column("covered_s", "Covered (s)", "seconds", table=False),
+        Column("coverage", "Coverage (%)", "percent"),
+    ]
+
+
+def with_totals(rows: list[dict[str, Any]], per_plug_only: bool) -> list[dict[str, Any]]:
+    """Rows grouped by period, each group followed by its total (unless one plug was asked)."""
+    by_start: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by_start[r["start"]].append(r)
+    out: list[dict[str, Any]] = []
+    for start in sorted(by_start):
+        group = by_start[start]
+        out.extend(group)
+        if len(group) > 1 or not per_plug_only:
+            out.append({"period": group[0]["period"], "name": "total",
+                        "kwh": sum(r["kwh"] for r in group),
+                        "cost": sum(r["cost"] for r in group)})
+    return out
+
+
 @click.command("energy")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-              envvar="POWERMONITOR_CONFIG", help="Configuration file.")
-@click.option("--db", default=None, envvar="POWERMONITOR_DB", help="SQLite file or postgresql:// URL.")
+@config_option()
+@db_option(read_only=True)
 @click.option("--device", "devices", multiple=True, help="Plug name or id (repeatable; default: all).")
 @click.option("--by", type=click.Choice(["hour", "day", "week", "month"]), default="day",
               show_default=True, help="Period.")
 @click.option("--since", default=None, help="Start: 24h, 30d, today, 2026-11-01... [default by period]")
 @click.option("--until", default="now", show_default=True, help="End.")
-@click.option("--json", "as_json", is_flag=True, help="JSON list of rows.")
-@click.option("--csv", "as_csv", is_flag=True, help="CSV with a header row.")
-def energy_command(config_path: str | None, db: str | None, devices: tuple[str, ...], by: str,
-                   since: str | None, until: str, as_json: bool, as_csv: bool) -> None:
+@output_options(json_help="JSON list of rows.")
+def energy_command(config_path: Path | None, db: str | None, devices: tuple[str, ...], by: str,
+                   since: str | None, until: str, fmt: str) -> None:
     """Measured kWh and cost per period, per plug and in total, with data coverage."""
-
-    def body() -> None:
-        fmt = fmt_option(as_json, as_csv)
-        config = load_config(config_path)
-        rows, tariff, projection = runtime.run(
-            energy_rows(config, db, devices, by, since, until, time.time()))  # type: ignore[arg-type]
-        columns = ["start", "id", "name", "kwh", "cost", "covered_s", "coverage"]
-        if fmt != "table":
-            emit(rows, fmt, ["id", "name", "start", "end", "kwh", "cost", "currency", "covered_s",
-                             "coverage"])
-            return
-        table_rows: list[dict[str, Any]] = []
-        by_start: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for r in rows:
-            by_start[r["start"]].append(r)
-        for start in sorted(by_start):
-            group = by_start[start]
-            table_rows.extend(group)
-            if len(group) > 1 or not devices:
-                table_rows.append({"start": start, "name": "total",
-                                   "kwh": sum(r["kwh"] for r in group),
-                                   "cost": sum(r["cost"] for r in group)})
-        caption = ""
-        if projection:
-            caption = (f"projection from the last {projection['days']} measured days: "
-                       f"{projection['kwh_per_day']:.3f} kWh/day, "
-                       f"{projection['kwh_per_month']:.1f} kWh/month, "
-                       f"{projection['cost_per_day']:.2f} {tariff.currency}/day")
-        if tariff.daily_charge:
-            caption += f"; plus a fixed {tariff.daily_charge:.2f} {tariff.currency} per day"
-        emit(table_rows, "table", columns, title=f"Energy by {by} ({tariff.timezone}, "
-             f"cost in {tariff.currency})", caption=caption)
-        if not rows:
-            click.echo("no data for this period yet: is 'powermonitor run' running?", err=True)
-
-    runtime.guarded(body)
-
-
-def auto_resolution(span_s: float) -> Resolution:
-    if span_s <= 2 * 3600:
-        return "raw"
-    if span_s <= 2 * 86400:
-        return "1m"
-    if span_s <= 60 * 86400:
-        return "1h"
-    return "1d"
+    config = load_config(config_path)
+    rows, tariff, projection = runtime.run(
+        energy_rows(config, db, devices, by, since, until, time.time()))  # type: ignore[arg-type]
+    columns = energy_columns(tariff.currency)
+    if fmt != "table":
+        emit(rows, fmt, columns)
+        return
+    caption = ""
+    if projection:
+        caption = (f"projection from the last {projection['days']} measured days: "
+                   f"{projection['kwh_per_day']:.3f} kWh/day, "
+                   f"{projection['kwh_per_month']:.1f} kWh/month, "
+                   f"{projection['cost_per_day']:.2f} {tariff.currency}/day")
+    if tariff.daily_charge:
+        caption += f"; plus a fixed {tariff.daily_charge:.2f} {tariff.currency} per day"
+    emit(with_totals(rows, bool(devices)), "table", columns,
+         title=f"Energy by {by} ({tariff.timezone})", caption=caption)
+    if not rows:
+        click.echo("no data for this period yet: is 'powermonitor run' running?", err=True)
 
 
 async def history_rows(config: Config, db: str | None, device: str, since: str, until: str,
@@ -177,52 +183,56 @@ async def history_rows(config: Config, db: str | None, device: str, since: str, 
             raise UsageError("--since must be before --until")
         names = {d.device_id: d.name for d in await store.devices()}
         ids = _device_ids(config, names, [device]) or []
-        res: Resolution = resolution or auto_resolution(end - start)  # type: ignore[assignment]
+        res: Resolution = resolution or pick_resolution(end - start)  # type: ignore[assignment]
         out: list[dict[str, Any]] = []
         for device_id in ids:
             for p in await store.history(device_id, start, end, res):
                 out.append({"time": iso(p.ts), "id": device_id,
+                            "local": datetime.fromtimestamp(p.ts, tz).strftime("%Y-%m-%d %H:%M:%S"),
                             "name": names.get(device_id, device_id), "power_w": p.power_w,
                             "power_min_w": p.power_min_w, "power_max_w": p.power_max_w,
                             "voltage_v": p.voltage_v, "current_a": p.current_a,
-                            "wh": round(p.wh, 6), "covered_s": p.covered_s})
+                            "wh": p.wh, "covered_s": p.covered_s})
         return out
     finally:
         await store.close()
 
 
-HISTORY_COLUMNS = ["time", "id", "name", "power_w", "power_min_w", "power_max_w", "voltage_v",
-                   "current_a", "wh", "covered_s"]
+HISTORY_COLUMNS = [
+    Column("local", "Time", table=True, data=False),
+    Column("time", "Time (UTC)", table=False),
+    Column("id", "Id", "id", table=False),
+    Column("name", "Plug", table=False),  # the table's title names the plug
+    Column("power_w", "Power (W)", "power"),
+    Column("power_min_w", "Min (W)", "power"),
+    Column("power_max_w", "Max (W)", "power"),
+    Column("voltage_v", "Voltage (V)", "voltage"),
+    Column("current_a", "Current (A)", "current_a"),
+    Column("wh", "Energy (Wh)", "wh"),
+    Column("covered_s", "Covered (s)", "seconds", table=False),
+]
 
 
 @click.command("history")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-              envvar="POWERMONITOR_CONFIG", help="Configuration file.")
-@click.option("--db", default=None, envvar="POWERMONITOR_DB", help="SQLite file or postgresql:// URL.")
+@config_option()
+@db_option(read_only=True)
 @click.option("--device", required=True, help="Plug name or id.")
 @click.option("--since", default="24h", show_default=True, help="Start: 24h, 7d, 2026-11-01...")
 @click.option("--until", default="now", show_default=True, help="End.")
 @click.option("--resolution", type=click.Choice(["raw", "1m", "1h", "1d"]), default=None,
               help="Bucket size [default: from the range].")
-@click.option("--json", "as_json", is_flag=True, help="JSON list.")
-@click.option("--csv", "as_csv", is_flag=True, help="CSV with a header row.")
-def history_command(config_path: str | None, db: str | None, device: str, since: str, until: str,
-                    resolution: str | None, as_json: bool, as_csv: bool) -> None:
+@output_options(json_help="JSON list.")
+def history_command(config_path: Path | None, db: str | None, device: str, since: str, until: str,
+                    resolution: str | None, fmt: str) -> None:
     """Power, voltage and current over time for one plug (gaps stay gaps)."""
-
-    def body() -> None:
-        fmt = fmt_option(as_json, as_csv)
-        config = load_config(config_path)
-        rows = runtime.run(history_rows(config, db, device, since, until, resolution, time.time()))
-        emit(rows, fmt, HISTORY_COLUMNS, title=f"History of {device}")
-
-    runtime.guarded(body)
+    config = load_config(config_path)
+    rows = runtime.run(history_rows(config, db, device, since, until, resolution, time.time()))
+    emit(rows, fmt, HISTORY_COLUMNS, title=f"History of {device}")
 
 
 @click.command("export")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-              envvar="POWERMONITOR_CONFIG", help="Configuration file.")
-@click.option("--db", default=None, envvar="POWERMONITOR_DB", help="SQLite file or postgresql:// URL.")
+@config_option()
+@db_option(read_only=True)
 @click.option("--device", "devices", multiple=True, help="Plug name or id (repeatable; default: all).")
 @click.option("--since", default="24h", show_default=True, help="Start.")
 @click.option("--until", default="now", show_default=True, help="End.")
@@ -232,7 +242,7 @@ def history_command(config_path: str | None, db: str | None, device: str, since:
               show_default=True, help="Output format.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default="-",
               help="File to write [default: standard output].")
-def export_command(config_path: str | None, db: str | None, devices: tuple[str, ...], since: str,
+def export_command(config_path: Path | None, db: str | None, devices: tuple[str, ...], since: str,
                    until: str, resolution: str, fmt: str, output: str) -> None:
     """Export stored samples (or rollups) of every plug to CSV or JSON lines."""
 
@@ -249,20 +259,17 @@ def export_command(config_path: str | None, db: str | None, devices: tuple[str, 
                                            time.time()))
         return rows
 
-    def body() -> None:
-        config = load_config(config_path)
-        rows = runtime.run(collect(config))
-        if output == "-":
-            emit(rows, fmt, HISTORY_COLUMNS, out=sys.stdout)
-            return
-        try:
-            with open(output, "w", encoding="utf-8", newline="") as fh:
-                emit(rows, fmt, HISTORY_COLUMNS, out=fh)
-        except OSError as exc:
-            raise UsageError(f"cannot write {output}: {exc.strerror}") from None
-        click.echo(f"{len(rows)} rows written to {output}", err=True)
-
-    runtime.guarded(body)
+    config = load_config(config_path)
+    rows = runtime.run(collect(config))
+    if output == "-":
+        emit(rows, fmt, HISTORY_COLUMNS, out=sys.stdout)
+        return
+    try:
+        with open(output, "w", encoding="utf-8", newline="") as fh:
+            emit(rows, fmt, HISTORY_COLUMNS, out=fh)
+    except OSError as exc:
+        raise UsageError(f"cannot write {output}: {exc.strerror}") from None
+    click.echo(f"{len(rows)} rows written to {output}", err=True)
 
 
 __all__ = ["energy_command", "export_command", "history_command"]

@@ -7,53 +7,52 @@ the environment variables the original container used: PLUGID, PLUGIP, PLUGKEY a
 
 from __future__ import annotations
 
-import json
-import os
+from pathlib import Path
+from typing import Any
 
 import click
 
 from ..client.plug import Plug
-from ..errors import UsageError
 from ..models import DeviceInfo, Reading
-from ..protocol.versions import normalize_version
 from ..report import poll_json, poll_text
 from . import runtime
-
-ENV_ID, ENV_IP, ENV_KEY = "PLUGID", "PLUGIP", "PLUGKEY"
-ENV_VERSION = ("PLUGINVERS", "PLUGVERS")
-
-
-def resolve_target(
-    device_id: str | None, ip: str | None, key: str | None, version: str | None, port: int
-) -> DeviceInfo:
-    """Merge positional arguments with the PLUG* environment variables; validate."""
-    device_id = device_id or os.environ.get(ENV_ID, "")
-    ip = ip or os.environ.get(ENV_IP, "")
-    key = key if key is not None else os.environ.get(ENV_KEY, "")
-    if version is None:
-        version = next((os.environ[v] for v in ENV_VERSION if os.environ.get(v)), "auto")
-    if not device_id or not ip:
-        raise UsageError(
-            "give the plug's DEVICE_ID and IP (arguments, or PLUGID and PLUGIP in the environment)"
-        )
-    version = normalize_version(version)
-    if key and len(key) != 16:
-        raise UsageError(f"the local key must be exactly 16 characters (got {len(key)})")
-    if not key and version not in ("3.1", "auto"):
-        raise UsageError(f"protocol {version} needs the plug's 16-character local key")
-    return DeviceInfo(device_id=device_id, host=ip, local_key=key, version=version, port=port)
+from .options import config_option, db_option, debug_option, output_options
+from .plugref import PlugTarget, resolve_plug
+from .render import data_value, dumps
+from .via_service import find_service, poll_via
 
 
-async def poll_once(info: DeviceInfo, timeout: float, retries: int) -> tuple[Reading, str]:
-    async with Plug.from_info(info, timeout=timeout, retries=retries) as plug:
-        reading = await plug.status()
-        return reading, plug.protocol_label
+async def poll_target(target: PlugTarget, timeout: float, retries: int) -> Reading:
+    """One reading: through a running ``powermonitor run`` that watches the plug (it holds the
+    plug's only connection), else straight from the plug."""
+    link = None if target.service_dir is None else find_service(target.service_dir,
+                                                                 target.info.device_id)
+    if link is not None:
+        click.echo(f"reading {target.info.name or target.info.device_id} through the running "
+                   f"service at {link.url}", err=True)
+        return await poll_via(link, target.info.device_id)
+    async with Plug.from_info(target.info, timeout=timeout, retries=retries,
+                              mapping=target.mapping,
+                              product_id=target.product_id or None) as plug:
+        return await plug.status()
+
+
+READING_KINDS = {"power": "power", "current": "current_ma", "voltage": "voltage",
+                 "apparent_power": "power", "power_factor": "pf", "energy_increment_wh": "wh"}
+"""The measured fields of ``poll --json`` / ``watch --json`` and their precision (render.py)."""
+
+
+def reading_json(reading: Reading, info: DeviceInfo) -> dict[str, Any]:
+    """``poll_json`` with the measurements rounded to what the plug measures."""
+    record = poll_json(reading, info)
+    for key, kind in READING_KINDS.items():
+        if key in record:
+            record[key] = data_value(record[key], kind)
+    return record
 
 
 def render(reading: Reading, info: DeviceInfo, as_json: bool) -> str:
-    if as_json:
-        return json.dumps(poll_json(reading, info), separators=(",", ":"), allow_nan=False)
-    return poll_text(reading, info)
+    return dumps(reading_json(reading, info)) if as_json else poll_text(reading, info)
 
 
 def poll_options(fn: click.decorators.FC) -> click.decorators.FC:
@@ -77,48 +76,54 @@ def poll_options(fn: click.decorators.FC) -> click.decorators.FC:
 
 def do_poll(
     device_id: str | None, ip: str | None, local_key: str | None, version: str | None,
-    port: int, timeout: float, retries: int, as_json: bool, debug: bool = False,
+    port: int, timeout: float, retries: int, as_json: bool, config_path: Path | None = None,
+    db: str | None = None,
 ) -> None:
-    def body() -> None:
-        info = resolve_target(device_id, ip, local_key, version, port)
-        reading, _ = runtime.run(poll_once(info, timeout, retries))
-        click.echo(render(reading, info, as_json))
-
-    runtime.guarded(body, debug)
+    target = resolve_plug(device_id, ip, local_key, version, port, config_path, db)
+    reading = runtime.run(poll_target(target, timeout, retries))
+    click.echo(render(reading, target.info, as_json))
 
 
 @click.command("poll")
 @poll_options
-@click.option("--json", "as_json", is_flag=True, envvar="PLUGJSON",
-              help="Print one JSON line (typed values, ISO-8601 UTC datetime).")
-@click.pass_context
+@config_option(must_exist=False)
+@db_option()
+@output_options(csv=False, json_envvars=("PLUGJSON",),
+                json_help="Print one JSON line (typed values, ISO-8601 UTC datetime).")
 def poll_command(
-    ctx: click.Context, device_id: str | None, ip: str | None, local_key: str | None,
-    version: str | None, port: int, timeout: float, retries: int, as_json: bool,
+    device_id: str | None, ip: str | None, local_key: str | None, version: str | None,
+    port: int, timeout: float, retries: int, config_path: Path | None, db: str | None,
+    fmt: str,
 ) -> None:
     """Poll one plug once: switch, power (W), current (mA), voltage (V), projected kWh.
 
-    VERSION is 3.1, 3.2, 3.3, 3.4, 3.5 or auto (default: try them safely, one at a time).
+    Give ID IP [KEY] [VERSION], or the NAME (or id) of a configured plug. VERSION is 3.1,
+    3.2, 3.3, 3.4, 3.5 or auto (default: try them safely, one at a time). When a running
+    `powermonitor run` watches the plug, the reading comes through it (found with the same
+    --config and --db as the run).
     """
-    debug = bool(ctx.obj and ctx.obj.get("debug"))
-    do_poll(device_id, ip, local_key, version, port, timeout, retries, as_json, debug)
+    do_poll(device_id, ip, local_key, version, port, timeout, retries, fmt == "json",
+            config_path, db)
 
 
-@click.command("plugpower")
-@poll_options
-def plugpower_command(
-    device_id: str | None, ip: str | None, local_key: str | None, version: str | None,
-    port: int, timeout: float, retries: int,
-) -> None:
-    """Old script name: human-readable report of one plug (same as ``powermonitor poll``)."""
-    do_poll(device_id, ip, local_key, version, port, timeout, retries, False)
+def _old_script(name: str, as_json: bool, doc: str) -> click.Command:
+    """``plugpower``/``plugjson``: a root command of its own (own ``--debug``, same errors)."""
+
+    @click.command(name, cls=runtime.ErrorBoundary, help=doc)
+    @poll_options
+    @debug_option()
+    def command(
+        device_id: str | None, ip: str | None, local_key: str | None, version: str | None,
+        port: int, timeout: float, retries: int, debug: bool,
+    ) -> None:
+        runtime.setup_logging(debug)
+        do_poll(device_id, ip, local_key, version, port, timeout, retries, as_json)
+
+    return command
 
 
-@click.command("plugjson")
-@poll_options
-def plugjson_command(
-    device_id: str | None, ip: str | None, local_key: str | None, version: str | None,
-    port: int, timeout: float, retries: int,
-) -> None:
-    """Old script name: one JSON line (same as ``powermonitor poll --json``)."""
-    do_poll(device_id, ip, local_key, version, port, timeout, retries, True)
+plugpower_command = _old_script(
+    "plugpower", False,
+    "Old script name: human-readable report of one plug (same as ``powermonitor poll``).")
+plugjson_command = _old_script(
+    "plugjson", True, "Old script name: one JSON line (same as ``powermonitor poll --json``).")

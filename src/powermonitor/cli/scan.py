@@ -5,15 +5,16 @@ seconds, like tinytuya's scan. With ``--probe`` it also asks 3.5 plugs to answer
 sent to ``--probe-address``, the LAN broadcast address by default: the only thing powermonitor
 ever broadcasts, and only when asked). Plugs already in the config are marked known and, when
 their key is there, polled once for their live power. ``--add`` puts the new ones into the
-config without a key: the user adds it.
+config without a key: the user adds it; a plug the config refuses (say, a hostile beacon's
+address clashing with a configured plug) is skipped on its own, with its reason.
 
-The command gathers rows (data); one renderer prints a table, another JSON.
+Beacons arrive cleaned and bounded (:mod:`powermonitor.discovery`); when a cap was hit the scan
+says so on stderr. The command gathers rows; :mod:`.render` prints them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,21 +22,21 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from .. import config as cfg
 from ..client.plug import Plug
-from ..discovery import BROADCAST, SCAN_TIME, discover
+from ..client.reconnect import error_kind
+from ..discovery import BROADCAST, MAX_PER_SOURCE, MAX_PLUGS, SCAN_TIME, SOURCE_RATE, Discovery
 from ..errors import (
-    DeviceTimeoutError,
-    KeyOrVersionError,
     PowermonitorError,
-    UnreachableError,
 )
 from ..protocol.discovery import PORT_APP, PORT_ENCRYPTED, PORT_PLAIN, Beacon
 from ..protocol.versions import normalize_version
 from . import runtime
+from .options import config_option, output_options, require_config
+from .render import Column, clean, data_rows, dumps, table
 
 DEFAULT_PLUG_PORT = 6668
 POLL_CONCURRENCY = 16
@@ -52,6 +53,7 @@ class ScanRow:
     error: str | None = None  # why the live power could not be read (full message)
     problem: str | None = None  # the same in a few words, for the table
     added: bool = False  # put into the config by --add
+    not_added: str | None = None  # why --add skipped it
 
     def as_json(self) -> dict[str, Any]:
         b = self.beacon
@@ -68,20 +70,19 @@ class ScanRow:
             "known": self.known,
             "name": self.name,
             "power_w": self.power_w,
-            "error": self.error,
+            "error": self.error or self.not_added,
             "added": self.added,
         }
 
 
+_SHORT = {"timeout": "no answer (timeout)", "key": "wrong key or version",
+          "unreachable": "unreachable"}
+
+
 def short_error(exc: Exception) -> str:
     """A few words for the table; the JSON output carries the full message."""
-    if isinstance(exc, DeviceTimeoutError):
-        return "no answer (timeout)"
-    if isinstance(exc, KeyOrVersionError):
-        return "wrong key or version"
-    if isinstance(exc, UnreachableError):
-        return "unreachable"
-    return (str(exc) or exc.__class__.__name__)[:60]
+    short = _SHORT.get(error_kind(exc))
+    return short or (str(exc) or exc.__class__.__name__)[:60]
 
 
 async def read_power(beacon: Beacon, plug: cfg.PlugConfig, timeout: float) -> ScanRow:
@@ -153,64 +154,93 @@ def new_plug(beacon: Beacon, taken: set[str]) -> cfg.PlugConfig:
 
 
 def add_new(config: cfg.Config, rows: list[ScanRow]) -> tuple[cfg.Config, list[ScanRow]]:
+    """Add every unknown plug the config accepts; a refused one is skipped with its reason."""
     taken = {p.name.casefold() for p in config.plugs}
     out: list[ScanRow] = []
     for r in rows:
         if r.known:
             out.append(r)
             continue
-        plug = new_plug(r.beacon, taken)
-        config = cfg.add_plug(config, plug)
+        try:
+            plug = new_plug(r.beacon, taken)
+            config = cfg.add_plug(config, plug)
+        except PowermonitorError as exc:
+            out.append(replace(r, not_added=f"not added: {exc}"))
+            continue
         out.append(replace(r, name=plug.name, added=True))
     return config, out
 
 
-def _power_cell(r: ScanRow) -> str:
+def _power_cell(r: ScanRow) -> Text | float | None:
     if r.power_w is not None:
-        return f"{r.power_w:.1f} W"
-    if r.error:
-        return f"[red]{escape(r.problem or r.error)}[/red]"
+        return r.power_w
+    if r.error or r.not_added:
+        return Text(clean(r.problem or r.not_added or r.error or ""), style="red")
     if r.known:
-        return "[dim]no key[/dim]"
-    return ""
+        return Text("no key", style="dim")
+    return None
+
+
+def _known_cell(r: ScanRow) -> str:
+    if r.known:
+        return f"yes ({r.name or ''})"
+    if r.added:
+        return f"added ({r.name or ''})"
+    return "no"
+
+
+SCAN_COLUMNS = (
+    Column("id", "Id", "id"), Column("address", "Address"), Column("version", "Version"),
+    Column("product_key", "Product key"), Column("known", "Known"),
+    Column("power", "Power (W)", "power"),
+)
 
 
 def render_table(rows: list[ScanRow], duration: float) -> Table:
-    table = Table(title=f"{len(rows)} plugs heard in {duration:g} s")
-    table.add_column("id", overflow="fold")  # ids are copied from here: never cut them
-    table.add_column("IP", overflow="fold")
-    table.add_column("version")
-    table.add_column("product key", overflow="fold")
-    table.add_column("known")
-    table.add_column("power", justify="right")
+    cells = []
     for r in rows:
         b = r.beacon
-        address = b.ip if b.port is None else f"{b.ip}:{b.port}"
-        if r.known:
-            known = f"yes ({escape(r.name or '')})"
-        elif r.added:
-            known = f"[yellow]added[/yellow] ({escape(r.name or '')})"
-        else:
-            known = "no"
-        table.add_row(escape(b.device_id), escape(address), escape(b.version),
-                      escape(b.product_key), known, _power_cell(r))
-    return table
+        cells.append({"id": b.device_id, "address": b.ip if b.port is None else f"{b.ip}:{b.port}",
+                      "version": b.version, "product_key": b.product_key, "known": _known_cell(r),
+                      "power": _power_cell(r)})
+    return table(cells, SCAN_COLUMNS, title=f"{len(rows)} plugs heard in {duration:g} s")
+
+
+JSON_COLUMNS = tuple(Column(k, k, "power" if k == "power_w" else "text") for k in (
+    "id", "ip", "version", "product_key", "encrypted", "active", "form", "mac", "port", "known",
+    "name", "power_w", "error", "added"))
 
 
 def render_json(rows: list[ScanRow]) -> str:
-    return json.dumps([r.as_json() for r in rows], separators=(",", ":"), allow_nan=False)
+    return dumps(data_rows([r.as_json() for r in rows], JSON_COLUMNS))
+
+
+def cap_notes(discovery: Discovery) -> list[str]:
+    """What the scan refused to keep, in words (empty when nothing was)."""
+    notes = []
+    if discovery.over_cap:
+        notes.append(f"{discovery.over_cap} beacons ignored: a scan keeps at most {MAX_PLUGS} "
+                     f"plugs, {MAX_PER_SOURCE} per sending address")
+    if discovery.rate_limited:
+        notes.append(f"{discovery.rate_limited} datagrams ignored: more than {SOURCE_RATE:g} a "
+                     "second from one address")
+    if discovery.rejected:
+        notes.append(f"{discovery.rejected} beacons ignored: their device id is not valid")
+    return notes
 
 
 async def run_scan(
     *, duration: float, listen_host: str, ports: Sequence[int], probe: bool,
     probe_address: str, probe_port: int, client_ip: str | None, config: cfg.Config | None,
     timeout: float, poll: bool,
-) -> list[ScanRow]:
-    beacons = await discover(
-        duration, listen_host=listen_host, ports=ports, probe=probe,
-        probe_address=probe_address, probe_port=probe_port, client_ip=client_ip,
-    )
-    return await scan_rows(beacons, config, timeout, poll)
+) -> tuple[list[ScanRow], list[str]]:
+    async with Discovery(
+        listen_host=listen_host, ports=ports, probe=probe, probe_address=probe_address,
+        probe_port=probe_port, client_ip=client_ip,
+    ) as discovery:
+        await asyncio.sleep(duration)
+    rows = await scan_rows(discovery.beacons, config, timeout, poll)
+    return rows, cap_notes(discovery)
 
 
 @click.command("scan")
@@ -235,53 +265,56 @@ async def run_scan(
 @click.option("--timeout", type=click.FloatRange(0.1, 60), default=2.0, show_default=True,
               help="Seconds to wait for each known plug's live power.")
 @click.option("--no-poll", is_flag=True, help="Do not read the live power of known plugs.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+@output_options(csv=False, json_help="Print a JSON list instead of a table.")
 @click.option("--add", "add", is_flag=True,
               help="Put the plugs not in the config into it (you then add their keys).")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-              envvar="POWERMONITOR_CONFIG", help="Configuration file.")
-@click.pass_context
+@config_option(must_exist=False)
 def scan_command(
-    ctx: click.Context, duration: float, listen_host: str, port_31: int, port_33: int,
-    port_35: int, probe: bool, probe_address: str, probe_port: int, client_ip: str | None,
-    timeout: float, no_poll: bool, as_json: bool, add: bool, config_path: str | None,
+    duration: float, listen_host: str, port_31: int, port_33: int, port_35: int, probe: bool,
+    probe_address: str, probe_port: int, client_ip: str | None, timeout: float, no_poll: bool,
+    fmt: str, add: bool, config_path: Path | None,
 ) -> None:
     """Find Tuya plugs on the LAN from their UDP broadcasts (default: listen 18 s)."""
-    debug = bool(ctx.obj and ctx.obj.get("debug"))
+    as_json = fmt == "json"
     ports = list(dict.fromkeys(p for p in (port_31, port_33, port_35)))
-    err = Console(stderr=True)
+    if not add:
+        require_config(config_path)  # --add creates it
+    config = cfg.load_config(config_path)  # before listening: a bad file fails at once
+    if not as_json:
+        what = ", ".join(str(p) for p in ports)
+        Console(stderr=True).print(
+            f"Listening for Tuya broadcasts on UDP {what} for {duration:g} s...")
+    rows, notes = runtime.run(run_scan(
+        duration=duration, listen_host=listen_host, ports=ports, probe=probe,
+        probe_address=probe_address, probe_port=probe_port, client_ip=client_ip,
+        config=config, timeout=timeout, poll=not no_poll,
+    ))
+    saved: Path | None = None
+    if add and any(not r.known for r in rows):
+        def change(current: cfg.Config) -> tuple[cfg.Config, list[ScanRow]]:
+            updated, new_rows = add_new(current, rows)  # re-read under the lock: no lost adds
+            return (updated if any(r.added for r in new_rows) else current), new_rows
 
-    def body() -> None:
-        path = Path(config_path) if config_path else None
-        config = cfg.load_config(path)  # before listening: a bad file fails at once
-        if not as_json:
-            what = ", ".join(str(p) for p in ports)
-            err.print(f"Listening for Tuya broadcasts on UDP {what} for {duration:g} s...")
-        rows = runtime.run(run_scan(
-            duration=duration, listen_host=listen_host, ports=ports, probe=probe,
-            probe_address=probe_address, probe_port=probe_port, client_ip=client_ip,
-            config=config, timeout=timeout, poll=not no_poll,
-        ))
-        saved: Path | None = None
-        if add and any(not r.known for r in rows):
-            config, rows = add_new(config, rows)
-            saved = cfg.save_config(config, path)
-        if as_json:
-            click.echo(render_json(rows))
-        else:
-            Console().print(render_table(rows, duration))
-        if saved is not None:
-            added = [r for r in rows if r.added]
-            msg = (f"added {len(added)} plug(s) to {saved}. They have no local key yet: set "
-                   f"key (and version) for each before polling it:")
-            click.echo(msg, err=True)
-            for r in added:
-                click.echo(f"  {r.name}: id {r.beacon.device_id}, host {r.beacon.ip}, "
-                           f"version {r.beacon.version}", err=True)
-        elif add:
-            click.echo("no new plugs to add", err=True)
-
-    runtime.guarded(body, debug)
+        _, _, rows, written = cfg.edit_config(config_path, change)
+        saved = written if any(r.added for r in rows) else None
+    if as_json:
+        click.echo(render_json(rows))
+    else:
+        Console().print(render_table(rows, duration))
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+    skipped = [r for r in rows if r.not_added]
+    for r in skipped:
+        click.echo(f"  skipped {clean(r.beacon.device_id)}: {clean(r.not_added or '')}", err=True)
+    if saved is not None:
+        added = [r for r in rows if r.added]
+        click.echo(f"added {len(added)} plug(s) to {saved}. They have no local key yet: set "
+                   "key (and version) for each before polling it:", err=True)
+        for r in added:
+            click.echo(f"  {r.name}: id {r.beacon.device_id}, host {r.beacon.ip}, "
+                       f"version {r.beacon.version}", err=True)
+    elif add and not skipped:
+        click.echo("no new plugs to add", err=True)
 
 
 __all__ = ["ScanRow", "add_new", "new_plug", "render_json", "render_table", "scan_command",

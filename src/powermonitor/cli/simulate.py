@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import click
 from rich.console import Console
-from rich.table import Table
 
 from ..errors import PowermonitorError, UsageError
 from ..models import mask_key
@@ -16,9 +15,11 @@ from ..protocol.versions import normalize_version
 from ..simulator.beacons import BeaconSender
 from ..simulator.layouts import LAYOUTS
 from ..simulator.profiles import make_profile
-from ..simulator.server import Faults, Fleet, check_loopback, fleet_specs
+from ..simulator.server import FAULTS, Faults, Fleet, check_loopback, fleet_specs
+from ..simulator.spec import load_spec
 from . import runtime
 from .paths import default_devices_file
+from .render import Column, table
 
 
 def split_list(value: str) -> list[str]:
@@ -37,6 +38,7 @@ def build_fleet(
     count: int, protocol: str, layout: str, profile: str, host: str, base_port: int,
     address_per_plug: bool, seed: int, push_interval: float, idle_timeout: float,
     time_scale: float, faults: Faults, fault_plugs: str, device22: str = "",
+    spec_file: str | None = None,
 ) -> Fleet:
     try:
         check_loopback(host)
@@ -55,8 +57,12 @@ def build_fleet(
             make_profile(spec, 0)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-    specs = fleet_specs(count, versions, layouts, profiles, seed=seed,
-                        device22=plug_numbers(device22, "--device22"))
+    if spec_file is not None:  # the plugs are described by the file, not the options
+        specs = load_spec(spec_file)
+        count = len(specs)
+    else:
+        specs = fleet_specs(count, versions, layouts, profiles, seed=seed,
+                            device22=plug_numbers(device22, "--device22"))
     chosen = plug_numbers(fault_plugs, "--fault-plugs") if fault_plugs else set(range(count))
     fault_map = {i: faults for i in chosen} if faults != Faults() else {}
     return Fleet(
@@ -66,18 +72,23 @@ def build_fleet(
     )
 
 
+FLEET_COLUMNS = (
+    Column("name", "Name"), Column("id", "Id", "id"), Column("address", "Address"),
+    Column("version", "Version"), Column("layout", "Layout"), Column("profile", "Profile"),
+    Column("key", "Key"),
+)
+SHOWN = 50  # plugs listed; the devices file has them all
+
+
 def print_fleet(fleet: Fleet, devices_file: str, console: Console) -> None:
-    table = Table(title=f"{len(fleet.servers)} simulated plugs")
-    for col in ("name", "id", "address", "version", "layout", "profile", "key"):
-        table.add_column(col)
-    for server in fleet.servers[:50]:
+    rows = []
+    for server in fleet.servers[:SHOWN]:
         e = server.device_entry()
-        table.add_row(e["name"], e["id"], f"{e['ip']}:{e['port']}", e["version"],
-                      e["layout"], e["profile"], mask_key(e["key"]))
-    console.print(table)
-    if len(fleet.servers) > 50:
-        console.print(f"... and {len(fleet.servers) - 50} more")
-    console.print(f"devices file: {devices_file}")
+        rows.append({**e, "address": f"{e['ip']}:{e['port']}", "key": mask_key(e["key"])})
+    console.print(table(rows, FLEET_COLUMNS, title=f"{len(fleet.servers)} simulated plugs"))
+    if len(fleet.servers) > SHOWN:
+        console.print(f"... and {len(fleet.servers) - SHOWN} more")
+    console.print(f"devices file: {devices_file}", highlight=False)
     console.print("Press Ctrl-C to stop.")
 
 
@@ -90,6 +101,9 @@ def print_fleet(fleet: Fleet, devices_file: str, console: Console) -> None:
               help=f"DP layouts to cycle through: {', '.join(LAYOUTS)}.")
 @click.option("--profile", default="fridge,tv,pc,kettle,washer,lamp", show_default=True,
               help="Load profiles to cycle through, e.g. constant:100,square:1000:0:600:0.5.")
+@click.option("--spec", "spec_file", type=click.Path(dir_okay=False), default=None,
+              help="Serve the plugs described in this JSON file (a list of {id, key, version, "
+                   "product_key, dps}) instead of --count/--protocol/--layout/--profile.")
 @click.option("--devices-file", type=click.Path(dir_okay=False), default=None,
               help=f"Where to write the devices file [default: {default_devices_file()}].")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address.")
@@ -110,6 +124,10 @@ def print_fleet(fleet: Fleet, devices_file: str, console: Console) -> None:
 @click.option("--garbage", type=click.FloatRange(0, 1), default=0.0,
               help="Fault: probability of junk bytes before a reply.")
 @click.option("--silent", is_flag=True, help="Fault: accept connections but never answer.")
+@click.option("--fault", "fault_names", multiple=True, type=click.Choice(list(FAULTS)),
+              help="Fault to inject (repeatable): busy (accept, then close), silent, wrong-key, "
+                   "junk (answer with non-Tuya bytes), dp-flood (push ever-new DP ids), "
+                   "push-flood (push as fast as possible).")
 @click.option("--fault-plugs", default="", help="Plug numbers (1-based) the faults apply to.")
 @click.option("--device22", "device22", default="",
               help="Plug numbers (1-based) that answer like device22 firmware (3.2 plugs always do).")
@@ -129,21 +147,25 @@ def print_fleet(fleet: Fleet, devices_file: str, console: Console) -> None:
               help="With --beacons, answer `scan --probe` requests on this loopback UDP port "
                    "(0: do not answer).")
 def simulate_command(
-    count: int, protocol: str, layout: str, profile: str, devices_file: str | None, host: str,
+    count: int, protocol: str, layout: str, profile: str, spec_file: str | None,
+    devices_file: str | None, host: str,
     base_port: int, address_per_plug: bool, seed: int, push_interval: float,
     idle_timeout: float, time_scale: float, delay: float, drop_after: int, garbage: float,
-    silent: bool, fault_plugs: str, device22: str, beacons: bool, beacon_interval: float,
+    silent: bool, fault_names: tuple[str, ...], fault_plugs: str, device22: str, beacons: bool,
+    beacon_interval: float,
     beacon_address: str, beacon_port_31: int, beacon_port_33: int, beacon_port_35: int,
     probe_port: int,
 ) -> None:
     """Serve simulated Tuya plugs on loopback until Ctrl-C or SIGTERM."""
-    faults = Faults(delay_s=delay, drop_after=drop_after, garbage=garbage, silent=silent)
+    faults = Faults.named(fault_names, delay_s=delay, drop_after=drop_after, garbage=garbage,
+                          silent=silent)
     path = devices_file or str(default_devices_file())
 
     async def main() -> None:
+        stop = runtime.StopSignal()  # before the devices file announces that we are ready
         fleet = build_fleet(count, protocol, layout, profile, host, base_port, address_per_plug,
                             seed, push_interval, idle_timeout, time_scale, faults, fault_plugs,
-                            device22)
+                            device22, spec_file)
         try:
             await fleet.start()
         except OSError as exc:
@@ -176,10 +198,11 @@ def simulate_command(
                    if probe_port else "")
             )
         try:
-            await runtime.wait_for_stop_signal()
+            await stop.wait()
         finally:
+            stop.close()
             if sender is not None:
                 await sender.stop()
             await fleet.stop()
 
-    runtime.guarded(lambda: runtime.run(main()))
+    runtime.run(main())

@@ -1,28 +1,41 @@
-"""``powermonitor watch``: every configured plug, live (a table, or JSON lines for pipes)."""
+"""``powermonitor watch``: every configured plug, live (a table, or JSON lines for pipes).
+
+Each plug going offline or coming back is reported once: in the table's status column, or as
+one stderr line in ``--json`` mode. The monitor's own log lines for the same transitions are
+kept for ``-v``/``--debug``, so they do not say it a second time.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import json
+import logging
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from ..config import load_config
 from ..models import DeviceInfo, Reading
 from ..monitor.hub import Availability, Hub
 from ..monitor.supervisor import Monitor
-from ..report import poll_json
 from . import runtime
+from .options import config_option, output_options
+from .poll import reading_json
+from .render import Column, clean, dumps, table
 
-
-def _fmt(value: float | None, digits: int = 1) -> str:
-    return "" if value is None else f"{value:.{digits}f}"
+MONITOR_LOGGER = "powermonitor.monitor"
+COLUMNS = (
+    Column("name", "Plug"), Column("switch", "Switch"), Column("power_w", "Power (W)", "power"),
+    Column("voltage_v", "Voltage (V)", "voltage"), Column("current_ma", "Current (mA)", "current_ma"),
+    Column("power_factor", "PF", "pf"), Column("updated", "Updated"), Column("status", "Status"),
+)
 
 
 def _age(ts: datetime | None) -> str:
@@ -33,50 +46,53 @@ def _age(ts: datetime | None) -> str:
 
 
 def render(hub: Hub, names: dict[str, str]) -> Table:
-    table = Table(title=f"powermonitor watch — {datetime.now(UTC):%H:%M:%S} UTC", expand=False)
-    for col, justify in (("plug", "left"), ("state", "left"), ("W", "right"), ("V", "right"),
-                         ("mA", "right"), ("PF", "right"), ("updated", "right"),
-                         ("status", "left")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    rows: list[dict[str, Any]] = []
     total = 0.0
     for device_id, name in names.items():
         state = hub.states.get(device_id)
         r = state.reading if state else None
         online = bool(state and state.online)
-        status = "[green]online[/green]" if online else (
-            f"[red]offline[/red] {state.reason[:60]}" if state and state.since else "connecting"
-        )
+        if online:
+            status = Text("online", style="green")
+        elif state and state.since:
+            status = Text("offline ", style="red") + Text(clean(state.reason)[:60])
+        else:
+            status = Text("connecting")
+        row: dict[str, Any] = {"name": name, "switch": None if r is None else r.switch,
+                               "updated": _age(r.timestamp if r else None), "status": status}
         if r is not None and online:
             total += r.power_w or 0.0
-        switch = "" if r is None else ("on" if r.switch else "off")
-        table.add_row(
-            name, switch,
-            _fmt(r.power_w) if r and online else "", _fmt(r.voltage_v) if r and online else "",
-            _fmt(r.current_ma, 0) if r and online else "",
-            _fmt(r.power_factor, 2) if r and online else "",
-            _age(r.timestamp if r else None), status,
-        )
-    table.caption = f"total {total:.1f} W from {sum(1 for s in hub.states.values() if s.online)}" \
-        f"/{len(names)} plugs online"
-    return table
+            row.update(power_w=r.power_w, voltage_v=r.voltage_v, current_ma=r.current_ma,
+                       power_factor=r.power_factor)
+        rows.append(row)
+    online_count = sum(1 for s in hub.states.values() if s.online)
+    return table(rows, COLUMNS, title=f"powermonitor watch — {datetime.now(UTC):%H:%M:%S} UTC",
+                 caption=f"total {total:.1f} W from {online_count}/{len(names)} plugs online")
 
 
-def reading_line(reading: Reading, name: str) -> str:
-    info = DeviceInfo(device_id=reading.device_id, host="", name=name)
-    return json.dumps(poll_json(reading, info), separators=(",", ":"), allow_nan=False)
+def transition_line(event: Availability) -> str:
+    name = clean(event.name)
+    return f"{name}: offline: {clean(event.reason)}" if not event.online else f"{name}: back online"
 
 
-async def watch(config_path: str | None, as_json: bool, refresh_rate: float) -> None:
+async def watch(config_path: Path | None, as_json: bool, refresh_rate: float) -> None:
     config = load_config(config_path)
     monitor = Monitor(config)
-    names = {c.plug.device_id: c.name for c in monitor.coordinators.values()}
+    plugs = {c.plug.device_id: c for c in monitor.coordinators.values()}
+    names = {device_id: c.name for device_id, c in plugs.items()}
+    hosts = {device_id: c.plug.host for device_id, c in plugs.items()}
+    monitor_log = logging.getLogger(MONITOR_LOGGER)
+    if not monitor_log.isEnabledFor(logging.INFO):  # we report transitions: once, not twice
+        monitor_log.setLevel(logging.ERROR)
     hub = monitor.hub
     sub = hub.subscribe(maxsize=100_000)
+    stop = runtime.StopSignal()  # before the first line or table is printed
     run_task = asyncio.create_task(monitor.run())
-    stop_task = asyncio.create_task(runtime.wait_for_stop_signal())
+    stop_task = asyncio.create_task(stop.wait())
     try:
         if as_json:
             out = sys.stdout
+            offline: set[str] = set()
             while not run_task.done() and not stop_task.done():
                 get = asyncio.create_task(sub.get())
                 done, _ = await asyncio.wait({get, run_task, stop_task},
@@ -86,10 +102,14 @@ async def watch(config_path: str | None, as_json: bool, refresh_rate: float) -> 
                     break
                 event = get.result()
                 if isinstance(event, Reading):
-                    out.write(reading_line(event, names.get(event.device_id, "")) + "\n")
+                    info = DeviceInfo(device_id=event.device_id,
+                                      host=hosts.get(event.device_id, ""),
+                                      name=names.get(event.device_id, ""))
+                    out.write(dumps(reading_json(event, info)) + "\n")
                     out.flush()
-                elif isinstance(event, Availability) and not event.online:
-                    print(f"{event.name}: offline: {event.reason}", file=sys.stderr, flush=True)
+                elif event.online != (event.device_id not in offline):  # a first "online" is quiet
+                    offline.symmetric_difference_update({event.device_id})
+                    print(transition_line(event), file=sys.stderr, flush=True)
         else:
             with Live(render(hub, names), console=Console(), auto_refresh=False) as live:
                 while not run_task.done() and not stop_task.done():
@@ -97,6 +117,7 @@ async def watch(config_path: str | None, as_json: bool, refresh_rate: float) -> 
                     live.update(render(hub, names), refresh=True)
     finally:
         sub.close()
+        stop.close()
         for task in (run_task, stop_task):
             task.cancel()
         await asyncio.gather(run_task, stop_task, return_exceptions=True)
@@ -108,12 +129,10 @@ async def watch(config_path: str | None, as_json: bool, refresh_rate: float) -> 
 
 
 @click.command("watch")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-              envvar="POWERMONITOR_CONFIG", help="Configuration file.")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print one JSON line per reading (JSONL) instead of a table.")
+@config_option()
+@output_options(csv=False, json_help="Print one JSON line per reading (JSONL) instead of a table.")
 @click.option("--refresh-rate", type=click.FloatRange(0.1, 10), default=2.0, show_default=True,
               help="Table redraws per second.")
-def watch_command(config_path: str | None, as_json: bool, refresh_rate: float) -> None:
+def watch_command(config_path: Path | None, fmt: str, refresh_rate: float) -> None:
     """Watch every configured plug live until Ctrl-C (exit 0)."""
-    runtime.guarded(lambda: runtime.run(watch(config_path, as_json, refresh_rate)))
+    runtime.run(watch(config_path, fmt == "json", refresh_rate))

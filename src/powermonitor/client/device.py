@@ -4,6 +4,17 @@
 data points. It does not retry: a lost connection or timeout surfaces as an error and the
 caller (``Plug`` for one-shot use, the monitor's coordinator for long runs) decides whether
 to reconnect. Wrong keys are never retried.
+
+Diagnosis, one error type per situation (the CLI's exit code follows the type): refused is
+:class:`UnreachableError` (3); accepted, then closed before the plug said anything is
+:class:`PlugBusyError` (8: another app holds the plug's only connection, or the version is
+wrong); an answer that fails its integrity check is :class:`KeyOrVersionError` (5); no answer
+is :class:`DeviceTimeoutError` (4), also during 3.4/3.5 session negotiation; bytes that are not
+Tuya frames are :class:`ProtocolError` (7), even when they end in a timeout or a close. An
+error that arrives while no request is in flight is kept and raised by the next request.
+
+Caps (``limits.py``), each O(1) per event: distinct DP ids per plug and STATUS pushes per
+second. A plug that breaks one is disconnected with :class:`LimitExceededError`.
 """
 
 from __future__ import annotations
@@ -19,16 +30,18 @@ from ..errors import (
     ConnectionClosedError,
     DeviceReportedError,
     DeviceTimeoutError,
-    HandshakeError,
-    KeyOrVersionError,
+    LimitExceededError,
+    PlugBusyError,
     PowermonitorError,
+    ProtocolError,
     UnreachableError,
     UsageError,
 )
+from ..limits import MAX_DPS_PER_PLUG, MAX_PUSHES_PER_S, PUSH_BURST
 from ..models import mask_key
 from ..protocol import events as ev
 from ..protocol.commands import Cmd
-from ..protocol.connection import Connection, Role, State
+from ..protocol.connection import Connection, Role
 from ..transport.tcp import TcpLink, open_link
 
 log = logging.getLogger(__name__)
@@ -91,11 +104,26 @@ def validate_key(local_key: str, version: str) -> None:
     """Raise a UsageError for a key that cannot work with this version (before any traffic)."""
     if version == "3.1" and not local_key:
         return
-    if len(local_key.encode("latin-1", "replace")) != 16:
+    if len(local_key) != 16:
         raise UsageError(
             f"the local key must be exactly 16 characters (got {len(local_key)}); "
             "protocol 3.2 and newer need it"
         )
+    if not (local_key.isascii() and local_key.isprintable()):
+        raise UsageError(
+            "the local key must be plain ASCII letters, digits and symbols "
+            f"(got {mask_key(local_key)})"
+        )
+
+
+def busy_message(host: str, port: int, version: str | None) -> str:
+    """The one line for a plug that closed the connection before answering (exit 8)."""
+    tail = f" (or protocol {version} is not the plug's)" if version else ""
+    return (
+        f"busy: the plug at {host}:{port} closed the connection without answering: another app "
+        "may be connected — close Smart Life/Home Assistant/powermonitor run, or poll through "
+        f"it{tail}"
+    )
 
 
 class TuyaDevice:
@@ -148,7 +176,11 @@ class TuyaDevice:
         self._timer_at = 0.0
         self._wanted: frozenset[int] = frozenset()
         self._what = ""
-        self._answered = False  # the plug has answered at least one request on this link
+        self._answered = False  # the plug has sent at least one valid frame on this link
+        self._error: PowermonitorError | None = None  # what ended the link, until raised
+        self._ending = False  # we are closing or aborting the link ourselves
+        self._tokens = float(PUSH_BURST)  # push rate bucket (MAX_PUSHES_PER_S, PUSH_BURST)
+        self._tokens_at = 0.0
         self._acked = False  # the pending request was acknowledged; its data follows as a push
         self._closed: asyncio.Future[None] | None = None
         self._query_wanted: frozenset[int] = frozenset()
@@ -172,6 +204,11 @@ class TuyaDevice:
     def connected(self) -> bool:
         return self._link is not None and not self._link.closed and self._conn is not None
 
+    @property
+    def error(self) -> PowermonitorError | None:
+        """The error that ended the last link while no request was in flight, if any."""
+        return self._error
+
     async def __aenter__(self) -> Self:
         await self.connect()
         return self
@@ -192,7 +229,11 @@ class TuyaDevice:
         self._conn = conn
         self._set_wanted_sets()
         self._answered = False
+        self._error = None
+        self._ending = False
+        self.dps = {}
         loop = self._loop = asyncio.get_running_loop()
+        self._tokens, self._tokens_at = float(PUSH_BURST), loop.time()
         self._closed = loop.create_future()
         self._link = await open_link(
             self.host, self.port, timeout=self.timeout,
@@ -207,8 +248,14 @@ class TuyaDevice:
             await self.close()
             raise
 
+    async def wait_closed(self) -> None:
+        """Wait until the link is gone, for whatever reason (the plug, a cap, :meth:`close`)."""
+        if self._closed is not None:
+            await asyncio.shield(self._closed)
+
     async def close(self) -> None:
         """Close and wait until the socket is gone: a plug takes one client at a time."""
+        self._ending = True
         link, self._link = self._link, None
         if link is not None and not link.closed:
             link.close()
@@ -311,6 +358,9 @@ class TuyaDevice:
 
     def _require(self) -> Connection:
         if self._link is None or self._link.closed or self._conn is None:
+            error, self._error = self._error, None
+            if error is not None:
+                raise error  # it ended the link while no request was in flight
             raise UnreachableError(f"not connected to {self.host}:{self.port}")
         return self._conn
 
@@ -325,7 +375,12 @@ class TuyaDevice:
             self._arm_timer(deadline)
         if self._pending_out:  # the handshake's last frame rides along
             frame, self._pending_out = self._pending_out + frame, b""
-        link.write(frame)
+        try:
+            link.write(frame)
+        except UnreachableError:  # closed by the plug; its connection_lost may still be queued
+            self._waiter = None
+            error, self._error = self._error, None
+            raise (error or self._closed_error()) from None
         return waiter
 
     async def _request(self, frame: bytes, wanted: frozenset[int], what: str) -> ev.Event:
@@ -366,21 +421,43 @@ class TuyaDevice:
     def _on_timeout(self, waiter: asyncio.Future[ev.Event]) -> None:
         if waiter.done():
             return
-        if self._what == "session negotiation":
-            exc: PowermonitorError = HandshakeError(
-                f"the plug did not answer session negotiation within {self.timeout:g} s: "
-                f"check the protocol version ({self.version}) and the local key"
+        exc: PowermonitorError
+        junk = self._junk()
+        if junk:
+            exc = ProtocolError(
+                f"the plug at {self.host}:{self.port} answered the {self._what} request with "
+                f"{junk} bytes that are not whole Tuya frames: is this port really a Tuya plug?"
+            )
+        elif self._what == "session negotiation":
+            exc = DeviceTimeoutError(
+                f"no answer to session negotiation within {self.timeout:g} s "
+                f"(protocol {self.version}): the plug accepted the connection but stayed silent"
             )
         else:
             exc = DeviceTimeoutError(f"no answer to the {self._what} request within {self.timeout:g} s")
-        if not self._acked:
+        if not self._acked or junk:
             self._abort()  # a plug that stopped answering: this link is no longer trusted
         waiter.set_exception(exc)
 
     def _abort(self) -> None:
+        self._ending = True
         link, self._link = self._link, None
         if link is not None:
             link.abort()
+
+    def _junk(self) -> int:
+        """Bytes received since the last valid frame that were not part of any frame."""
+        conn = self._conn
+        return conn.junk_bytes if conn is not None else 0
+
+    def _fail(self, exc: PowermonitorError) -> None:
+        """End the link for ``exc``: fail the request in flight, or keep it for the next one."""
+        fut = self._waiter
+        if fut is not None and not fut.done():
+            self._fail_waiter(exc)
+        elif self._error is None:  # the first reason stands
+            self._error = exc
+        self._abort()
 
     def _data_received(self, data: bytes) -> None:
         conn = self._conn
@@ -389,12 +466,13 @@ class TuyaDevice:
         try:
             events = conn.receive_data(data)
         except PowermonitorError as exc:
-            self._fail_waiter(exc)
-            self._abort()
+            self._fail(exc)
             return
         out = conn.data_to_send()
         for event in events:
             self._dispatch(event)
+            if self._ending:
+                return  # a cap was broken: the link is gone
         if out:
             self._queue_out(out)
 
@@ -427,6 +505,9 @@ class TuyaDevice:
             and event.cmd in self._wanted
         ):  # the answer to the request in flight: the usual case, first
             self.dps.update(event.dps)
+            if len(self.dps) > MAX_DPS_PER_PLUG:
+                self._too_many_dps()
+                return
             if event.cmd == _UPDATEDPS and self._on_push is not None:
                 self._on_push(event.dps)
             self._answered = True
@@ -435,8 +516,13 @@ class TuyaDevice:
         kind = type(event)
         pending = waiter is not None and not waiter.done()
         if kind is ev.StatusReply or kind is ev.DpsPush:
+            if kind is ev.DpsPush and not self._take_push_token():
+                return
             dps = event.dps  # type: ignore[union-attr]
             self.dps.update(dps)
+            if len(self.dps) > MAX_DPS_PER_PLUG:
+                self._too_many_dps()
+                return
             cmd = Cmd.STATUS if kind is ev.DpsPush else event.cmd  # type: ignore[union-attr]
             taken = pending and (cmd in self._wanted or (self._acked and kind is ev.DpsPush))
             if (kind is ev.DpsPush or cmd == Cmd.UPDATEDPS) and self._on_push is not None:
@@ -449,6 +535,7 @@ class TuyaDevice:
             return
         assert waiter is not None
         if kind is ev.SessionEstablished:
+            self._answered = True
             waiter.set_result(event)
             return
         if kind is ev.HeartbeatAck:
@@ -463,24 +550,47 @@ class TuyaDevice:
             return
         waiter.set_result(event)
 
+    def _take_push_token(self) -> bool:
+        """Token bucket for STATUS pushes; a plug that floods is disconnected (False)."""
+        assert self._loop is not None
+        now = self._loop.time()
+        tokens = min(float(PUSH_BURST), self._tokens + (now - self._tokens_at) * MAX_PUSHES_PER_S)
+        self._tokens_at = now
+        if tokens < 1.0:
+            self._tokens = tokens
+            self._fail(LimitExceededError(
+                f"the plug at {self.host}:{self.port} pushed more than {MAX_PUSHES_PER_S:g} "
+                "updates per second: disconnected to protect the other plugs"
+            ))
+            return False
+        self._tokens = tokens - 1.0
+        return True
+
+    def _too_many_dps(self) -> None:
+        self._fail(LimitExceededError(
+            f"the plug at {self.host}:{self.port} reported more than {MAX_DPS_PER_PLUG} "
+            "different data points: disconnected (a plug has at most 255)"
+        ))
+        self.dps = {}
+
     def _connection_lost(self, exc: Exception | None) -> None:
         if self._closed is not None and not self._closed.done():
             self._closed.set_result(None)
-        conn = self._conn
-        if conn is not None and conn.state is State.NEGOTIATING:
-            err: PowermonitorError = HandshakeError(
-                "the plug closed the connection during session negotiation: "
-                f"check the local key and the protocol version ({conn.version})"
+        if self._ending:
+            return  # we ended it (abort or close) and said why
+        self._fail(self._closed_error())
+
+    def _closed_error(self) -> PowermonitorError:
+        """Why the plug closed the connection: garbage, busy (never answered) or just closed."""
+        junk = self._junk()
+        if junk:
+            return ProtocolError(
+                f"the plug at {self.host}:{self.port} sent {junk} bytes that are not whole Tuya "
+                "frames and closed the connection: is this port really a Tuya plug?"
             )
-        elif not self._answered and self._waiter is not None:
-            err = KeyOrVersionError(
-                "the plug closed the connection without answering: the protocol version "
-                f"({self.version}) or local key is probably wrong, or another app holds the "
-                "plug's only connection"
-            )
-        else:
-            err = ConnectionClosedError(f"the plug at {self.host}:{self.port} closed the connection")
-        self._fail_waiter(err)
+        if not self._answered:
+            return PlugBusyError(busy_message(self.host, self.port, self.version))
+        return ConnectionClosedError(f"the plug at {self.host}:{self.port} closed the connection")
 
     def _fail_waiter(self, exc: PowermonitorError) -> None:
         fut = self._waiter

@@ -20,18 +20,27 @@ from typing import Any, Self
 from ..dps import DpMapping, interpret
 from ..errors import (
     ConnectionClosedError,
+    DeviceReportedError,
     DeviceTimeoutError,
     KeyOrVersionError,
+    PlugBusyError,
     PowermonitorError,
+    ProtocolError,
+    UnknownVersionError,
     UnreachableError,
+    UsageError,
 )
 from ..models import DeviceInfo, Reading, mask_key
 from ..protocol.versions import AUTO_ORDER, normalize_version
-from .device import PushCallback, TuyaDevice, validate_key
+from .device import PushCallback, TuyaDevice, busy_message, validate_key
 
 log = logging.getLogger(__name__)
 
 _RETRYABLE = (DeviceTimeoutError, UnreachableError)
+
+AUTO_ATTEMPT_TIMEOUT = 2.0
+"""Longest wait per version while detecting: five versions must not take 5 x 5 s on a silent
+plug. Messages say the timeout that was really used."""
 
 
 class Plug:
@@ -48,6 +57,7 @@ class Plug:
         timeout: float = 5.0,
         retries: int = 2,
         mapping: DpMapping | None = None,
+        product_id: str | None = None,
         on_push: PushCallback | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -57,7 +67,11 @@ class Plug:
         self.timeout = timeout
         self.retries = max(0, retries)
         self.mapping = mapping
-        self.requested_version = normalize_version(version)
+        self.product_id = product_id
+        try:
+            self.requested_version = normalize_version(version)
+        except UnknownVersionError as exc:
+            raise UsageError(str(exc)) from None
         if self.requested_version != "auto":
             validate_key(local_key, self.requested_version)
         self._local_key = local_key
@@ -145,10 +159,15 @@ class Plug:
             timestamp=datetime.fromtimestamp(self._clock(), UTC),
             protocol=self.protocol_label,
             mapping=self.mapping,
+            product_id=self.product_id,
         )
 
     async def _ensure(self) -> TuyaDevice:
-        if self._device is None or not self._device.connected:
+        device = self._device
+        if device is None or not device.connected:
+            error = device.error if device is not None else None
+            if error is not None and not isinstance(error, _RETRYABLE):
+                raise error  # garbage, a broken cap or a wrong key ended the last link
             await self._connect_once()
         assert self._device is not None
         return self._device
@@ -220,14 +239,16 @@ async def open_detecting(
     """Find the protocol version a plug speaks; return it connected, with its dps read.
 
     Each version is tried on its own connection, closed before the next one opens (plugs take
-    one client at a time). A refused connection ends the search at once (the plug is not
-    there); a wrong key shows up as every version failing, and is reported as such.
+    one client at a time). A refused connection or bytes that are not Tuya frames end the
+    search at once (no version will help). When no version works, the error says what the
+    plug did, most telling first: it answered but failed the integrity check (wrong key, 5),
+    it refused the request (6), it closed the connection without answering (busy, 8), or it
+    never answered (timeout, 4, with the timeout really used per version).
     """
     candidates = [v for v in AUTO_ORDER if v == "3.1" or len(local_key) == 16]
-    attempt_timeout = min(timeout, 2.0)
+    attempt_timeout = min(timeout, AUTO_ATTEMPT_TIMEOUT)
     tried = [] if tried is None else tried
-    timeouts = 0
-    last: PowermonitorError | None = None
+    failures: list[PowermonitorError] = []
     for version in candidates:
         tried.append(version)
         device = TuyaDevice(
@@ -237,28 +258,46 @@ async def open_detecting(
         try:
             await device.connect()
             await device.status()
-        except ConnectionClosedError as exc:
+        except ConnectionClosedError as exc:  # busy included: another version may answer
             await device.close()
-            last = exc
+            failures.append(exc)
             continue
-        except UnreachableError:
+        except (UnreachableError, ProtocolError):
             await device.close()
             raise
         except PowermonitorError as exc:
             await device.close()
-            timeouts += isinstance(exc, DeviceTimeoutError)
-            last = exc
+            failures.append(exc)
             continue
         device.timeout = timeout
         log.info("%s speaks protocol %s", device_id, version)
         return device
+    raise _detection_failed(failures, tried, host, port, local_key, attempt_timeout)
+
+
+def _detection_failed(
+    failures: list[PowermonitorError], tried: list[str], host: str, port: int,
+    local_key: str, attempt_timeout: float,
+) -> PowermonitorError:
+    """The one error that best explains why no version worked."""
     names = ", ".join(tried)
-    if timeouts == len(tried):
-        raise DeviceTimeoutError(
-            f"the plug at {host}:{port} accepted connections but never answered "
-            f"(tried protocol {names})"
+    for exc in failures:
+        if isinstance(exc, KeyOrVersionError):
+            return KeyOrVersionError(
+                f"the plug answered, but no protocol version passed the integrity check "
+                f"(tried {names}): check the local key {mask_key(local_key)}; last error: {exc}"
+            )
+    for exc in failures:
+        if isinstance(exc, DeviceReportedError):
+            return exc
+    if any(isinstance(exc, PlugBusyError) for exc in failures):
+        return PlugBusyError(f"{busy_message(host, port, None)} (tried protocol {names})")
+    if failures and all(isinstance(exc, DeviceTimeoutError) for exc in failures):
+        return DeviceTimeoutError(
+            f"the plug at {host}:{port} accepted connections but never answered within "
+            f"{attempt_timeout:g} s per version (tried protocol {names}); give the version "
+            "to wait longer"
         )
-    raise KeyOrVersionError(
-        f"no protocol version worked (tried {names}): check the local key "
-        f"{mask_key(local_key)}; last error: {last}"
-    )
+    if failures:
+        return failures[-1]
+    return KeyOrVersionError("no protocol version to try without a 16-character local key")

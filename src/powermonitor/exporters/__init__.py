@@ -1,11 +1,11 @@
 """Exporters: Prometheus metrics, MQTT with Home Assistant discovery, InfluxDB.
 
-Each is off by default and switched on by its config section or an environment variable.
+Each is off by default and switched on by its config section or an environment variable
+(read, validated and typed by :mod:`powermonitor.config`).
 The service builds them once with :func:`build_exporters` and runs each ``run()`` as a task
 beside the monitor; ``run()`` only returns when cancelled, and never raises for trouble with
 the outside world (it logs once, clearly, then retries quietly), so an exporter can never stop
-polling or storage. Configuration mistakes raise :class:`~powermonitor.errors.ConfigError`
-from :func:`build_exporters`, at start-up.
+polling or storage. Configuration mistakes are found when the config file is loaded.
 
 Config example (every key optional except each section's ``url``/``listen``)::
 
@@ -28,22 +28,16 @@ Config example (every key optional except each section's ``url``/``listen``)::
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
-from .base import Section, ServiceLike, parse_listen
+from ..config import Config, PrometheusSettings
+from .base import ServiceLike
 
 __all__ = [
-    "ENV_METRICS_LISTEN",
     "Exporter",
     "PrometheusSettings",
     "build_exporters",
-    "prometheus_settings",
 ]
-
-ENV_METRICS_LISTEN = "POWERMONITOR_METRICS_LISTEN"
 
 
 class Exporter(Protocol):
@@ -54,57 +48,29 @@ class Exporter(Protocol):
     async def run(self) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class PrometheusSettings:
-    """The ``[prometheus]`` section."""
-
-    listen: tuple[str, int] | None = None  # own HTTP server for /metrics; None: none
-    web: bool = True  # the web app may mount /metrics (metrics_asgi_app / render_metrics)
-
-
-def prometheus_settings(table: object, env: Mapping[str, str],
-                        listen: str | None = None) -> PrometheusSettings:
-    """``[prometheus]`` plus ``POWERMONITOR_METRICS_LISTEN``; ``listen`` is the CLI flag
-    ``--metrics-listen`` (flag > env > file)."""
-    section = Section("prometheus", table, ("listen", "web"))
-    text = listen or env.get(ENV_METRICS_LISTEN, "").strip() or section.text("listen")
-    where = "--metrics-listen" if listen else (
-        ENV_METRICS_LISTEN if env.get(ENV_METRICS_LISTEN, "").strip() else "[prometheus] listen"
-    )
-    return PrometheusSettings(
-        listen=parse_listen(text, where) if text else None,
-        web=section.flag("web", True),
-    )
-
-
 def build_exporters(
     service: ServiceLike,
-    config_extra: Mapping[str, Any],
-    env: Mapping[str, str] | None = None,
+    config: Config,
     *,
-    metrics_listen: str | None = None,
+    metrics_listen: tuple[str, int] | None = None,
 ) -> list[Exporter]:
-    """The exporters the configuration switches on, validated and ready to ``run()``.
+    """The exporters ``config`` switches on, ready to ``run()``.
 
-    ``config_extra`` is ``Config.extra`` (the ``prometheus``, ``mqtt`` and ``influx`` tables);
-    ``env`` defaults to ``os.environ``; ``metrics_listen`` is the ``--metrics-listen`` flag.
-    Raises :class:`~powermonitor.errors.ConfigError` for a bad setting.
+    The settings were validated (and the environment applied) when the config was loaded;
+    ``metrics_listen`` is the ``--metrics-listen`` flag, which wins over ``[prometheus]``.
     """
-    env = os.environ if env is None else env
     exporters: list[Exporter] = []
-    prom = prometheus_settings(config_extra.get("prometheus"), env, metrics_listen)
-    if prom.listen is not None:
+    listen = metrics_listen or config.prometheus.listen
+    if listen is not None:
         from .prometheus import MetricsServer
 
-        exporters.append(MetricsServer(service, *prom.listen))
-    from .mqtt import MqttBridge, mqtt_settings
+        exporters.append(MetricsServer(service, *listen))
+    if config.mqtt is not None:
+        from .mqtt import MqttBridge
 
-    mqtt = mqtt_settings(config_extra.get("mqtt"), env)
-    if mqtt is not None:
-        exporters.append(MqttBridge(service, mqtt))
-    from .influx import InfluxWriter, influx_settings
+        exporters.append(MqttBridge(service, config.mqtt))
+    if config.influx is not None:
+        from .influx import InfluxWriter
 
-    influx = influx_settings(config_extra.get("influx"), env)
-    if influx is not None:
-        exporters.append(InfluxWriter(service, influx))
+        exporters.append(InfluxWriter(service, config.influx))
     return exporters

@@ -11,14 +11,13 @@ Design rules for the exporters package:
   check, then retried quietly with capped backoff.
 * **Energy comes from the recorder's persisted totals** (``Recorder.totals()``), which never
   decrease. Tuya's DP 17 ``add_ele`` is an increment that resets, never a meter.
-* **Settings are validated when the exporters are built**, so a typo in ``[mqtt]`` fails at
-  start-up with a :class:`~powermonitor.errors.ConfigError` naming the section and key.
+* **Settings are typed and validated when the config file is loaded** (:mod:`powermonitor.config`),
+  so a typo in ``[mqtt]`` fails with the file and line before anything starts.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -26,13 +25,11 @@ from typing import Any, Protocol
 
 from ..config import Config, PlugConfig
 from ..dps import detect_layout
-from ..errors import ConfigError
 from ..models import Reading
 from ..monitor.hub import Hub, PlugState
 
 __all__ = [
     "DeviceMeta",
-    "QuietLog",
     "RecorderLike",
     "ServiceLike",
     "TotalsLike",
@@ -68,6 +65,10 @@ class ServiceLike(Protocol):
     def recorder(self) -> RecorderLike | None: ...
 
     def names(self) -> Mapping[str, str]: ...
+
+    def resolve(self, name_or_id: str) -> str:
+        """A configured plug's device id (monitor/directory.py's rule; KeyError if none)."""
+        ...
 
     async def set_switch(self, name_or_id: str, on: bool, outlet: int | str = 1) -> Reading: ...
 
@@ -167,103 +168,6 @@ def _layout_of(device_id: str, dps: Mapping[str, Any]) -> str:
     return layout
 
 
-class QuietLog:
-    """Log a problem once at ``level`` (with what to check), then at DEBUG until it clears.
-
-    A different problem (another ``key``) is loud again; :meth:`recovered` logs the recovery
-    once at INFO, and only if a problem had been reported.
-    """
-
-    def __init__(self, logger: logging.Logger, what: str) -> None:
-        self.log = logger
-        self.what = what
-        self.key: str | None = None
-        self.count = 0
-
-    def problem(self, key: str, message: str, *args: object, level: int = logging.ERROR) -> None:
-        self.count += 1
-        if key != self.key:
-            self.key = key
-            self.log.log(level, message, *args)
-        else:
-            self.log.debug(message, *args)
-
-    def recovered(self, message: str, *args: object) -> None:
-        if self.key is not None:
-            self.log.info(message, *args)
-        self.key = None
-
-
-# --------------------------------------------------------------------------- settings checks
-
-_HOST_PORT = re.compile(r"^\[?(?P<host>[^\]]*)\]?:(?P<port>\d{1,5})$")
-
-
-class Section:
-    """Read one config table with helpful errors: ``[mqtt] 'qos' must be 0, 1 or 2 (got 3)``."""
-
-    def __init__(self, name: str, table: object, allowed: Iterable[str]) -> None:
-        if table is None:
-            table = {}
-        if not isinstance(table, Mapping):
-            raise ConfigError(f"[{name}] must be a table of settings")
-        self.name = name
-        self.table: Mapping[str, Any] = table
-        self.allowed = tuple(allowed)
-        for key in table:
-            if key not in self.allowed:
-                raise ConfigError(
-                    f"[{name}] unknown key {key!r} (known keys: {', '.join(self.allowed)})"
-                )
-
-    def error(self, key: str, message: str) -> ConfigError:
-        return ConfigError(f"[{self.name}] {key!r} {message}")
-
-    def present(self, key: str) -> bool:
-        return key in self.table
-
-    def text(self, key: str, default: str = "") -> str:
-        value = self.table.get(key, default)
-        if not isinstance(value, str):
-            raise self.error(key, f"must be a string (got {value!r})")
-        return value.strip()
-
-    def flag(self, key: str, default: bool) -> bool:
-        value = self.table.get(key, default)
-        if not isinstance(value, bool):
-            raise self.error(key, f"must be true or false (got {value!r})")
-        return value
-
-    def number(self, key: str, default: float, low: float, high: float) -> float:
-        value = self.table.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.error(key, f"must be a number (got {value!r})")
-        number = float(value)
-        if math.isnan(number) or not low <= number <= high:
-            raise self.error(key, f"must be from {low:g} to {high:g} (got {value!r})")
-        return number
-
-    def integer(self, key: str, default: int, low: int, high: int) -> int:
-        value = self.table.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise self.error(key, f"must be an integer from {low} to {high} (got {value!r})")
-        return value
-
-    def choice(self, key: str, default: str, choices: Iterable[str]) -> str:
-        options = tuple(choices)
-        value = self.text(key, default)
-        if value not in options:
-            raise self.error(key, f"must be one of {', '.join(options)} (got {value!r})")
-        return value
-
-
-def parse_listen(value: str, what: str) -> tuple[str, int]:
-    """``"127.0.0.1:9108"``, ``":9108"`` (all interfaces) or ``"[::1]:9108"`` → (host, port)."""
-    match = _HOST_PORT.match(value.strip())
-    if match is None or not 0 <= int(match["port"]) <= 65535:
-        raise ConfigError(f"{what} must be HOST:PORT such as 127.0.0.1:9108 (got {value!r})")
-    host = match["host"] or "0.0.0.0"
-    return host, int(match["port"])
 
 
 def topic_id(text: str) -> str:

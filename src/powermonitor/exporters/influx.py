@@ -40,21 +40,20 @@ import contextlib
 import gzip
 import logging
 import math
-import os
 import ssl
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
-from ..errors import ConfigError
+from ..client.reconnect import Backoff, QuietLog
+from ..config import ENV, InfluxSettings
 from ..models import Reading
-from ..monitor.coordinator import Backoff
-from ..monitor.hub import Subscription
-from .base import QuietLog, Section, ServiceLike, totals_wh
+from ..monitor.consumer import HubConsumer
+from ..monitor.hub import HubEvent
+from .base import ServiceLike, totals_wh
 
 __all__ = [
     "ENV_PASSWORD",
@@ -65,146 +64,15 @@ __all__ = [
     "escape_field_string",
     "escape_key",
     "escape_measurement",
-    "influx_settings",
     "line_for",
     "point",
 ]
 
 log = logging.getLogger(__name__)
 
-ENV_URL = "POWERMONITOR_INFLUX_URL"
-ENV_TOKEN = "POWERMONITOR_INFLUX_TOKEN"
-ENV_PASSWORD = "POWERMONITOR_INFLUX_PASSWORD"
-
-KEYS = (
-    "enabled", "url", "api", "database", "retention_policy", "username", "password", "org",
-    "bucket", "token", "measurement", "batch_size", "flush_interval", "max_buffer", "timeout",
-    "gzip", "ca_file", "verify_tls",
-)
-
-
-@dataclass(frozen=True, slots=True)
-class InfluxSettings:
-    """The ``[influx]`` section. Secrets are kept out of ``repr``."""
-
-    url: str
-    api: str = "v1"  # "v1", "v2" or "v3"
-    database: str = ""
-    retention_policy: str = ""
-    username: str = ""
-    password: str = field(default="", repr=False)
-    org: str = ""
-    bucket: str = ""
-    token: str = field(default="", repr=False)
-    measurement: str = "powermonitor"
-    batch_size: int = 500
-    flush_interval: float = 5.0
-    max_buffer: int = 100_000
-    timeout: float = 10.0
-    gzip: bool = False
-    ca_file: str = ""
-    verify_tls: bool = True
-
-    def request(self) -> tuple[str, dict[str, str], dict[str, str], tuple[str, str] | None]:
-        """(URL, query parameters, headers, basic auth) of a write."""
-        base = self.url.rstrip("/")
-        headers = {"Content-Type": "text/plain; charset=utf-8"}
-        auth: tuple[str, str] | None = None
-        if self.api == "v1":
-            params = {"db": self.database, "precision": "ns"}
-            if self.retention_policy:
-                params["rp"] = self.retention_policy
-            if self.username:
-                auth = (self.username, self.password)
-            elif self.token:
-                headers["Authorization"] = f"Token {self.token}"
-            return f"{base}/write", params, headers, auth
-        if self.api == "v2":
-            if self.token:
-                headers["Authorization"] = f"Token {self.token}"
-            params = {"org": self.org, "bucket": self.bucket, "precision": "ns"}
-            return f"{base}/api/v2/write", params, headers, auth
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        params = {"db": self.database, "precision": "nanosecond"}
-        return f"{base}/api/v3/write_lp", params, headers, auth
-
-    @property
-    def target(self) -> str:
-        """Where we write, for messages (no secrets)."""
-        where = self.bucket if self.api == "v2" else self.database
-        return f"{self.url} ({self.api}, {'bucket' if self.api == 'v2' else 'database'} {where!r})"
-
-
-def influx_settings(table: object, env: Mapping[str, str]) -> InfluxSettings | None:
-    """Settings from the ``[influx]`` table and the environment; None when InfluxDB is off.
-
-    On when ``url`` (or ``POWERMONITOR_INFLUX_URL``, which wins) is set, unless
-    ``enabled = false``. ``api`` defaults to v2 when ``bucket`` or ``org`` is set, else v3 when
-    a token is set, else v1.
-    """
-    section = Section("influx", table, KEYS)
-    url = env.get(ENV_URL, "").strip() or section.text("url")
-    if not section.flag("enabled", True):
-        return None
-    if not url:
-        if section.table:
-            raise section.error("url", 'is missing: set url = "http://HOST:8086" (or the '
-                                f"{ENV_URL} environment variable)")
-        return None
-    try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError, ValueError) as exc:
-        raise ConfigError(f"[influx] 'url' is not a valid URL ({exc}): {url!r}") from None
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ConfigError(f"[influx] 'url' must be http://HOST:PORT or https://… (got {url!r})")
-    if parsed.userinfo:
-        raise ConfigError("[influx] put credentials in username/password or token, not in the url")
-    token = env.get(ENV_TOKEN, "").strip() or section.text("token")
-    password = env.get(ENV_PASSWORD, "") or section.text("password")
-    org, bucket = section.text("org"), section.text("bucket")
-    default_api = "v2" if (org or bucket) else ("v3" if token else "v1")
-    api = section.choice("api", default_api, ("v1", "v2", "v3"))
-    database = section.text("database")
-    if api == "v2":
-        for key, value in (("org", org), ("bucket", bucket)):
-            if not value:
-                raise section.error(key, "is required for api = \"v2\"")
-        if not token:
-            raise section.error("token", f"is required for api = \"v2\" (or set {ENV_TOKEN})")
-    elif not database:
-        raise section.error("database", f"is required for api = \"{api}\"")
-    username = section.text("username")
-    if username and api != "v1":
-        raise section.error("username", "is only used with api = \"v1\"; v2/v3 use token")
-    measurement = section.text("measurement", "powermonitor")
-    if not measurement:
-        raise section.error("measurement", "must not be empty")
-    ca_file = section.text("ca_file")
-    if ca_file:
-        ca_file = os.path.expanduser(ca_file)
-        if not os.path.isfile(ca_file):
-            raise section.error("ca_file", f"names a file that does not exist: {ca_file!r}")
-    return InfluxSettings(
-        url=url,
-        api=api,
-        database=database,
-        retention_policy=section.text("retention_policy"),
-        username=username,
-        password=password,
-        org=org,
-        bucket=bucket,
-        token=token,
-        measurement=measurement,
-        batch_size=section.integer("batch_size", 500, 1, 100_000),
-        flush_interval=section.number("flush_interval", 5.0, 0.05, 3600.0),
-        max_buffer=section.integer("max_buffer", 100_000, 1, 10_000_000),
-        timeout=section.number("timeout", 10.0, 0.1, 300.0),
-        gzip=section.flag("gzip", False),
-        ca_file=ca_file,
-        verify_tls=section.flag("verify_tls", True),
-    )
-
+ENV_URL = ENV["influx_url"]
+ENV_TOKEN = ENV["influx_token"]
+ENV_PASSWORD = ENV["influx_password"]
 
 # --------------------------------------------------------------------------- line protocol
 
@@ -298,14 +166,16 @@ class _Outcome:
     DROP = "drop"
 
 
-class InfluxWriter:
+class InfluxWriter(HubConsumer):
     """Hub subscriber writing every reading to InfluxDB, batched; ``run()`` until cancelled."""
 
     name = "influx"
+    queue_size = 100_000
 
     def __init__(self, service: ServiceLike, settings: InfluxSettings, *,
                  backoff: Backoff | None = None,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
+        super().__init__(service.hub)
         self.service = service
         self.settings = settings
         self.backoff = backoff or Backoff(initial=1.0, cap=60.0, key_error_delay=300.0)
@@ -320,25 +190,15 @@ class InfluxWriter:
         self.failures = 0  # failed write requests
         self.requests = 0
 
-    async def run(self) -> None:
-        sub = self.service.hub.subscribe(maxsize=100_000)
-        try:
-            async with asyncio.TaskGroup() as group:
-                group.create_task(self._drain(sub), name="influx:drain")
-                await self._flush_loop()
-        finally:
-            sub.close()
-
     # ------------------------------------------------------------------ readings → lines
 
-    async def _drain(self, sub: Subscription) -> None:
-        while True:
-            events = [await sub.get()]
-            while len(events) < 10_000 and (event := sub.get_nowait()) is not None:
-                events.append(event)
-            readings = [e for e in events if isinstance(e, Reading)]
-            if readings:
-                self.add(readings)
+    def take(self, events: list[HubEvent]) -> None:
+        readings = [e for e in events if isinstance(e, Reading)]
+        if readings:
+            self.add(readings)
+
+    async def serve(self) -> None:
+        await self._flush_loop()
 
     def add(self, readings: list[Reading]) -> None:
         """Render readings as lines into the buffer (the energy totals are read once)."""

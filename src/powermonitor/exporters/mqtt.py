@@ -28,6 +28,9 @@ memory is bounded whatever the outage); on reconnect everything is published aga
 state first, so retained topics are right as soon as we are back. A bad URL, refused login or
 TLS failure is logged once with what to check, then retried quietly with capped backoff;
 polling and storage never wait for the broker.
+
+The payloads and discovery configs are built by exporters/ha_discovery.py (pure, tested alone);
+this module is the bridge: the broker session, publishing and commands.
 """
 
 from __future__ import annotations
@@ -36,327 +39,40 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import random
 import socket
 import ssl
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import aiomqtt
 from aiomqtt.exceptions import MqttConnectError
 
-from .. import __version__
-from ..errors import ConfigError, PowermonitorError
+from ..client.reconnect import Backoff, QuietLog
+from ..config import ENV, MqttSettings
+from ..errors import PowermonitorError
 from ..models import Reading
-from ..monitor.coordinator import Backoff
-from ..monitor.hub import Availability
-from .base import QuietLog, Section, ServiceLike, device_metas, topic_id, totals_wh
+from ..monitor.consumer import HubConsumer, retry_forever
+from ..monitor.hub import Availability, HubEvent
+from .base import ServiceLike, device_metas, totals_wh
+from .ha_discovery import Topics, discovery_configs, discovery_topics, parse_command, state_payload
 
 __all__ = [
     "ENV_PASSWORD",
     "ENV_URL",
     "MqttBridge",
     "MqttSettings",
-    "discovery_configs",
-    "mqtt_settings",
-    "state_payload",
 ]
 
 log = logging.getLogger(__name__)
 
-ENV_URL = "POWERMONITOR_MQTT_URL"
-ENV_PASSWORD = "POWERMONITOR_MQTT_PASSWORD"
-
-KEYS = (
-    "enabled", "url", "username", "password", "client_id", "topic_prefix", "discovery",
-    "discovery_prefix", "ca_file", "cert_file", "key_file", "tls_insecure", "qos", "keepalive",
-    "birth_delay",
-)
+ENV_URL = ENV["mqtt_url"]
+ENV_PASSWORD = ENV["mqtt_password"]
 
 _AUTH_CODES = {4, 5, 134, 135}  # 3.1.1: bad user name or password / not authorised; 5.0 same
 _SYNC_TIMEOUT = 3.0
 _COMMAND_TIMEOUT = 15.0
-
-
-@dataclass(frozen=True, slots=True)
-class MqttSettings:
-    """The ``[mqtt]`` section. ``password`` is kept out of ``repr``."""
-
-    host: str
-    port: int = 1883
-    tls: bool = False
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    client_id: str | None = None
-    topic_prefix: str = "powermonitor"
-    discovery: bool = True
-    discovery_prefix: str = "homeassistant"
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-    tls_insecure: bool = False
-    qos: int = 1
-    keepalive: int = 30
-    birth_delay: float = 2.0  # seconds, spread: HA's docs ask for a small random delay
-
-    @property
-    def url(self) -> str:
-        """The broker URL without credentials, for messages."""
-        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
-
-
-def _check_topic(section: Section, key: str, value: str) -> str:
-    value = value.strip("/")
-    if not value or any(ch in value for ch in "+#\0"):
-        raise section.error(key, f"must be a topic without wildcards (got {value!r})")
-    return value
-
-
-def mqtt_settings(table: object, env: Mapping[str, str]) -> MqttSettings | None:
-    """Settings from the ``[mqtt]`` table and the environment; None when MQTT is off.
-
-    MQTT is on when a URL is given, in the table (``url``) or in ``POWERMONITOR_MQTT_URL``
-    (which wins), unless ``enabled = false``. ``POWERMONITOR_MQTT_PASSWORD`` keeps the password
-    out of the file.
-    """
-    section = Section("mqtt", table, KEYS)
-    url = env.get(ENV_URL, "").strip() or section.text("url")
-    if not section.flag("enabled", True):
-        return None
-    if not url:
-        if section.table:
-            raise section.error("url", 'is missing: set url = "mqtt://HOST:1883" (or the '
-                                f"{ENV_URL} environment variable)")
-        return None
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise ConfigError(f"[mqtt] 'url' is not a valid URL ({exc}): {_redact(url)!r}") from None
-    if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl", "tls"):
-        raise ConfigError(
-            f"[mqtt] 'url' must start with mqtt:// or mqtts:// (got {_redact(url)!r})"
-        )
-    if not parts.hostname:
-        raise ConfigError(f"[mqtt] 'url' has no host name: {_redact(url)!r}")
-    if parts.path not in ("", "/") or parts.query:
-        raise ConfigError(
-            f"[mqtt] 'url' must be mqtt://[user:password@]host[:port], without a path "
-            f"(got {_redact(url)!r}); set topics with topic_prefix"
-        )
-    tls = parts.scheme in ("mqtts", "ssl", "tls")
-    username = section.text("username") or (unquote(parts.username) if parts.username else None)
-    password = (
-        env.get(ENV_PASSWORD) or section.text("password")
-        or (unquote(parts.password) if parts.password else None)
-    )
-    files: dict[str, str | None] = {}
-    for key in ("ca_file", "cert_file", "key_file"):
-        path = section.text(key)
-        if path:
-            path = os.path.expanduser(path)
-            if not os.path.isfile(path):
-                raise section.error(key, f"names a file that does not exist: {path!r}")
-        files[key] = path or None
-    if (files["ca_file"] or files["cert_file"]) and not tls:
-        raise ConfigError("[mqtt] ca_file/cert_file need a TLS URL: mqtts://host:8883")
-    if files["key_file"] and not files["cert_file"]:
-        raise section.error("key_file", "needs cert_file (the client certificate)")
-    return MqttSettings(
-        host=parts.hostname,
-        port=port or (8883 if tls else 1883),
-        tls=tls,
-        username=username or None,
-        password=password or None,
-        client_id=section.text("client_id") or None,
-        topic_prefix=_check_topic(section, "topic_prefix",
-                                  section.text("topic_prefix", "powermonitor")),
-        discovery=section.flag("discovery", True),
-        discovery_prefix=_check_topic(section, "discovery_prefix",
-                                      section.text("discovery_prefix", "homeassistant")),
-        ca_file=files["ca_file"],
-        cert_file=files["cert_file"],
-        key_file=files["key_file"],
-        tls_insecure=section.flag("tls_insecure", False),
-        qos=section.integer("qos", 1, 0, 2),
-        keepalive=section.integer("keepalive", 30, 5, 3600),
-        birth_delay=section.number("birth_delay", 2.0, 0.0, 60.0),
-    )
-
-
-def _redact(url: str) -> str:
-    """The URL with any password replaced by ``***`` (for error messages)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "(unparseable URL)"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return parts._replace(netloc=netloc).geturl()
-
-
-# --------------------------------------------------------------------------- payloads
-
-
-def _on_off(value: bool | None) -> str | None:
-    return None if value is None else ("ON" if value else "OFF")
-
-
-def state_payload(reading: Reading | None, energy_wh: float | None) -> dict[str, Any]:
-    """The JSON object published on ``{prefix}/{id}/state``."""
-    payload: dict[str, Any] = {
-        "power": None, "voltage": None, "current": None, "power_factor": None,
-        "switch": None, "switches": {},
-        "energy_kwh": None if energy_wh is None else round(energy_wh / 1000.0, 6),
-        "timestamp": None,
-    }
-    if reading is not None:
-        payload.update(
-            power=reading.power_w,
-            voltage=reading.voltage_v,
-            current=reading.current_a,
-            power_factor=reading.power_factor,
-            switch=_on_off(reading.switch),
-            switches={str(k): _on_off(v) for k, v in reading.switches.items()},
-            timestamp=reading.timestamp.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-        )
-    return payload
-
-
-@dataclass(frozen=True, slots=True)
-class _SensorKind:
-    key: str  # JSON key in the state payload
-    name: str
-    device_class: str
-    unit: str | None
-    state_class: str
-    precision: int
-
-
-SENSORS: tuple[_SensorKind, ...] = (
-    _SensorKind("power", "Power", "power", "W", "measurement", 1),
-    _SensorKind("voltage", "Voltage", "voltage", "V", "measurement", 1),
-    _SensorKind("current", "Current", "current", "A", "measurement", 3),
-    _SensorKind("power_factor", "Power factor", "power_factor", None, "measurement", 2),
-    _SensorKind("energy_kwh", "Energy", "energy", "kWh", "total_increasing", 3),
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Topics:
-    prefix: str
-    discovery_prefix: str
-
-    @property
-    def bridge(self) -> str:
-        return f"{self.prefix}/bridge/availability"
-
-    @property
-    def devices(self) -> str:
-        return f"{self.prefix}/bridge/devices"
-
-    @property
-    def birth(self) -> str:
-        return f"{self.discovery_prefix}/status"
-
-    def state(self, device_id: str) -> str:
-        return f"{self.prefix}/{device_id}/state"
-
-    def availability(self, device_id: str) -> str:
-        return f"{self.prefix}/{device_id}/availability"
-
-    def command(self, device_id: str, outlet: str | None = None) -> str:
-        if outlet is None:
-            return f"{self.prefix}/{device_id}/set"
-        return f"{self.prefix}/{device_id}/outlet_{topic_id(outlet)}/set"
-
-
-def _unique_id(device_id: str, what: str) -> str:
-    return topic_id(f"powermonitor_{device_id}_{what}")
-
-
-def discovery_topics(discovery_prefix: str, device_id: str, outlets: tuple[str, ...]
-                     ) -> list[str]:
-    """Every discovery config topic of one plug (what removal must clear)."""
-    topics = [f"{discovery_prefix}/sensor/{_unique_id(device_id, s.key)}/config"
-              for s in SENSORS]
-    for what in _switch_ids(outlets):
-        topics.append(f"{discovery_prefix}/switch/{_unique_id(device_id, what)}/config")
-    return topics
-
-
-def _switch_ids(outlets: tuple[str, ...]) -> list[str]:
-    if len(outlets) <= 1:
-        return ["switch"]
-    return [f"switch_{topic_id(o)}" for o in outlets]
-
-
-def discovery_configs(
-    topics: Topics, device_id: str, name: str, model: str, outlets: tuple[str, ...]
-) -> dict[str, dict[str, Any]]:
-    """config topic → Home Assistant discovery payload, for one plug's entities."""
-    device = {
-        "identifiers": [f"powermonitor_{device_id}"],
-        "name": name,
-        "manufacturer": "Tuya",
-        "model": model,
-    }
-    origin = {"name": "powermonitor", "sw_version": __version__}
-    common: dict[str, Any] = {
-        "availability": [{"topic": topics.bridge}, {"topic": topics.availability(device_id)}],
-        "availability_mode": "all",
-        "device": device,
-        "origin": origin,
-        "state_topic": topics.state(device_id),
-    }
-    out: dict[str, dict[str, Any]] = {}
-    for sensor in SENSORS:
-        unique_id = _unique_id(device_id, sensor.key)
-        config: dict[str, Any] = {
-            **common,
-            "name": sensor.name,
-            "unique_id": unique_id,
-            "device_class": sensor.device_class,
-            "state_class": sensor.state_class,
-            "value_template": f"{{{{ value_json.{sensor.key} }}}}",
-            "suggested_display_precision": sensor.precision,
-        }
-        if sensor.unit is not None:
-            config["unit_of_measurement"] = sensor.unit
-        out[f"{topics.discovery_prefix}/sensor/{unique_id}/config"] = config
-    single = len(outlets) <= 1
-    for what, outlet in zip(_switch_ids(outlets), outlets or ("1",), strict=True):
-        unique_id = _unique_id(device_id, what)
-        template = ("{{ value_json.switch }}" if single
-                    else f"{{{{ value_json.switches['{outlet}'] }}}}")
-        out[f"{topics.discovery_prefix}/switch/{unique_id}/config"] = {
-            **common,
-            "name": None if single else f"Outlet {outlet}",
-            "unique_id": unique_id,
-            "device_class": "outlet",
-            "command_topic": topics.command(device_id, None if single else outlet),
-            "value_template": template,
-            "payload_on": "ON",
-            "payload_off": "OFF",
-            "state_on": "ON",
-            "state_off": "OFF",
-        }
-    return out
-
-
-def _parse_command(payload: bytes) -> bool | None:
-    text = payload.decode("utf-8", "replace").strip().lower()
-    if text in ("on", "1", "true"):
-        return True
-    if text in ("off", "0", "false"):
-        return False
-    return None
 
 
 # --------------------------------------------------------------------------- the bridge
@@ -365,7 +81,7 @@ def _parse_command(payload: bytes) -> bool | None:
 ClientFactory = Callable[..., aiomqtt.Client]
 
 
-class MqttBridge:
+class MqttBridge(HubConsumer):
     """Publishes the Hub to MQTT (with Home Assistant discovery) and takes switch commands.
 
     ``run()`` runs until cancelled and never raises for broker trouble.
@@ -381,6 +97,7 @@ class MqttBridge:
         backoff: Backoff | None = None,
         client_factory: ClientFactory = aiomqtt.Client,
     ) -> None:
+        super().__init__(service.hub)
         self.service = service
         self.settings = settings
         self.topics = Topics(settings.topic_prefix, settings.discovery_prefix)
@@ -403,53 +120,47 @@ class MqttBridge:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def run(self) -> None:
-        sub = self.service.hub.subscribe(maxsize=10_000)
-        try:
-            async with asyncio.TaskGroup() as group:
-                group.create_task(self._drain(sub), name="mqtt:drain")
-                await self._connection_loop()
-        finally:
-            sub.close()
-            for task in self._commands:
-                task.cancel()
-            if self._commands:
-                await asyncio.gather(*self._commands, return_exceptions=True)
-
-    async def _drain(self, sub: Any) -> None:
+    def take(self, events: list[HubEvent]) -> None:
         """Keep only which plugs changed; the values are read from the Hub when published."""
-        async for event in sub:
+        for event in events:
             if isinstance(event, Reading):
                 self._dirty_state.add(event.device_id)
             elif isinstance(event, Availability):
                 self._dirty_avail.add(event.device_id)
-            self._wake.set()
+        self._wake.set()
 
-    async def _connection_loop(self) -> None:
+    async def serve(self) -> None:
+        await retry_forever(self._attempt, self.backoff, self._failed)
+
+    async def closed(self) -> None:
+        for task in self._commands:
+            task.cancel()
+        if self._commands:
+            await asyncio.gather(*self._commands, return_exceptions=True)
+
+    async def _attempt(self) -> None:
+        try:
+            await self._session()
+        finally:
+            self.connected = False
+
+    def _failed(self, exc: Exception) -> bool:
+        """Log a lost or refused session (loud once); True for a refused login."""
         s = self.settings
-        while True:
-            key_error = False
-            try:
-                await self._session()
-            except MqttConnectError as exc:
-                if getattr(exc.rc, "value", exc.rc) in _AUTH_CODES:
-                    key_error = True
-                    self._quiet.problem(
-                        "auth", "MQTT: the broker at %s refused the login (%s): check the user "
-                        "name and password in [mqtt] (url, username, password) or %s/%s. "
-                        "Retrying every %.0f s; plugs are still polled and recorded",
-                        s.url, exc, ENV_URL, ENV_PASSWORD, self.backoff.key_error_delay,
-                    )
-                else:
-                    self._lost(exc)
-            except (aiomqtt.MqttError, OSError) as exc:
-                self._lost(exc)
-            except Exception as exc:  # a bug must not stop polling either: log it, go on
-                self._quiet.problem("bug", "MQTT: unexpected error, reconnecting: %r", exc)
-                log.debug("MQTT: unexpected error", exc_info=True)
-            finally:
-                self.connected = False
-            await asyncio.sleep(self.backoff.next_delay(key_error))
+        if isinstance(exc, MqttConnectError) and getattr(exc.rc, "value", exc.rc) in _AUTH_CODES:
+            self._quiet.problem(
+                "auth", "MQTT: the broker at %s refused the login (%s): check the user "
+                "name and password in [mqtt] (url, username, password) or %s/%s. "
+                "Retrying every %.0f s; plugs are still polled and recorded",
+                s.url, exc, ENV_URL, ENV_PASSWORD, self.backoff.key_error_delay,
+            )
+            return True
+        if isinstance(exc, (aiomqtt.MqttError, OSError)):
+            self._lost(exc)
+        else:  # a bug must not stop polling either: log it, go on
+            self._quiet.problem("bug", "MQTT: unexpected error, reconnecting: %r", exc)
+            log.debug("MQTT: unexpected error", exc_info=exc)
+        return False
 
     def _lost(self, exc: BaseException) -> None:
         s = self.settings
@@ -563,10 +274,12 @@ class MqttBridge:
                         "retain flag (a retained one would switch the plug on every reconnect)",
                         topic)
             return
-        if device_id not in self.service.names():
+        try:
+            device_id = self.service.resolve(device_id)
+        except KeyError:
             log.warning("MQTT: command for an unknown plug on %s", topic)
             return
-        on = _parse_command(payload)
+        on = parse_command(payload)
         if on is None:
             log.warning("MQTT: command on %s must be ON or OFF (got %r)", topic, payload[:40])
             return

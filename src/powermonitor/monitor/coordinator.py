@@ -25,16 +25,15 @@ from typing import Any
 
 from ..client.device import TuyaDevice
 from ..client.plug import open_detecting
-from ..config import MIN_POLL_INTERVAL, Defaults, PlugConfig
-from ..dps import LAYOUTS, DpMapping, detect_layout, interpret, merge_dps
+from ..client.reconnect import Backoff, error_kind
+from ..config import Defaults, PlugConfig
+from ..dps import DpMapping, interpret, merge_dps, resolve_mapping
 from ..errors import (
-    DeviceReportedError,
-    DeviceTimeoutError,
     KeyOrVersionError,
     PowermonitorError,
-    ProtocolError,
     UnreachableError,
 )
+from ..limits import MAX_DPS_PER_PLUG
 from ..models import Reading
 from .hub import Availability, Hub
 
@@ -42,54 +41,6 @@ log = logging.getLogger(__name__)
 
 LEARN_POLLS = 5
 """Polls with UPDATEDPS while learning whether a plug needs it."""
-
-
-_JITTER_RNG = random.Random()
-"""Jitter source shared by every Backoff without its own: a Random is 2.5 kB of state, which
-adds up in a monitor that keeps one coordinator per plug."""
-
-
-class Backoff:
-    """Capped exponential backoff with jitter; a key error jumps straight to a long wait."""
-
-    def __init__(
-        self,
-        initial: float = 1.0,
-        factor: float = 1.8,
-        cap: float = 60.0,
-        key_error_delay: float = 300.0,
-        jitter: float = 0.2,
-        rng: random.Random | None = None,
-    ) -> None:
-        self.initial, self.factor, self.cap = initial, factor, cap
-        self.key_error_delay = key_error_delay
-        self.jitter = jitter
-        self.failures = 0
-        self._rng = rng or _JITTER_RNG
-
-    def reset(self) -> None:
-        self.failures = 0
-
-    def next_delay(self, key_error: bool = False) -> float:
-        base = self.key_error_delay if key_error else min(
-            self.cap, self.initial * self.factor**self.failures
-        )
-        self.failures += 1
-        return base * (1.0 + self._rng.uniform(-self.jitter, self.jitter))
-
-
-def error_kind(exc: BaseException) -> str:
-    if isinstance(exc, KeyOrVersionError):
-        return "key"
-    if isinstance(exc, DeviceTimeoutError):
-        return "timeout"
-    if isinstance(exc, UnreachableError):
-        return "unreachable"
-    if isinstance(exc, ProtocolError):
-        return "protocol"
-    if isinstance(exc, DeviceReportedError):
-        return "device"
-    return "error"
 
 
 class PlugCoordinator:
@@ -108,11 +59,10 @@ class PlugCoordinator:
         self.plug = plug
         self.hub = hub
         defaults = defaults or Defaults()
-        interval = plug.poll_interval if plug.poll_interval is not None else defaults.poll_interval
-        self.interval = max(MIN_POLL_INTERVAL, interval)
+        self.interval = defaults.interval_for(plug)
         self.timeout = defaults.timeout
         self.heartbeat_interval = defaults.heartbeat_interval
-        self.refresh_setting = plug.refresh if plug.refresh is not None else defaults.refresh
+        self.refresh_setting = defaults.refresh_for(plug)
         self.refresh_active = self.refresh_setting is not False
         self.backoff = backoff or Backoff()
         self.start_spread = start_spread
@@ -130,6 +80,7 @@ class PlugCoordinator:
         self._ids: list[int] = []
         self._id_strs: frozenset[str] = frozenset()
         self.name = plug.name or plug.device_id
+        self._product_id = plug.product_id or None
         hub.register(plug.device_id, self.name)
 
     # ------------------------------------------------------------------ public
@@ -230,7 +181,10 @@ class PlugCoordinator:
             self._polling = False
         # merge_dps(self.dps, dps) without its key normalisation: both already have str keys
         # (self.dps comes from merge_dps, the device's dps from JSON)
-        self.dps = {**self._dps, **dps}
+        merged = {**self._dps, **dps}
+        if len(merged) > MAX_DPS_PER_PLUG:  # ids kept from earlier connections: start over
+            merged = dict(dps)
+        self.dps = merged
         self.polls += 1
         if self._learn_left:
             self._learn_left -= 1
@@ -245,9 +199,9 @@ class PlugCoordinator:
     def _refresh_ids(self) -> list[int]:
         """The power DPs to refresh (by layout); worked out again only when the dps change."""
         if self._ids_stale:
-            mapping = self.plug.mapping or LAYOUTS.get(detect_layout(self._dps) or "")
-            fields = () if mapping is None else (mapping.current, mapping.power, mapping.voltage)
-            self._ids = [int(f.dp) for f in fields if f]
+            mapping, _ = resolve_mapping(self._dps, self.plug.mapping, self._product_id)
+            fields = (mapping.current, mapping.power, mapping.voltage)
+            self._ids = sorted({int(f.dp) for f in fields if f})
             self._id_strs = frozenset(str(i) for i in self._ids)
             self._ids_stale = False
         return self._ids
@@ -258,7 +212,8 @@ class PlugCoordinator:
             if not self._id_strs.isdisjoint(dps):
                 self._refresh_answered = True
             return  # the poll in progress publishes the merged state
-        self.dps = merge_dps(self.dps, dps)
+        merged = merge_dps(self.dps, dps)
+        self.dps = merged if len(merged) <= MAX_DPS_PER_PLUG else merge_dps({}, dps)
         if self.hub.states.get(self.plug.device_id) and self.hub.states[self.plug.device_id].online:
             self.hub.publish(self._reading(), self.name)
 
@@ -269,7 +224,7 @@ class PlugCoordinator:
             label = f"{self.version} (device22)"
         return interpret(
             self.dps, device_id=self.plug.device_id, timestamp=datetime.fromtimestamp(self._clock(), UTC),
-            protocol=label, mapping=mapping,
+            protocol=label, mapping=mapping, product_id=self._product_id,
         )
 
     def _online(self, reading: Reading) -> None:

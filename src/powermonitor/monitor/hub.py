@@ -29,7 +29,7 @@ class Availability:
     online: bool
     timestamp: datetime
     reason: str = ""
-    kind: str = ""  # "key" (wrong key/version), "unreachable", "timeout", "protocol", "device"
+    kind: str = ""  # PowermonitorError.kind: "key", "unreachable", "busy", "timeout", "protocol"...
 
 
 HubEvent = Reading | Availability

@@ -8,10 +8,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..client.reconnect import Backoff
 from ..config import Config
 from ..errors import UsageError
 from ..models import Reading
-from .coordinator import Backoff, PlugCoordinator
+from .coordinator import PlugCoordinator
+from .directory import PlugDirectory
 from .hub import Hub
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,9 @@ class Monitor:
                 plug, self.hub, config.defaults, backoff=backoff_factory(),
                 start_spread=start_spread, clock=clock,
             )
+        self.directory = PlugDirectory(
+            self.coordinators, {d: c.name for d, c in self.coordinators.items()}
+        )
         self._tasks: list[asyncio.Task[None]] = []
 
     async def run(self) -> None:
@@ -52,12 +57,8 @@ class Monitor:
             ]
 
     def coordinator(self, name_or_id: str) -> PlugCoordinator:
-        if name_or_id in self.coordinators:
-            return self.coordinators[name_or_id]
-        for coordinator in self.coordinators.values():
-            if coordinator.name == name_or_id:
-                return coordinator
-        raise KeyError(name_or_id)
+        """The plug's coordinator by id or name (the directory's rule; ``UnknownPlugError``)."""
+        return self.directory.find(name_or_id)
 
     async def set_switch(self, name_or_id: str, on: bool, outlet: int | str = 1) -> Reading:
         """Switch an outlet through the plug's coordinator (its single connection)."""

@@ -7,11 +7,14 @@ It never touches a socket, the clock or a global random source: the caller passe
 seconds) and a ``random_bytes`` callable. That is how the simulator reuses it as the device,
 and how both sides are tested in memory, byte by byte.
 
-Errors raised from ``receive_data`` are typed: :class:`~powermonitor.errors.ProtocolError` for
-bytes that are not a frame, :class:`~powermonitor.errors.IntegrityError` for a frame that fails
-its CRC/HMAC/GCM check or does not decrypt (wrong key or version), and
-:class:`~powermonitor.errors.HandshakeError` when 3.4/3.5 key negotiation fails. After one of
-them the connection should be closed: a session can not be trusted any more.
+Errors raised from ``receive_data`` are typed, and nothing else escapes it (a fuzz test and
+the harnesses in fuzz/ pin that): :class:`~powermonitor.errors.ProtocolError` for bytes that
+are not a frame or break a cap of ``limits.py`` (nesting, DP count, value size),
+:class:`~powermonitor.errors.IntegrityError` for a frame that fails its CRC/HMAC/GCM check or
+does not decrypt (wrong key or version), and :class:`~powermonitor.errors.HandshakeError` when
+3.4/3.5 key negotiation fails. After one of them the connection should be closed: a session
+can not be trusted any more. The caps cost nothing on the usual small payload: they are
+checked only for payloads long enough to break them.
 """
 
 from __future__ import annotations
@@ -20,15 +23,24 @@ import hmac as _hmac
 import json
 import json.scanner
 import os
+import re
 import struct
 from collections.abc import Callable, Iterable
 from enum import Enum
 from typing import Any
 
-from ..errors import HandshakeError, IntegrityError, LocalProtocolError, ProtocolError
+from ..errors import (
+    HandshakeError,
+    IntegrityError,
+    LimitExceededError,
+    LocalProtocolError,
+    ProtocolError,
+)
+from ..limits import DEEP_CHECK_BYTES, MAX_DP_VALUE_CHARS, MAX_DPS_PER_PLUG, MAX_JSON_DEPTH
 from . import events as ev
 from .commands import HANDSHAKE_CMDS, NO_HEADER_CMDS, Cmd
 from .crypto import (
+    WRONG_KEY,
     EcbCipher,
     GcmCipher,
     HmacSha256,
@@ -46,6 +58,7 @@ from .frames import (
     build_55aa,
     build_6699,
     open_6699,
+    peek_header,
     retcode_split,
     split_55aa,
 )
@@ -96,6 +109,48 @@ def _is_text(data: bytes) -> bool:
     return bool(data) and all(32 <= b < 127 for b in data)
 
 
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def _check_depth(payload: bytes) -> None:
+    """Refuse JSON nested deeper than MAX_JSON_DEPTH (before parsing it: json recurses)."""
+    if payload.count(b"{") + payload.count(b"[") <= MAX_JSON_DEPTH:
+        return
+    depth = 0
+    for byte in _JSON_STRING.sub(b"", payload).translate(None, _NOT_BRACKETS):
+        if byte in b"[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                raise LimitExceededError(
+                    f"payload nests JSON deeper than {MAX_JSON_DEPTH} levels: refused"
+                )
+        else:
+            depth -= 1
+
+
+_DPS_CHECK_BYTES = min(6 * MAX_DPS_PER_PLUG, MAX_DP_VALUE_CHARS)
+"""A smaller payload can carry neither more DPs than the cap (``"1":0,`` is 6 bytes) nor a
+value longer than the cap: :func:`_check_dps` is skipped for it (every usual payload)."""
+
+
+def _check_dps(dps: dict[str, Any]) -> None:
+    """Refuse a frame with more DPs or longer DP values than any plug has (big payloads only)."""
+    if len(dps) > MAX_DPS_PER_PLUG:
+        raise LimitExceededError(
+            f"frame carries {len(dps)} data points (at most {MAX_DPS_PER_PLUG}): refused"
+        )
+    for dp, value in dps.items():
+        size = len(value) if isinstance(value, str) else (
+            len(_dumps(value)) if isinstance(value, dict | list) else 0
+        )
+        if size > MAX_DP_VALUE_CHARS or len(dp) > MAX_DP_VALUE_CHARS:
+            raise LimitExceededError(
+                f"data point {dp[:20]!r} holds {size} characters (at most "
+                f"{MAX_DP_VALUE_CHARS}): refused"
+            )
+
+
 def _compact_json(payload: bytes) -> Any:
     """``json.loads`` for the compact UTF-8 JSON objects plugs send, minus its overhead.
 
@@ -137,7 +192,10 @@ class Connection:
     ) -> None:
         self.role = role
         self.spec: VersionSpec = spec_for(version, device22)
-        key = local_key.encode("latin-1") if isinstance(local_key, str) else bytes(local_key)
+        try:
+            key = local_key.encode("latin-1") if isinstance(local_key, str) else bytes(local_key)
+        except UnicodeEncodeError:
+            raise LocalProtocolError("a local key is plain text (letters, digits, symbols)") from None
         if self.spec.name != "3.1" and len(key) != 16:
             raise LocalProtocolError(f"protocol {self.spec.name} needs a 16-byte local key")
         self.device_id = device_id
@@ -177,6 +235,12 @@ class Connection:
     @property
     def version(self) -> str:
         return self.spec.name
+
+    @property
+    def junk_bytes(self) -> int:
+        """Bytes received since the last valid frame that did not make a whole frame: skipped
+        junk, and a partial frame still waiting for the rest (a plug never stops mid-frame)."""
+        return self._buffer.junk + len(self._buffer)
 
     @property
     def device22(self) -> bool:
@@ -319,6 +383,25 @@ class Connection:
     def error_reply(self, request_seqno: int, cmd: int, message: str) -> bytes:
         return self._device_frame(cmd, message.encode("utf-8"), request_seqno, retcode=1)
 
+    def refusal(self, received: bytes) -> bytes:
+        """What a plug answers to a frame it could not open (wrong key or wrong version).
+
+        Real plugs answer such a frame under their own key rather than hang up, so a client can
+        tell "answered, but fails the integrity check" (wrong key, exit 5) from "closed without
+        answering" (busy, exit 8): an error reply on 3.1-3.3, a session negotiation answer that
+        the client's key cannot verify on 3.4/3.5. Empty when ``received`` is not a frame.
+        """
+        if self._is_client:
+            raise LocalProtocolError("refusals are sent by the device role")
+        header = peek_header(received)
+        if header is None:
+            return b""
+        seqno, cmd = header
+        if self.spec.handshake and self.state is not _READY:
+            answer = self._random(16) + self._random(32)  # a nonce and a proof nobody can check
+            return self._frame(Cmd.SESS_KEY_NEG_RESP, answer, seqno, retcode=0)
+        return self._frame(cmd, b"data format error", seqno, retcode=1)
+
     def _dps_payload(self, dps: dict[str, Any], t: int, push: bool) -> bytes:
         if self.spec.legacy_json:
             body: dict[str, Any] = {"devId": self.device_id, "dps": dps}
@@ -372,7 +455,8 @@ class Connection:
             body = payload
         elif cipher is _PLAIN_V31:
             if self._is_client and cmd in _CONTROL_CMDS:
-                assert self._local_ecb is not None, "3.1 control needs the local key"
+                if self._local_ecb is None:
+                    raise LocalProtocolError("switching a 3.1 plug needs its local key")
                 body = v31_encode(payload, self._local_ecb, self._key)
             else:
                 body = payload
@@ -468,9 +552,12 @@ class Connection:
                 self._local_hmac
             )
             if not _hmac.compare_digest(mac.digest(signed), trailer):
-                raise IntegrityError("frame failed its HMAC check: the local key is wrong")
+                raise IntegrityError(f"frame failed its HMAC integrity check{WRONG_KEY}")
         elif _CRC.unpack(trailer)[0] != crc32(signed):
-            raise IntegrityError("frame failed its CRC check: corrupted in transit")
+            raise IntegrityError(
+                "frame failed its CRC integrity check: corrupted in transit, or the protocol "
+                "version is wrong"
+            )
         retcode = None
         if self._is_client:
             retcode, body = retcode_split(body)
@@ -479,7 +566,10 @@ class Connection:
         cipher = spec.cipher
         if cipher is _PLAIN_V31:
             if body[:3] == b"3.1":
-                assert self._local_ecb is not None, "3.1 encrypted payload needs the local key"
+                if self._local_ecb is None:
+                    raise IntegrityError(
+                        "the plug sent an encrypted 3.1 payload: give its local key to read it"
+                    )
                 return seqno, cmd, retcode, v31_decode(body, self._local_ecb)
             return seqno, cmd, retcode, body
         if cipher is _ECB_CLEAR_HEADER:
@@ -528,6 +618,8 @@ class Connection:
             if cmd == _HEART_BEAT:
                 return ev.HeartbeatAck(seqno)
             return ev.Reply(seqno, cmd, data)
+        if len(payload) > _DPS_CHECK_BYTES:
+            _check_dps(dps)
         if cmd == _STATUS:
             return ev.DpsPush(seqno, dps, data)
         return ev.StatusReply(seqno, cmd, dps, data)
@@ -544,7 +636,9 @@ class Connection:
         if cmd == _HEART_BEAT:
             return ev.HeartbeatRequest(seqno)
         if cmd == _UPDATEDPS:
-            ids = data.get("dpId") or []
+            ids = data.get("dpId")
+            if not isinstance(ids, list):
+                ids = []
             return ev.RefreshRequest(seqno, tuple(str(i) for i in ids if isinstance(i, (int, str))))
         if cmd in _CONTROL_CMDS:
             dps = data.get("dps")
@@ -560,11 +654,17 @@ class Connection:
     @staticmethod
     def _parse_json(payload: bytes) -> dict[str, Any] | None:
         """Parse a JSON object; None for printable text (a device error message)."""
+        if len(payload) > DEEP_CHECK_BYTES:
+            _check_depth(payload)
         try:
             data = _compact_json(payload)
+        except RecursionError:  # cannot happen after _check_depth; kept as the last line
+            raise LimitExceededError("payload nests JSON too deeply: refused") from None
         except ValueError:  # UnicodeDecodeError included: json.loads has the final word
             try:
                 data = json.loads(payload)
+            except RecursionError:
+                raise LimitExceededError("payload nests JSON too deeply: refused") from None
             except (ValueError, UnicodeDecodeError):
                 if _is_text(payload.strip()):
                     return None

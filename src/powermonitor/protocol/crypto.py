@@ -22,6 +22,9 @@ from ..errors import IntegrityError
 UDP_KEY: Final = hashlib.md5(b"yGAdlopoPVldABfn").digest()
 """Key of every discovery broadcast (a public constant of the protocol)."""
 
+WRONG_KEY: Final = ": the local key or the protocol version is wrong"
+"""How every integrity failure ends: what the user should check."""
+
 BLOCK: Final = 16
 _PADDING: Final = tuple(bytes((n,)) * n for n in range(BLOCK + 1))
 """``_PADDING[n]`` is the PKCS#7 padding of ``n`` bytes (index 0 is unused)."""
@@ -35,10 +38,10 @@ def pad(data: bytes) -> bytes:
 def unpad(data: bytes) -> bytes:
     """Strip PKCS#7 padding; a pad byte outside 1..16 means the key was wrong."""
     if not data or len(data) % BLOCK:
-        raise IntegrityError("decrypted payload has a broken block size")
+        raise IntegrityError(f"decrypted payload has a broken block size{WRONG_KEY}")
     n = data[-1]
     if n < 1 or n > BLOCK or data[-n:] != _PADDING[n]:
-        raise IntegrityError("decrypted payload has invalid padding")
+        raise IntegrityError(f"payload failed its integrity check (invalid padding){WRONG_KEY}")
     return data[:-n]
 
 
@@ -62,6 +65,7 @@ class EcbCipher:
         if not data or len(data) % BLOCK:
             raise IntegrityError(
                 f"encrypted payload of {len(data)} bytes is not a whole number of AES blocks"
+                f"{WRONG_KEY}"
             )
         plain = self._dec.update(data)
         return unpad(plain) if padding else plain
@@ -83,7 +87,7 @@ class GcmCipher:
         try:
             return self._aead.decrypt(iv, ciphertext_and_tag, aad)
         except InvalidTag:
-            raise IntegrityError("frame failed its AES-GCM tag check") from None
+            raise IntegrityError(f"frame failed its AES-GCM integrity check{WRONG_KEY}") from None
 
 
 class HmacSha256:

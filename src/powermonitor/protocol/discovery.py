@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ..errors import IntegrityError, LocalProtocolError, ProtocolError
+from ..limits import MAX_DATAGRAM_BYTES
 from .commands import Cmd
 from .crypto import UDP_KEY, EcbCipher, GcmCipher, crc32
 from .frames import (
@@ -189,6 +190,10 @@ def _open_unframed(datagram: bytes) -> _Decoded:
 
 
 def _open(datagram: bytes) -> _Decoded:
+    if len(datagram) > MAX_DATAGRAM_BYTES:
+        raise ProtocolError(
+            f"{len(datagram)}-byte datagram is larger than any beacon ({MAX_DATAGRAM_BYTES})"
+        )
     head = datagram[:4]
     if head == PREFIX_55AA:
         return _open_55aa(datagram)

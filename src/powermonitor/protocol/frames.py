@@ -12,15 +12,13 @@ from collections.abc import Callable
 from typing import Final
 
 from ..errors import IntegrityError, ProtocolError
+from ..limits import MAX_FRAME_LENGTH, MAX_JUNK_BYTES
 from .crypto import GcmCipher
 
 PREFIX_55AA: Final = b"\x00\x00\x55\xaa"
 SUFFIX_55AA: Final = b"\x00\x00\xaa\x55"
 PREFIX_6699: Final = b"\x00\x00\x66\x99"
 SUFFIX_6699: Final = b"\x00\x00\x99\x66"
-
-MAX_FRAME_LENGTH: Final = 0x4000
-"""Largest length field accepted; real plugs stay under 1.5 kB, a bigger value means garbage."""
 
 HEADER_55AA = struct.Struct(">4sIII")  # prefix, seqno, cmd, length
 HEADER_6699 = struct.Struct(">4sHIII")  # prefix, reserved, seqno, cmd, length
@@ -35,13 +33,23 @@ class FrameBuffer:
     prefix at the end is kept for the next read. A frame with an impossible length or a bad
     suffix raises :class:`ProtocolError` after the buffer has skipped past its prefix, so the
     stream can resynchronise if the caller chooses to continue.
+
+    :attr:`junk` counts the bytes discarded since the last whole frame: a little noise is
+    skipped, more than ``max_junk`` is a :class:`ProtocolError` (the peer is not a Tuya plug),
+    and a caller that times out with junk pending reports garbage rather than silence. After
+    junk the buffer always keeps the last bytes, so the next frame goes through
+    :meth:`next_frame`, which resets the count (the :meth:`whole` fast path needs no check).
     """
 
-    __slots__ = ("_buf", "max_length")
+    __slots__ = ("_buf", "junk", "max_junk", "max_length")
 
-    def __init__(self, max_length: int = MAX_FRAME_LENGTH) -> None:
+    def __init__(
+        self, max_length: int = MAX_FRAME_LENGTH, max_junk: int = MAX_JUNK_BYTES
+    ) -> None:
         self._buf = bytearray()
         self.max_length = max_length
+        self.max_junk = max_junk
+        self.junk = 0
 
     def __len__(self) -> int:
         return len(self._buf)
@@ -115,6 +123,7 @@ class FrameBuffer:
                 raise ProtocolError("frame does not end with its suffix: the stream is corrupt")
             frame = bytes(buf[:total])
             del buf[:total]
+            self.junk = 0
             return frame
 
     def _resync(self) -> None:
@@ -122,10 +131,24 @@ class FrameBuffer:
         i55 = buf.find(PREFIX_55AA, 1)
         i66 = buf.find(PREFIX_6699, 1)
         found = [i for i in (i55, i66) if i >= 0]
-        if found:
-            del buf[: min(found)]
-        else:
-            del buf[: max(0, len(buf) - 3)]
+        skipped = min(found) if found else max(1, len(buf) - 3)
+        del buf[:skipped]
+        self.junk += skipped
+        if self.junk > self.max_junk:
+            self.junk = 0
+            raise ProtocolError(
+                f"the peer sent more than {self.max_junk} bytes that are not Tuya frames: "
+                "is this port really a Tuya plug?"
+            )
+
+
+def peek_header(data: bytes) -> tuple[int, int] | None:
+    """(seqno, cmd) of the frame ``data`` starts with, without checking anything else."""
+    if data[:4] == PREFIX_55AA and len(data) >= HEADER_55AA.size:
+        return HEADER_55AA.unpack_from(data, 0)[1:3]
+    if data[:4] == PREFIX_6699 and len(data) >= HEADER_6699.size:
+        return HEADER_6699.unpack_from(data, 0)[2:4]
+    return None
 
 
 def build_55aa(

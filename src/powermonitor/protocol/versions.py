@@ -7,10 +7,10 @@ always works that way, and 3.3/3.4 plugs can be switched to it after detection.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
-from ..errors import UsageError
+from ..errors import UnknownVersionError
 from .commands import Cmd
 
 
@@ -95,16 +95,18 @@ def normalize_version(value: str | float | None) -> str:
     if text in ("3", "3.0"):
         text = "3.3"
     if text not in VERSIONS:
-        raise UsageError(
+        raise UnknownVersionError(
             f"unknown protocol version {value!r}: use one of {', '.join(VERSIONS)} or auto"
         )
     return text
 
 
 def spec_for(version: str, device22: bool = False) -> VersionSpec:
-    spec = VERSIONS[normalize_version(version)]
+    """The table row of ``version`` (not "auto"), switched to device22 queries if asked."""
+    name = normalize_version(version)
+    if name == "auto":
+        raise UnknownVersionError('a connection needs a protocol version, not "auto"')
+    spec = VERSIONS[name]
     if device22 and not spec.device22:
-        from dataclasses import replace
-
         spec = replace(spec, device22=True, query_cmd=Cmd.CONTROL_NEW)
     return spec

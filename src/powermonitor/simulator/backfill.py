@@ -1,15 +1,19 @@
 """Made-up history for the demo: what a simulated plug would have drawn over past days.
 
-The demo back-fills a week so its charts mean something at once. Samples go through the same
-energy integrator and tariff as live readings, so the stored kWh and cost are consistent with
-what the service would have recorded.
+The demo back-fills a week so its charts mean something at once. The made-up readings go
+through the service's own :class:`~powermonitor.recorder.Recorder` (energy integration, the
+gap rule, the tariff), so the stored kWh and cost are exactly what the service would have
+recorded live: there is no second copy of that accounting to drift.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
-from ..energy import EnergyIntegrator
+from ..models import Reading
+from ..monitor.hub import Hub
+from ..recorder import Recorder
 from ..storage.base import Sample
 from ..tariff import Tariff
 from .electrical import Mains
@@ -23,19 +27,16 @@ def history_samples(
     """One sample every ``step_s`` seconds over [since, until) for the plug's load profile."""
     profile = make_profile(spec.profile, spec.seed, epoch=since)
     mains = Mains(spec.nominal_v, seed=spec.seed)
-    integrator = EnergyIntegrator(spec.device_id, max_gap_s=max(60.0, 3 * step_s))
+    recorder = Recorder(Hub(), None, tariff, max_gap_s=max(60.0, 3 * step_s))
     ts = since
     while ts < until:
         t = ts - since
-        reading = mains.measure(t, on=True, power_w=profile.power_w(t),
-                                power_factor=profile.power_factor(t))
-        power = round(reading.power_w, 1)
-        inc = integrator.add(ts, power, True)
-        yield Sample(
-            device_id=spec.device_id, ts=ts, power_w=power, voltage_v=round(reading.voltage_v, 1),
-            current_a=round(reading.current_a, 3), switch=True, interval_wh=inc.wh,
-            covered_s=inc.covered_s, uncovered_s=inc.uncovered_s,
-            cost=tariff.cost(inc.start_ts, inc.end_ts, inc.wh) if inc.wh else 0.0,
-            total_wh=integrator.total_wh,
+        measured = mains.measure(t, on=True, power_w=profile.power_w(t),
+                                 power_factor=profile.power_factor(t))
+        reading = Reading(
+            spec.device_id, datetime.fromtimestamp(ts, UTC), switch=True,
+            switches={"1": True}, power_w=round(measured.power_w, 1),
+            voltage_v=round(measured.voltage_v, 1), current_a=round(measured.current_a, 3),
         )
+        yield recorder.record(reading)
         ts += step_s

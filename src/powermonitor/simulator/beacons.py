@@ -113,7 +113,7 @@ class BeaconSender:
             "active": 2,
             "ablilty": 0,
             "encrypt": spec.version != "3.1",
-            "productKey": product_key(spec.device_id),
+            "productKey": spec.product_key or product_key(spec.device_id),
             "version": spec.version,
         }
         if spec.version in ("3.4", "3.5"):

@@ -35,6 +35,10 @@ class PlugSpec:
     device22: bool = False
     nominal_v: float = 230.0
     seed: int = 0
+    raw_dps: tuple[tuple[str, Any], ...] | None = None
+    """Serve exactly these raw dps (``simulate --spec``); boolean DPs are the switches."""
+    product_key: str = ""
+    """What the plug's broadcasts say as ``productKey`` (empty: one made from the id)."""
 
     def __post_init__(self) -> None:
         get_layout(self.layout)  # validates
@@ -71,8 +75,12 @@ class SimulatedPlug:
         self.time_scale = time_scale
         self.profile: LoadProfile = make_profile(spec.profile, spec.seed, epoch=self.epoch)
         self.mains = mains or Mains(spec.nominal_v, seed=spec.seed)
-        self.outlets = [int(dp) for dp in switch_dps(spec.layout)]
-        self.switches: dict[int, bool] = {dp: True for dp in self.outlets}
+        if spec.raw_dps is None:
+            self.outlets = [int(dp) for dp in switch_dps(spec.layout)]
+            self.switches: dict[int, bool] = {dp: True for dp in self.outlets}
+        else:
+            self.outlets = [int(dp) for dp, value in spec.raw_dps if isinstance(value, bool)]
+            self.switches = {int(dp): value for dp, value in spec.raw_dps if isinstance(value, bool)}
         self.extra: dict[str, Any] = {}  # writable non-switch DPs (countdown, child lock...)
         self._window = AddEleWindow.opened_at(0.0)
         self._metered = get_layout(spec.layout).metering is not None
@@ -130,6 +138,18 @@ class SimulatedPlug:
 
     def _measure(self, t: float) -> dict[str, Any]:
         """Every data point at simulated second ``t``."""
+        if self.spec.raw_dps is not None:  # replayed raw data: only the switches move
+            raw = dict(self.spec.raw_dps)
+            raw.update((str(dp), on) for dp, on in self.switches.items())
+            if self.spec.profile.startswith("schedule:"):  # spec "power_schedule"
+                on = self.is_on
+                m = self.mains.measure(t, on=on, power_w=self.profile.power_w(t) if on else 0.0,
+                                       power_factor=self.profile.power_factor(t))
+                raw.update((k, v) for k, v in encode_dps(
+                    "cz", switches={1: on}, power_w=m.power_w, voltage_v=m.voltage_v,
+                    current_a=m.current_a, add_ele_wh=0).items() if k in ("18", "19", "20"))
+            raw.update(self.extra)
+            return raw
         on = self.is_on
         load = self.profile.power_w(t) if on and self._metered else 0.0
         reading = self.mains.measure(

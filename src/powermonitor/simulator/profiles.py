@@ -45,6 +45,7 @@ __all__ = [
     "ProfileKind",
     "Ramp",
     "RandomWalk",
+    "Schedule",
     "Square",
     "Washer",
     "make_profile",
@@ -54,6 +55,7 @@ MINUTE_S: Final = 60.0
 HOUR_S: Final = 3_600.0
 DAY_S: Final = 86_400.0
 _MEMO_CAP: Final = 8
+MAX_SCHEDULE_STEPS: Final = 1000
 
 
 def _rng(*key: object) -> random.Random:
@@ -151,6 +153,67 @@ class Square(LoadProfile):
 
     def power_factor(self, t: float) -> float:
         return self.pf
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule(LoadProfile):
+    """Piecewise constant: ``steps`` are ``(seconds_from_start, watts)``; each value holds until
+    the next step. With ``repeat_s > 0`` the whole schedule loops with that period, so a recorded
+    washing-machine cycle (pauses included) can be replayed again and again."""
+
+    name: ClassVar[str] = "schedule"
+    steps: tuple[tuple[float, float], ...]
+    repeat_s: float = 0.0
+    pf: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.steps or len(self.steps) > MAX_SCHEDULE_STEPS:
+            raise ValueError(f"a power schedule needs 1 to {MAX_SCHEDULE_STEPS} steps")
+        times = [t for t, _ in self.steps]
+        if times != sorted(times) or times[0] < 0 or len(set(times)) != len(times):
+            raise ValueError("power schedule times must be >= 0 and strictly increasing")
+        for t, w in self.steps:
+            if not math.isfinite(t):
+                raise ValueError("power schedule times must be finite")
+            _check_watts("scheduled power", w)
+        if not math.isfinite(self.repeat_s) or self.repeat_s < 0:
+            raise ValueError("the repeat period must be >= 0")
+        if self.repeat_s and self.repeat_s <= times[-1]:
+            raise ValueError("the repeat period must be longer than the last step's time")
+        _check_pf(self.pf)
+
+    def power_w(self, t: float) -> float:
+        if self.repeat_s:
+            t = math.fmod(t, self.repeat_s)
+        watts = 0.0 if t < self.steps[0][0] else self.steps[0][1]
+        for start, value in self.steps:
+            if start > t:
+                break
+            watts = value
+        return watts
+
+    def power_factor(self, t: float) -> float:
+        return self.pf
+
+
+def schedule_spec(pairs: Sequence[Sequence[float]], repeat: bool | float = False) -> str:
+    """The ``make_profile`` spec of :func:`schedule_from` (checked: ValueError if invalid)."""
+    sched = schedule_from(pairs, repeat)
+    numbers = [sched.repeat_s, *(x for step in sched.steps for x in step)]
+    return "schedule:" + ":".join(repr(float(x)) for x in numbers)
+
+
+def schedule_from(pairs: Sequence[Sequence[float]], repeat: bool | float = False) -> Schedule:
+    """``[[seconds_from_start, watts], ...]`` as a :class:`Schedule`; ``repeat=True`` loops it
+    with a period one last-step longer than its last time (``repeat`` seconds when a number)."""
+    steps = tuple((float(p[0]), float(p[1])) for p in pairs)
+    if repeat is True:
+        last = steps[-1][0] if steps else 0.0
+        gap = last - steps[-2][0] if len(steps) > 1 else 1.0
+        period = last + max(gap, 1.0)
+    else:
+        period = float(repeat or 0.0)
+    return Schedule(steps, period)
 
 
 @dataclass(frozen=True, slots=True)
@@ -680,6 +743,13 @@ PROFILES: Final[dict[str, ProfileKind]] = {
             "linear from FROM_W to TO_W over each period, repeating (exact)",
             (3, 4),
             lambda a, s, e: Ramp(a[0], a[1], a[2], _opt(a, 3, 1.0)),
+        ),
+        ProfileKind(
+            "schedule",
+            "schedule:REPEAT_S:T0:W0[:T1:W1...]",
+            "piecewise constant: W0 from T0 s, W1 from T1 s...; loops every REPEAT_S (0: once)",
+            tuple(range(3, 2 * MAX_SCHEDULE_STEPS + 2, 2)),
+            lambda a, s, e: Schedule(tuple(zip(a[1::2], a[2::2], strict=True)), a[0]),
         ),
         ProfileKind(
             "fridge",

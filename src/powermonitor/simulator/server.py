@@ -3,7 +3,9 @@
 Each plug listens on its own port (or its own 127.0.0.x address on 6668), speaks the protocol
 through the same sans-IO core as the client (device role), accepts one client connection at a
 time, answers heartbeats, drops a connection after ~30 s of silence, acknowledges a control and
-then pushes the changed values. Faults can be injected per plug to test clients' error paths.
+then pushes the changed values. A frame it cannot open (wrong key or version) is answered
+under its own key, as real plugs do, so clients see an integrity failure rather than a close.
+Faults can be injected per plug to test clients' error paths (:data:`FAULTS` names them).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from ..errors import PowermonitorError
+from ..errors import KeyOrVersionError, PowermonitorError
 from ..protocol import events as ev
 from ..protocol.commands import Cmd
 from ..protocol.connection import Connection, Role
@@ -32,6 +34,13 @@ log = logging.getLogger(__name__)
 BUSY_GRACE_S = 0.25
 """How long a second client is held while the plug still serves the first one."""
 
+FLOOD_FRAMES = 16
+"""Push frames a flooding plug writes per loop turn (dp-flood and push-flood faults)."""
+FLOOD_NEW_IDS = 40
+"""New DP ids in each dp-flood push."""
+JUNK_REPLY = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
+"""What a junk plug answers: bytes with no Tuya prefix (another service on the port)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Faults:
@@ -42,6 +51,31 @@ class Faults:
     garbage: float = 0.0  # probability of sending junk bytes before a reply
     silent: bool = False  # accept connections, never answer
     wrong_key: bool = False  # reply under a different key (client sees integrity errors)
+    busy: bool = False  # accept, then close at once: another app holds the plug
+    junk: bool = False  # answer every request with bytes that are not Tuya frames
+    dp_flood: bool = False  # once connected, push ever-new DP ids as fast as it can, never reply
+    push_flood: bool = False  # once connected, push the same values as fast as it can, never reply
+
+    @classmethod
+    def named(cls, names: Collection[str], **base: Any) -> Faults:
+        """Faults from their :data:`FAULTS` names (``--fault busy``), on top of ``base``."""
+        flags: dict[str, Any] = dict(base)
+        for name in names:
+            if name not in FAULTS:
+                raise PowermonitorError(f"unknown fault {name!r}; known: {', '.join(FAULTS)}")
+            flags[FAULTS[name]] = True
+        return cls(**flags)
+
+
+FAULTS: dict[str, str] = {
+    "busy": "busy",
+    "silent": "silent",
+    "wrong-key": "wrong_key",
+    "junk": "junk",
+    "dp-flood": "dp_flood",
+    "push-flood": "push_flood",
+}
+"""``--fault`` names and the :class:`Faults` flag each sets."""
 
 
 def is_loopback(host: str) -> bool:
@@ -85,8 +119,9 @@ class _Session(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self._last_rx = 0.0  # loop time of the last bytes received
         self._idle: asyncio.TimerHandle | None = None
-        self._pusher: asyncio.TimerHandle | None = None
+        self._pusher: asyncio.Handle | None = None
         self._rng: random.Random | None = None  # the garbage fault's, made when first needed
+        self._flood_sent = 0  # pushes sent by the dp-flood / push-flood faults
         self.reported: dict[str, Any] = {}  # values this client has been told
         self._waiting: asyncio.Transport | None = None  # held while the plug is busy
         self._reject: asyncio.TimerHandle | None = None
@@ -99,6 +134,10 @@ class _Session(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         tr = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         self.plug.connections_total += 1
+        if self.server.faults.busy:  # another app holds the plug: accept, then hang up
+            self.plug.rejected_connections += 1
+            tr.close()
+            return
         if self.plug.active_connections >= self.server.max_connections:
             # Busy. The previous client may just have hung up without our loop having read its
             # FIN yet: hold this one briefly rather than refuse a well-behaved reconnect.
@@ -122,6 +161,10 @@ class _Session(asyncio.Protocol):
             )
         if self.server.push_interval > 0:
             self._schedule_push()
+        faults = self.server.faults
+        if faults.dp_flood or faults.push_flood:
+            self._flood_sent = 0
+            self._pusher = self._loop.call_soon(self._flood)
 
     def _give_up_waiting(self) -> None:
         tr, self._waiting = self._waiting, None
@@ -165,6 +208,27 @@ class _Session(asyncio.Protocol):
         else:
             self._idle = self._loop.call_at(due, self._check_idle)
 
+    def _flood(self) -> None:
+        """A misbehaving plug: pushes as fast as the loop turns (new DP ids with dp-flood)."""
+        self._pusher = None
+        if self.transport is None or self.transport.is_closing():
+            return
+        if self.conn.state.value != "ready":  # 3.4/3.5: wait for the session key
+            self._pusher = self._loop.call_later(0.01, self._flood)
+            return
+        now = int(time.time())
+        frames = []
+        for _ in range(FLOOD_FRAMES):
+            if self.server.faults.dp_flood:
+                first = 1000 + self._flood_sent * FLOOD_NEW_IDS
+                dps: dict[str, Any] = {str(first + i): i for i in range(FLOOD_NEW_IDS)}
+            else:
+                dps = {"19": 1000 + self._flood_sent % 7}
+            self._flood_sent += 1
+            frames.append(self.conn.push(dps, now))
+        self._write(b"".join(frames))
+        self._pusher = self._loop.call_soon(self._flood)
+
     def _schedule_push(self) -> None:
         self._pusher = self._loop.call_later(self.server.push_interval, self._periodic_push)
 
@@ -183,15 +247,27 @@ class _Session(asyncio.Protocol):
         if self.transport is None:
             return
         self._last_rx = self._loop.time()
+        faults = self.server.faults
         try:
             events = self.conn.receive_data(data)
         except PowermonitorError as exc:
+            if faults.silent:
+                return  # a silent plug says nothing, not even goodbye
             log.debug("%s: dropping client after bad frame: %s", self.plug.device_id, exc)
-            self.transport.close()  # like 3.4/3.5 plugs: garbage or wrong key, hang up
+            if isinstance(exc, KeyOrVersionError):
+                # wrong key or version: real plugs answer under their own key, then we hang up
+                self._write(self.conn.refusal(data))
+            self.transport.close()
             return
         handshake_reply = self.conn.data_to_send()
-        faults = self.server.faults
         if faults.silent:
+            return
+        if faults.dp_flood or faults.push_flood:  # negotiates, then floods instead of answering
+            if handshake_reply:
+                self._write(handshake_reply)
+            return
+        if faults.junk:
+            self._write(JUNK_REPLY)
             return
         if faults.garbage or faults.delay_s > 0:  # faults act per reply: no batching
             if handshake_reply:
@@ -383,9 +459,10 @@ class PlugServer:
             "ip": self.host,
             "port": self.port,
             "version": spec.version,
-            "layout": spec.layout,
-            "profile": spec.profile,
+            "layout": spec.layout if spec.raw_dps is None else "spec",
+            "profile": spec.profile if spec.raw_dps is None else "",
             "device22": spec.device22,
+            "product_id": spec.product_key,
         }
 
 

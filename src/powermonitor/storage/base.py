@@ -10,12 +10,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from ..errors import UsageError
 
 Period = Literal["hour", "day", "week", "month"]
+"""Calendar periods energy is summed by (in the tariff's time zone)."""
 Resolution = Literal["raw", "1m", "1h", "1d"]
+"""History tiers: raw samples and the 1 min / 1 h / 1 day rollups."""
+
+
+def pick_resolution(span_s: float) -> Resolution:
+    """The resolution a chart of ``span_s`` seconds needs: ≤2 h raw, ≤2 d 1 min, ≤60 d 1 h, 1 d
+    (a few thousand points at most; the API and ``powermonitor history`` both use it)."""
+    if span_s <= 2 * 3600:
+        return "raw"
+    if span_s <= 2 * 86400:
+        return "1m"
+    if span_s <= 60 * 86400:
+        return "1h"
+    return "1d"
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +121,12 @@ class Store(Protocol):
     async def write(self, samples: Sequence[Sample], names: dict[str, str]) -> None:
         """Insert samples, update counters and rollups in ONE transaction (all or nothing)."""
 
+    async def backfill(
+        self, samples: Sequence[Sample], names: dict[str, str], *, now: float | None = None
+    ) -> None:
+        """:meth:`write` for loading history (the demo's past week, an import): what retention
+        would already delete relative to ``now`` is not written; counters get everything."""
+
     async def counters(self) -> dict[str, Counter]: ...
 
     async def devices(self) -> list[DeviceRow]: ...
@@ -122,3 +142,6 @@ class Store(Protocol):
 
     async def purge(self, now: float) -> int:
         """Apply retention per tier; return rows removed."""
+
+    async def transact(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
+        """Run portable ``?``-parameter statements in one transaction; the rows of each."""

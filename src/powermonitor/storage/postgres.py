@@ -19,6 +19,10 @@ Design rules:
   Timescale path is not exercised by the tests (the extension is not packaged for Debian 12).
 - Migrations run under a transaction-scoped advisory lock, so collectors starting together
   migrate once.
+
+The table description, the history queries and the retention plan are shared with SQLite
+(tables.py, with this backend's dialect hooks). Longer than ~500 lines because what remains is
+PostgreSQL only (pool, unnest bulk writes, TimescaleDB, error wording) and reads as one unit.
 """
 
 from __future__ import annotations
@@ -57,39 +61,20 @@ from .rollup import (
     to_ms,
 )
 from .schema import POSTGRES_MIGRATIONS, TIERS, pending
+from .tables import (
+    DAY_MS,
+    DEVICES_SQL,
+    ROLLUP_COLUMNS,
+    SAMPLE_COLUMNS,
+    Dialect,
+    purge_in_chunks,
+    purge_plan,
+)
 
 log = logging.getLogger(__name__)
 
-DAY_MS = 86_400_000
 CHUNK_MS = 7 * DAY_MS  # TimescaleDB chunk interval for samples
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
-_ROLLUP_COLUMNS = (
-    ("n", "bigint"),
-    ("power_n", "bigint"),
-    ("power_sum", "float8"),
-    ("power_min", "float8"),
-    ("power_max", "float8"),
-    ("voltage_n", "bigint"),
-    ("voltage_sum", "float8"),
-    ("current_n", "bigint"),
-    ("current_sum", "float8"),
-    ("wh", "float8"),
-    ("cost", "float8"),
-    ("covered_s", "float8"),
-    ("uncovered_s", "float8"),
-)
-_SAMPLE_COLUMNS = (
-    ("device_id", "text"),
-    ("ts", "bigint"),
-    ("power_w", "float8"),
-    ("voltage_v", "float8"),
-    ("current_a", "float8"),
-    ("switch_on", "bool"),
-    ("wh", "float8"),
-    ("covered_s", "float8"),
-    ("uncovered_s", "float8"),
-    ("cost", "float8"),
-)
 
 
 def _unnest(columns: Sequence[tuple[str, str]]) -> str:
@@ -98,7 +83,7 @@ def _unnest(columns: Sequence[tuple[str, str]]) -> str:
 
 
 _INSERT_SAMPLES = (
-    f"INSERT INTO samples {_unnest(_SAMPLE_COLUMNS)} ON CONFLICT DO NOTHING RETURNING device_id, ts"
+    f"INSERT INTO samples {_unnest(SAMPLE_COLUMNS)} ON CONFLICT DO NOTHING RETURNING device_id, ts"
 )
 
 
@@ -108,7 +93,7 @@ def _upsert_rollup(tier: str) -> str:
         head.append(("bucket_end", "bigint"))
     t = f"rollup_{tier}"
     sets = []
-    for c, _ in _ROLLUP_COLUMNS:
+    for c, _ in ROLLUP_COLUMNS:
         if c == "power_min":
             sets.append(f"{c} = LEAST({t}.{c}, excluded.{c})")
         elif c == "power_max":
@@ -116,7 +101,7 @@ def _upsert_rollup(tier: str) -> str:
         else:
             sets.append(f"{c} = {t}.{c} + excluded.{c}")
     return (
-        f"INSERT INTO {t} {_unnest(head + list(_ROLLUP_COLUMNS))}"
+        f"INSERT INTO {t} {_unnest(head + list(ROLLUP_COLUMNS))}"
         f" ON CONFLICT (device_id, bucket_start) DO UPDATE SET {', '.join(sets)}"
     )
 
@@ -148,28 +133,7 @@ _INSERT_DEVICES = (
     "INSERT INTO devices (device_id, name) SELECT d, d FROM unnest($1::text[]) AS d"
     " ON CONFLICT DO NOTHING"
 )
-_MEAN = "CASE WHEN {0}_n > 0 THEN {0}_sum / {0}_n END"
-_HISTORY_TIER = (
-    "SELECT bucket_start::float8 / 1000, "
-    + _MEAN.format("power")
-    + ", power_min, power_max, "
-    + _MEAN.format("voltage")
-    + ", "
-    + _MEAN.format("current")
-    + ", wh, covered_s, uncovered_s,"
-    " n::int FROM rollup_{tier} WHERE device_id = $1 AND bucket_start >= $2 AND bucket_start < $3"
-    " AND (n > 0 OR covered_s > 0) ORDER BY bucket_start"
-)
-_HISTORY_RAW = (
-    "SELECT ts::float8 / 1000, power_w, power_w, power_w, voltage_v, current_a, wh, covered_s,"
-    " uncovered_s, 1 FROM samples WHERE device_id = $1 AND ts >= $2 AND ts < $3 ORDER BY ts"
-)
-_PURGE_TABLES = (
-    ("samples", "ts", "raw"),
-    ("rollup_1m", "bucket_start", "1m"),
-    ("rollup_1h", "bucket_start", "1h"),
-    ("rollup_1d", "bucket_start", "1d"),
-)
+_SQL = Dialect(marker=lambda i: f"${i}", seconds="{}::float8 / 1000", integer="{}::int")
 
 
 def _asyncpg() -> ModuleType:
@@ -182,6 +146,12 @@ def _asyncpg() -> ModuleType:
         ) from exc
     mod: ModuleType = asyncpg
     return mod
+
+
+def _dollar(sql: str) -> str:
+    """``?`` placeholders (portable SQL, see Store.transact) as PostgreSQL's ``$1, $2, ...``."""
+    parts = sql.split("?")
+    return "".join(p + (f"${i + 1}" if i < len(parts) - 1 else "") for i, p in enumerate(parts))
 
 
 def redact_dsn(dsn: str) -> str:
@@ -359,7 +329,7 @@ class PostgresStore:
                 )
 
     async def _rebuild_days(self, conn: Any, old: str) -> None:
-        cols = ", ".join(c for c, _ in _ROLLUP_COLUMNS)
+        cols = ", ".join(c for c, _ in ROLLUP_COLUMNS)
         hours = await conn.fetch(f"SELECT device_id, bucket_start, {cols} FROM rollup_1h")
         if hours:
             first = min(int(r[1]) for r in hours)
@@ -527,12 +497,7 @@ class PostgresStore:
     async def history(
         self, device_id: str, since: float, until: float, resolution: Resolution
     ) -> list[SeriesPoint]:
-        if resolution == "raw":
-            sql = _HISTORY_RAW
-        elif resolution in TIERS:
-            sql = _HISTORY_TIER.format(tier=resolution)
-        else:
-            raise StorageError(f"unknown resolution {resolution!r} (raw, 1m, 1h or 1d)")
+        sql = _SQL.history(resolution)
         lo = self._cal.floor(resolution, to_ms(since))
         return list(starmap(SeriesPoint, await self._fetch(sql, device_id, lo, to_ms(until))))
 
@@ -541,30 +506,15 @@ class PostgresStore:
     async def purge(self, now: float) -> int:
         """Delete rows older than each tier's retention, in chunks of ``purge_chunk`` rows per
         transaction (TimescaleDB: whole old chunks of samples are dropped first)."""
-        r = self.retention
-        keep = {"raw": r.raw_days, "1m": r.minute_days, "1h": r.hour_days, "1d": r.day_days}
-        devices = [
-            row[0]
-            for row in await self._fetch(
-                "SELECT device_id FROM counters UNION SELECT device_id FROM devices"
-            )
-        ]
-        removed = 0
-        now_ms = to_ms(now)
-        for table, key, tier in _PURGE_TABLES:
-            days = keep[tier]
-            if days is None:
-                continue
-            cutoff = self._cal.floor(tier, now_ms - round(days * DAY_MS))  # type: ignore[arg-type]
+        devices = [row[0] for row in await self._fetch(DEVICES_SQL)]
+        plan = purge_plan(self.retention, self._cal, now)
+
+        async def drop_old_chunks(table: str, cutoff: int) -> None:
             if table == "samples" and self.timescale:
                 await self._drop_chunks(cutoff)
-            for dev in devices:
-                while True:
-                    n = await self._purge_chunk(table, key, dev, cutoff)
-                    removed += n
-                    if n < self.purge_chunk:
-                        break
-        return removed
+
+        return await purge_in_chunks(plan, devices, self._purge_chunk, self.purge_chunk,
+                                     before=drop_old_chunks)
 
     async def _drop_chunks(self, cutoff: int) -> None:
         try:
@@ -581,16 +531,21 @@ class PostgresStore:
         try:
             async with self._acquire() as conn:
                 bound = await conn.fetchval(
-                    f"SELECT {key} FROM {table} WHERE device_id = $1 AND {key} < $2"
-                    f" ORDER BY {key} OFFSET $3 LIMIT 1",
-                    dev,
-                    cutoff,
-                    self.purge_chunk - 1,
+                    _SQL.purge_bound(table, key), dev, cutoff, self.purge_chunk - 1
                 )
                 limit = cutoff if bound is None else bound + 1
-                status: str = await conn.execute(
-                    f"DELETE FROM {table} WHERE device_id = $1 AND {key} < $2", dev, limit
-                )
+                status: str = await conn.execute(_SQL.purge_delete(table, key), dev, limit)
         except self._errors() as exc:
             raise self._error("purge", exc) from exc
         return int(status.split()[-1])
+
+    async def transact(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
+        """Run ``?``-parameter statements in ONE transaction (``?`` becomes ``$n``)."""
+        try:
+            async with self._acquire() as conn, conn.transaction():
+                out = []
+                for sql, args in statements:
+                    out.append([tuple(r) for r in await conn.fetch(_dollar(sql), *args)])
+                return out
+        except self._errors() as exc:
+            raise self._error("write to", exc) from exc

@@ -171,6 +171,31 @@ CREATE TABLE counters (
     ),
 )
 
+def _insight(big: str, real: str, strict: str) -> tuple[str, ...]:
+    """Migration 2 (both backends): appliance cycles and the alert log/outbox (alerts/)."""
+    return (
+        f"""CREATE TABLE cycles (device_id TEXT NOT NULL, start_ts {big} NOT NULL,
+    end_ts {big} NOT NULL, wh {real} NOT NULL, cost {real} NOT NULL, peak_w {real} NOT NULL,
+    PRIMARY KEY (device_id, start_ts)){strict}""",
+        f"""CREATE TABLE alert_events (id TEXT PRIMARY KEY, ts {big} NOT NULL,
+    device_id TEXT NOT NULL, alert TEXT NOT NULL, event TEXT NOT NULL, body TEXT NOT NULL){strict}""",
+        "CREATE INDEX alert_events_ts ON alert_events (ts)",
+        f"""CREATE TABLE alert_outbox (event_id TEXT NOT NULL, channel TEXT NOT NULL,
+    attempts {big} NOT NULL, next_ts {big} NOT NULL, delivered_ts {big},
+    last_error TEXT NOT NULL, PRIMARY KEY (event_id, channel)){strict}""",
+        "CREATE INDEX alert_outbox_due ON alert_outbox (delivered_ts, next_ts)",
+    )
+
+
+SQLITE_MIGRATIONS += (
+    Migration(2, "appliance cycles, alert events and outbox",
+              _insight("INTEGER", "REAL", " STRICT, WITHOUT ROWID")),
+)
+POSTGRES_MIGRATIONS += (
+    Migration(2, "appliance cycles, alert events and outbox",
+              _insight("BIGINT", "DOUBLE PRECISION", "")),
+)
+
 SCHEMA_VERSION = len(SQLITE_MIGRATIONS)
 assert [m.version for m in SQLITE_MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1))
 assert [m.version for m in POSTGRES_MIGRATIONS] == [m.version for m in SQLITE_MIGRATIONS]

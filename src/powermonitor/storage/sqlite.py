@@ -16,6 +16,11 @@ Design rules:
 - Duplicates (same plug, same millisecond) are ignored and add nothing to rollups or counters.
   The fast path inserts the batch and compares SQLite's change count; only when it differs is
   the batch redone without the rows already stored.
+
+The table description, the history queries and the retention plan are shared with PostgreSQL
+(tables.py, with this backend's dialect hooks). Longer than ~500 lines because what remains is
+SQLite only (file checks before writing, the thread, error codes, the day cache) and reads as
+one unit.
 """
 
 from __future__ import annotations
@@ -53,27 +58,13 @@ from .rollup import (
     to_ms,
 )
 from .schema import APPLICATION_ID, SQLITE_HEADER, SQLITE_MIGRATIONS, TIERS, pending
+from .tables import DEVICES_SQL, ROLLUP_COLUMNS, Dialect, purge_in_chunks, purge_plan
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-DAY_MS = 86_400_000
 MIN_SQLITE = (3, 37, 0)  # STRICT tables
-_ROLLUP_COLUMNS = (
-    "n",
-    "power_n",
-    "power_sum",
-    "power_min",
-    "power_max",
-    "voltage_n",
-    "voltage_sum",
-    "current_n",
-    "current_sum",
-    "wh",
-    "cost",
-    "covered_s",
-    "uncovered_s",
-)
+_ROLLUP_COLUMNS = tuple(c for c, _ in ROLLUP_COLUMNS)
 _INSERT_SAMPLES = "INSERT INTO samples VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING"
 _UPSERT_COUNTER = """
 INSERT INTO counters (device_id, total_wh, total_cost, last_ts, last_power_w) VALUES (?,?,?,?,?)
@@ -119,30 +110,9 @@ def _upsert_rollup(tier: str) -> str:
 
 
 _UPSERT_ROLLUP = {tier: _upsert_rollup(tier) for tier in TIERS}
-_MEAN = "CASE WHEN {0}_n > 0 THEN {0}_sum / {0}_n END"
-_HISTORY_TIER = (
-    "SELECT bucket_start / 1000.0, "
-    + _MEAN.format("power")
-    + ", power_min, power_max, "
-    + _MEAN.format("voltage")
-    + ", "
-    + _MEAN.format("current")
-    + ", wh, covered_s, uncovered_s, n"
-    " FROM rollup_{tier} WHERE device_id = ? AND bucket_start >= ? AND bucket_start < ?"
-    " AND (n > 0 OR covered_s > 0) ORDER BY bucket_start"
-)
-_HISTORY_RAW = (
-    "SELECT ts / 1000.0, power_w, power_w, power_w, voltage_v, current_a, wh, covered_s,"
-    " uncovered_s, 1 FROM samples WHERE device_id = ? AND ts >= ? AND ts < ? ORDER BY ts"
-)
+_SQL = Dialect(marker=lambda _: "?", seconds="{} / 1000.0")
 _DAY_CACHE_ENTRIES = 4
 _DAY_CACHE_ROWS = 200_000
-_PURGE_TABLES = (
-    ("samples", "ts", "raw"),
-    ("rollup_1m", "bucket_start", "1m"),
-    ("rollup_1h", "bucket_start", "1h"),
-    ("rollup_1d", "bucket_start", "1d"),
-)
 
 
 class SqliteStore:
@@ -302,9 +272,14 @@ class SqliteStore:
             else:
                 try:
                     p.parent.mkdir(parents=True, exist_ok=True)
+                    # private from the start (SQLite gives -wal/-shm the same mode): readings
+                    # say when someone is home
+                    os.close(os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+                except FileExistsError:
+                    pass
                 except OSError as exc:
                     raise StorageError(
-                        f"cannot create the folder of {self.path}: {exc.strerror or exc}"
+                        f"cannot create {self.path}: {exc.strerror or exc}"
                     ) from exc
         try:
             conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
@@ -627,12 +602,7 @@ class SqliteStore:
     async def history(
         self, device_id: str, since: float, until: float, resolution: Resolution
     ) -> list[SeriesPoint]:
-        if resolution == "raw":
-            sql = _HISTORY_RAW
-        elif resolution in TIERS:
-            sql = _HISTORY_TIER.format(tier=resolution)
-        else:
-            raise StorageError(f"unknown resolution {resolution!r} (raw, 1m, 1h or 1d)")
+        sql = _SQL.history(resolution)
         lo = self._cal.floor(resolution, to_ms(since))
         rows = await self._run(self._query, sql, (device_id, lo, to_ms(until)))
         return list(starmap(SeriesPoint, rows))
@@ -642,43 +612,22 @@ class SqliteStore:
     async def purge(self, now: float) -> int:
         """Delete rows older than each tier's retention, in chunks (one transaction each, so
         writes interleave); return the number of rows removed."""
-        r = self.retention
-        keep = {"raw": r.raw_days, "1m": r.minute_days, "1h": r.hour_days, "1d": r.day_days}
-        devices = [
-            d
-            for (d,) in await self._run(
-                self._query,
-                "SELECT device_id FROM counters UNION SELECT device_id FROM devices",
-                (),
-            )
-        ]
-        removed = 0
-        now_ms = to_ms(now)
-        for table, key, tier in _PURGE_TABLES:
-            days = keep[tier]
-            if days is None:
-                continue
-            cutoff = self._cal.floor(tier, now_ms - round(days * DAY_MS))  # type: ignore[arg-type]
-            for dev in devices:
-                while True:
-                    n = await self._run(self._purge_chunk, table, key, dev, cutoff)
-                    removed += n
-                    if n < self.purge_chunk:
-                        break
-        return removed
+        devices = [d for (d,) in await self._run(self._query, DEVICES_SQL, ())]
+        plan = purge_plan(self.retention, self._cal, now)
+
+        async def delete_chunk(table: str, key: str, device: str, cutoff: int) -> int:
+            return await self._run(self._purge_chunk, table, key, device, cutoff)
+
+        return await purge_in_chunks(plan, devices, delete_chunk, self.purge_chunk)
 
     def _purge_chunk(self, table: str, key: str, dev: str, cutoff: int) -> int:
         conn = self._db()
         try:
             row = conn.execute(
-                f"SELECT {key} FROM {table} WHERE device_id = ? AND {key} < ? ORDER BY {key}"
-                " LIMIT 1 OFFSET ?",
-                (dev, cutoff, self.purge_chunk - 1),
+                _SQL.purge_bound(table, key), (dev, cutoff, self.purge_chunk - 1)
             ).fetchone()
             bound = cutoff if row is None else row[0] + 1
-            cur = conn.execute(
-                f"DELETE FROM {table} WHERE device_id = ? AND {key} < ?", (dev, bound)
-            )
+            cur = conn.execute(_SQL.purge_delete(table, key), (dev, bound))
             if table == "rollup_1d" and cur.rowcount:
                 self._forget_days(None)
             return cur.rowcount
@@ -691,3 +640,22 @@ class SqliteStore:
         """``PRAGMA quick_check`` (reads the whole file): ``"ok"`` or SQLite's findings."""
         rows = await self._run(self._query, "PRAGMA quick_check", ())
         return "\n".join(str(r[0]) for r in rows)
+
+    async def transact(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
+        """Run ``?``-parameter statements in ONE transaction; the rows of each (for small
+        additive tables such as alerts and cycles, in portable SQL: see insight/store.py)."""
+        return await self._run(self._transact_sync, list(statements))
+
+    def _transact_sync(self, statements: list[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
+        conn = self._db()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                out = [conn.execute(sql, tuple(args)).fetchall() for sql, args in statements]
+                conn.execute("COMMIT")
+            except BaseException:
+                self._rollback(conn)
+                raise
+        except sqlite3.Error as exc:
+            raise self._error("write to", exc) from exc
+        return out

@@ -33,14 +33,15 @@ from .. import __version__
 from ..energy import max_gap_for
 from ..errors import DeviceTimeoutError, PowermonitorError, UnreachableError, UsageError
 from ..limits import MAX_QUERY_DEVICES
+from ..monitor.directory import PlugDirectory, UnknownPlugError
 from ..monitor.hub import PlugState
-from ..storage.base import EnergyRow
-from ..timeparse import parse_time
+from ..storage.base import EnergyRow, Period, Resolution, pick_resolution
+from ..timeparse import EARLIEST, LATEST, OutOfRangeError, iso_utc, parse_time
 from .guard import cross_origin, has_token
 from .history import HistoryCache, columns, encode
 from .live import Client as LiveClient
 from .live import Live, LiveFull, reading_dict
-from .ports import PlugDirectory, WebService
+from .ports import PlugEntry, WebService
 from .schemas import (
     EnergyOut,
     EnergyRowOut,
@@ -48,11 +49,9 @@ from .schemas import (
     ErrorOut,
     HealthOut,
     HistoryOut,
-    Period,
     PlugList,
     PlugOut,
     ReadingOut,
-    Resolution,
     SwitchIn,
     SwitchOut,
 )
@@ -69,23 +68,10 @@ PERIOD_S: Final[dict[str, float]] = {"hour": HOUR, "day": DAY, "week": 7 * DAY, 
 MAX_POINTS: Final = 50_000
 """A history request that would return more points than this must pick a coarser resolution."""
 MAX_PERIODS: Final = 10_000
-FIRST_TS: Final = -2 * 86400.0
-"""Times outside the years 1970 to 9999 (in any time zone) are refused with a 422: no plug
-measured before 1970, and Python's datetime cannot go past 9999."""
-LAST_TS: Final = datetime(9999, 12, 30, tzinfo=UTC).timestamp()
 _YEAR: Final = re.compile(r"\s*[+-]?(\d{4,})-")
+"""A date's year: one outside the range :mod:`~powermonitor.timeparse` accepts is a 422 even
+where Python cannot parse the date (year 0, year 10000)."""
 DEFAULT_SPAN: Final[dict[str, str]] = {"hour": "24h", "day": "30d", "week": "182d", "month": "365d"}
-
-
-def pick_resolution(span_s: float) -> Resolution:
-    """The resolution a chart of ``span_s`` seconds needs: ≤2 h raw, ≤2 d 1 min, ≤60 d 1 h, 1 d."""
-    if span_s <= 2 * HOUR:
-        return "raw"
-    if span_s <= 2 * DAY:
-        return "1m"
-    if span_s <= 60 * DAY:
-        return "1h"
-    return "1d"
 
 
 def zone_of(timezone: object) -> ZoneInfo:
@@ -102,7 +88,7 @@ def _utc(ts: float) -> datetime:
 
 
 def _iso(ts: float) -> str:
-    return _utc(ts).isoformat().replace("+00:00", "Z")
+    return iso_utc(ts)
 
 
 class _EventStream(StreamingResponse):
@@ -120,6 +106,20 @@ class _EventStream(StreamingResponse):
             self.client.release()
 
 
+def _parse(name: str, text: str, now: float, zone: ZoneInfo) -> float:
+    """One query time: 422 when out of range, 400 when not a time, naming the parameter."""
+    year = _YEAR.match(text)
+    if year is not None and not _utc(EARLIEST).year <= int(year[1]) < _utc(LATEST).year:
+        raise HTTPException(422, f"{name}: {text!r} is out of range: times must lie between "
+                                 f"{_utc(EARLIEST).year} and {_utc(LATEST).year}")
+    try:
+        return parse_time(text, now, zone)
+    except OutOfRangeError as exc:
+        raise HTTPException(422, f"{name}: {exc}") from None
+    except UsageError as exc:
+        raise _bad(f"{name}: {exc}") from None
+
+
 def _bad(message: str) -> HTTPException:
     return HTTPException(status_code=400, detail=message)
 
@@ -127,7 +127,7 @@ def _bad(message: str) -> HTTPException:
 class Api:
     """The /api routes, bound to one running service."""
 
-    def __init__(self, service: WebService, live: Live, plugs: PlugDirectory,
+    def __init__(self, service: WebService, live: Live, plugs: PlugDirectory[PlugEntry],
                  cache: HistoryCache | None = None) -> None:
         self.service = service
         self.plugs = plugs
@@ -147,11 +147,12 @@ class Api:
         return str(self.service.tariff.currency)
 
     def resolve(self, name_or_id: str) -> str:
-        """A configured plug's device id from its id or name (404 if none)."""
-        entry = self.plugs.find(name_or_id)
-        if entry is None:
-            raise HTTPException(404, f"no plug named {name_or_id!r} (or with that id)")
-        return entry.device_id
+        """A configured plug's device id from its id or name (404 if none; the one lookup rule
+        of monitor/directory.py)."""
+        try:
+            return self.plugs.id_of(name_or_id)
+        except UnknownPlugError as exc:
+            raise HTTPException(404, str(exc)) from None
 
     def resolve_all(self, names: Sequence[str] | None) -> list[str] | None:
         """Several plugs (``device=`` repeated): None for all plugs."""
@@ -166,26 +167,16 @@ class Api:
         """(since, until) in Unix seconds from the query: ISO-8601 (local to the tariff's zone
         when it has no offset), ``today``, ``now`` or relative to now like 24h or 7d. Without
         ``since`` the range is ``default_span`` back from ``until``."""
-        for name, text in (("since", since), ("until", until)):
-            year = _YEAR.match(text or "")
-            if year is not None and not 1970 <= int(year[1]) <= 9999:
-                raise HTTPException(422, f"{name}: the year must be between 1970 and 9999")
         now = time.time()
         zone = self.zone
-        try:
-            end = now if until is None else parse_time(until, now, zone)
-        except UsageError as exc:
-            raise _bad(f"until: {exc}") from None
-        try:  # relative times count back from now, as on the command line
-            start = parse_time(since, now, zone) if since is not None else (
-                parse_time(default_span, end, zone))
-        except UsageError as exc:
-            raise _bad(f"since: {exc}") from None
-        for name, ts in (("until", end), ("since", start)):
-            if not (math.isfinite(ts) and FIRST_TS <= ts <= LAST_TS):
-                raise HTTPException(422, f"{name} must be between 1970 and 9999")
+        end = now if until is None else _parse("until", until, now, zone)
+        # relative times count back from now, as on the command line
+        start = (_parse("since", since, now, zone) if since is not None else
+                 _parse("since", default_span, end, zone))
+        if not (math.isfinite(start) and math.isfinite(end)):
+            raise _bad("since and until must be real times")
         if start > end:
-            raise _bad(f"since ({_utc(start).isoformat()}) is after until ({_utc(end).isoformat()})")
+            raise _bad(f"since ({iso_utc(start)}) is after until ({iso_utc(end)})")
         if start == end:
             raise _bad("since and until are the same moment: the range is empty")
         return start, end
@@ -217,8 +208,7 @@ class Api:
     def plug_out(self, device_id: str, today: dict[str, tuple[float, float]] | None,
                  all_totals: Mapping[str, Totals]) -> PlugOut:
         service = self.service
-        entry = self.plugs.get(device_id)
-        assert entry is not None  # every caller passes a resolved id
+        entry = self.plugs.find(device_id)  # every caller passes a resolved id
         state = service.hub.states.get(device_id) or PlugState(device_id, entry.name)
         totals = all_totals.get(device_id)
         reading = state.reading
@@ -262,7 +252,7 @@ class Api:
         async def plugs() -> PlugList:
             today = await self.today(None)
             totals = service.recorder.totals()
-            items = [self.plug_out(p.device_id, today, totals) for p in self.plugs]
+            items = [self.plug_out(d, today, totals) for d in self.plugs]
             power = sum(p.reading.power_w or 0.0 for p in items if p.online and p.reading)
             return PlugList(
                 plugs=items, currency=self.currency, timezone=self.zone.key,
@@ -291,8 +281,7 @@ class Api:
             start, end = self.times(since, until, "24h")
             span = end - start
             chosen: Resolution = resolution or pick_resolution(span)
-            entry = self.plugs.get(device_id)
-            assert entry is not None
+            entry = self.plugs.find(device_id)
             interval = entry.interval_s
             step = interval if chosen == "raw" else BUCKET_S[chosen]
             if span / step > MAX_POINTS:

@@ -30,7 +30,7 @@ from .api import Api
 from .guard import Guard
 from .history import HistoryCache
 from .live import HEARTBEAT_S, Live
-from .ports import PlugDirectory, WebService
+from .ports import WebService, plug_directory
 from .server import serve
 
 __all__ = ["create_app", "serve"]
@@ -80,15 +80,15 @@ async def _invalid(request: Request, exc: Exception) -> JSONResponse:
 def create_app(
     service: WebService,
     *,
-    allowed_hosts: Collection[str] = (),
+    allowed_hosts: Collection[str] | None = None,
     heartbeat_s: float = HEARTBEAT_S,
     max_live_clients: int = MAX_LIVE_CLIENTS,
     cache_history: bool = True,
 ) -> FastAPI:
     """The dashboard and API over ``service``.
 
-    ``allowed_hosts`` are the names (besides IP literals and localhost) the server answers to,
-    as ``[web] allowed_hosts`` configures them. ``app.state.live`` is the SSE fan-out and
+    ``allowed_hosts`` are the names (besides IP literals and localhost) the server answers to;
+    None takes ``[web] allowed_hosts`` from the service's configuration. ``app.state.live`` is the SSE fan-out and
     ``app.state.history_cache`` the cache of encoded history bodies (``cache_history=False``
     turns it off, for measurements).
     """
@@ -101,8 +101,9 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
-    plugs = PlugDirectory(service.config)
-    live = Live(service.hub, lambda: plugs.names, heartbeat_s=heartbeat_s,
+    plugs = plug_directory(service.config)
+    names = plugs.names()
+    live = Live(service.hub, lambda: names, heartbeat_s=heartbeat_s,
                 max_clients=max_live_clients)
     cache = HistoryCache(enabled=cache_history)
     app.state.service = service
@@ -119,7 +120,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _invalid)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(_SecurityHeaders)
+    if allowed_hosts is None:
+        allowed_hosts = service.config.web.allowed_hosts
     app.add_middleware(Guard, token=lambda: service.token, allowed_hosts=allowed_hosts)
     return app
-
-

@@ -29,6 +29,7 @@ from typing import Any
 from ..limits import LIVE_BACKLOG_BATCHES, LIVE_HUB_QUEUE, MAX_LIVE_CLIENTS
 from ..models import Reading
 from ..monitor.hub import Availability, Hub, Subscription
+from ..timeparse import iso_utc
 from .once import Once
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def reading_dict(reading: Reading) -> dict[str, Any]:
     """A reading as the API shows it (shared by REST and SSE)."""
     ts = reading.timestamp.timestamp()
     return {
-        "timestamp": reading.timestamp.isoformat().replace("+00:00", "Z"),
+        "timestamp": iso_utc(reading.timestamp),
         "ts": ts,
         "switch": reading.switch,
         "switches": dict(reading.switches),
@@ -50,6 +51,8 @@ def reading_dict(reading: Reading) -> dict[str, Any]:
         "current_a": reading.current_a,
         "power_factor": reading.power_factor,
         "apparent_power_va": reading.apparent_power_va,
+        "source": reading.source,
+        "notes": list(reading.notes),
     }
 
 
@@ -227,7 +230,7 @@ class Live:
             "id": event.device_id,
             "name": event.name or names.get(event.device_id, event.device_id),
             "online": event.online,
-            "timestamp": event.timestamp.isoformat().replace("+00:00", "Z"),
+            "timestamp": iso_utc(event.timestamp),
             "ts": event.timestamp.timestamp(),
             "reason": event.reason,
             "kind": event.kind,

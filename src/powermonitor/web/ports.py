@@ -3,20 +3,19 @@
 :class:`WebService` is the slice of :class:`powermonitor.service.Service` the app uses (the
 exporters have their own ``ServiceLike``): the Hub for live state, the store for history and
 energy, the recorder's running totals, the tariff, the configured plugs, switching and the
-token. The web layer never reaches into the monitor or its coordinators.
-
-:class:`PlugDirectory` is the one place the web layer finds a plug by name or id (until the
-monitor's own directory replaces it).
+token. The web layer never reaches into the monitor or its coordinators: it finds plugs in a
+:func:`plug_directory` of the configuration, by the monitor's one lookup rule.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 from ..config import Config
 from ..models import Reading
+from ..monitor.directory import PlugDirectory
 from ..monitor.hub import Hub
 from ..recorder import Totals
 from ..storage.base import Store
@@ -66,37 +65,8 @@ class PlugEntry:
     interval_s: float
 
 
-class PlugDirectory:
-    """The configured plugs by id, and the lookup by id or name: the id, else the exact name,
-    else the name in any case."""
-
-    def __init__(self, config: Config) -> None:
-        self._plugs = {
-            p.device_id: PlugEntry(p.device_id, p.name or p.device_id, p.host, p.port,
-                                   p.version, config.interval_for(p))
-            for p in config.plugs
-        }
-        self.names: dict[str, str] = {i: e.name for i, e in self._plugs.items()}
-
-    def __iter__(self) -> Iterator[PlugEntry]:
-        return iter(self._plugs.values())
-
-    def __len__(self) -> int:
-        return len(self._plugs)
-
-    def get(self, device_id: str) -> PlugEntry | None:
-        return self._plugs.get(device_id)
-
-    def name_of(self, device_id: str) -> str:
-        entry = self._plugs.get(device_id)
-        return entry.name if entry is not None else device_id
-
-    def find(self, name_or_id: str) -> PlugEntry | None:
-        if name_or_id in self._plugs:
-            return self._plugs[name_or_id]
-        folded = name_or_id.casefold()
-        for exact in (True, False):
-            for entry in self._plugs.values():
-                if (entry.name == name_or_id) if exact else (entry.name.casefold() == folded):
-                    return entry
-        return None
+def plug_directory(config: Config) -> PlugDirectory[PlugEntry]:
+    """The configured plugs, found by the one lookup rule (:mod:`~powermonitor.monitor.directory`)."""
+    entries = {p.device_id: PlugEntry(p.device_id, p.name or p.device_id, p.host, p.port,
+                                      p.version, config.interval_for(p)) for p in config.plugs}
+    return PlugDirectory(entries, {i: e.name for i, e in entries.items()})

@@ -12,8 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-Resolution = Literal["raw", "1m", "1h", "1d"]
-Period = Literal["hour", "day", "week", "month"]
+from ..storage.base import Period, Resolution  # the API's enums are the store's
 
 
 class _Out(BaseModel):
@@ -32,6 +31,10 @@ class ReadingOut(_Out):
     current_a: float | None
     power_factor: float | None
     apparent_power_va: float | None
+    source: str = Field("", description="how the DPs were read: 'mapping NAME', 'profile ID', "
+                                        "'guess LAYOUT' or 'none'")
+    notes: list[str] = Field(default_factory=list,
+                             description="values rejected or left unknown, naming the DP")
 
 
 class PlugOut(_Out):
@@ -43,7 +46,7 @@ class PlugOut(_Out):
     online: bool
     since: datetime | None = Field(description="when `online` last changed")
     reason: str = Field(description="why the plug is offline (empty when online)")
-    kind: str = Field(description="key, unreachable, timeout, protocol or device")
+    kind: str = Field(description="key, unreachable, busy, timeout, protocol or device")
     reading: ReadingOut | None
     today_kwh: float | None = Field(description="energy since local midnight (tariff zone)")
     today_cost: float | None

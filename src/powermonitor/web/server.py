@@ -219,6 +219,7 @@ async def serve(
     *,
     on_started: Callable[[int], None] | None = None,
     door: Door | None = None,
+    what: str = "dashboard",
 ) -> None:
     """Serve ``app`` (the one :func:`~powermonitor.web.app.create_app` made, or any ASGI app)
     on host:port in the running loop until cancelled.
@@ -226,7 +227,8 @@ async def serve(
     ``port`` 0 picks a free port; ``on_started`` receives the bound port once the server
     accepts connections. A port that cannot be bound raises OSError with the address in it.
     ``door`` sets the connection limits (the defaults of :mod:`powermonitor.limits`, with the
-    connection cap lowered to a share of the descriptor limit).
+    connection cap lowered to a share of the descriptor limit). ``what`` names the server in
+    the log line (the ``--metrics-listen`` listener serves here too).
     """
     if door is None:
         door = Door(max_connections=connection_cap())
@@ -245,7 +247,7 @@ async def serve(
     try:
         await asyncio.wait((task, ready), return_when=asyncio.FIRST_COMPLETED)
         if server.started:
-            log.info("dashboard at http://%s:%d/", f"[{host}]" if ":" in host else host, bound)
+            log.info("%s at http://%s:%d/", what, f"[{host}]" if ":" in host else host, bound)
             if on_started is not None:
                 on_started(bound)
         await asyncio.shield(task)

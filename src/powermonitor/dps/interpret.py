@@ -8,9 +8,13 @@ Design rules for this module:
   a layout is adding a row.
 * **Never guess a number.** A missing or unreadable DP leaves its field ``None`` (never 0): the
   energy integrator must be able to tell "0 W" from "no data". Garbage never raises.
-* **Explicit beats guessed.** A :class:`DpMapping` (from the user or from tinytuya's
-  ``devices.json``) wins over presence-based detection, because presence-guessing cannot tell
-  the "cz" layout (DP 20 = voltage) from the "switch20" layout (DP 20 = add_ele).
+* **Explicit beats guessed.** A :class:`DpMapping` (from the user, the cloud or tinytuya's
+  ``devices.json``) wins over the model profile of the plug's product id (``profiles.py``),
+  which wins over presence-based detection: presence-guessing cannot tell the "cz" layout
+  (DP 20 = voltage) from the "switch20" layout (DP 20 = add_ele), nor a plug's scales.
+* **Physics before numbers** (``physics.py``): absurd values are rejected for every source;
+  a guessed layout shows only the values whose scale physics settles, the rest is None with a
+  note. ``Reading.source`` says which of mapping, profile or guess the numbers came from.
 
 Scales follow Tuya's cloud schema: ``value = raw / 10**scale`` in the DP's unit, then converted
 to SI (A, W, V, Wh). DP 17/``add_ele`` is an *increment* since the plug's last report, not a
@@ -19,6 +23,7 @@ meter; it lands in ``energy_increment_wh`` and must never be treated as a cumula
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -26,92 +31,39 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any, Final, Literal
+from typing import Any, Final
 
-from .models import Reading
+from ..models import Reading
+from . import physics
+from .fields import (
+    _DEFAULT_SCALE,
+    _DEFAULT_UNIT,
+    _MAX_SCALE,
+    _ROLE_UNITS,
+    MEASUREMENT_ROLES,
+    DpField,
+    DpMapping,
+    MeasurementRole,
+    field_value,
+)
+from .profiles import Profile, profile_for, same_dps
 
 __all__ = [
     "DETECTION_RULES",
     "LAYOUTS",
-    "MEASUREMENT_ROLES",
     "DetectionRule",
-    "DpField",
-    "DpMapping",
-    "MeasurementRole",
     "detect_layout",
     "detect_switches",
     "interpret",
     "mapping_from_tinytuya",
     "merge_dps",
-    "scaled_value",
+    "resolve_mapping",
 ]
-
-MeasurementRole = Literal["current", "power", "voltage", "energy_increment"]
-MEASUREMENT_ROLES: Final[tuple[MeasurementRole, ...]] = (
-    "current",
-    "power",
-    "voltage",
-    "energy_increment",
-)
-
-# Per role: the units a DP may report, as the power of ten that takes a value in that unit to
-# the SI unit of the Reading field (A, W, V, Wh). The first entry is the role's default unit.
-_ROLE_UNITS: Final[Mapping[MeasurementRole, Mapping[str, int]]] = MappingProxyType(
-    {
-        "current": MappingProxyType({"ma": -3, "a": 0}),
-        "power": MappingProxyType({"w": 0, "kw": 3}),
-        "voltage": MappingProxyType({"v": 0, "mv": -3}),
-        "energy_increment": MappingProxyType({"kwh": 3, "wh": 0}),
-    }
-)
-_DEFAULT_UNIT: Final[Mapping[MeasurementRole, str]] = MappingProxyType(
-    {"current": "mA", "power": "W", "voltage": "V", "energy_increment": "kWh"}
-)
-_DEFAULT_SCALE: Final[Mapping[MeasurementRole, int]] = MappingProxyType(
-    {"current": 0, "power": 1, "voltage": 1, "energy_increment": 3}
-)
-# Tuya scales are small decimal shifts; anything outside this range is a broken schema.
-_MAX_SCALE: Final = 9
 
 # Outlets of a strip live on boolean DPs 1..7 (switch_1..switch_6, often switch_usb1 at 7).
 _OUTLET_DPS: Final[tuple[str, ...]] = tuple(str(n) for n in range(1, 8))
 # An apparent power below this (VA) is "no load": a power factor there is noise, not data.
 _MIN_APPARENT_VA: Final = 1e-3
-
-
-@dataclass(frozen=True, slots=True)
-class DpField:
-    """Where one quantity lives: DP id, decimal scale and the unit of ``raw / 10**scale``."""
-
-    dp: str
-    scale: int = 0
-    unit: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class DpMapping:
-    """Which DP plays which role. A layout row, a user override or a tinytuya cloud mapping.
-
-    ``switches`` lists outlet DP ids in order (outlet 1 first); empty means "detect the boolean
-    outlet DPs", which is right for every known layout, single plug or strip.
-    """
-
-    current: DpField | None = None
-    power: DpField | None = None
-    voltage: DpField | None = None
-    energy_increment: DpField | None = None
-    switches: tuple[str, ...] = ()
-    name: str = "custom"
-
-    def field_for(self, role: MeasurementRole) -> DpField | None:
-        """The DP for ``role`` (a lookup by name, so callers can loop over roles)."""
-        field: DpField | None = getattr(self, role)
-        return field
-
-    @property
-    def has_measurements(self) -> bool:
-        """True when at least one power-related role is mapped."""
-        return any(self.field_for(role) is not None for role in MEASUREMENT_ROLES)
 
 
 def _layout(name: str, energy: str | None, current: str, power: str, voltage: str) -> DpMapping:
@@ -215,41 +167,6 @@ def _detect_switches(norm: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(dp for dp in booleans if dp == "1")
 
 
-def _unit_exponent(role: MeasurementRole, unit: str) -> int:
-    units = _ROLE_UNITS[role]
-    exponent = units.get(unit.strip().lower())
-    if exponent is None:
-        exponent = units[_DEFAULT_UNIT[role].lower()]
-    return exponent
-
-
-_SHIFTS: dict[tuple[str, str, int], int] = {}
-"""Memo of ``scaled_value``'s decimal shift per (role, unit, scale): parsing the unit every
-time cost more than the arithmetic."""
-
-
-def scaled_value(raw: object, field: DpField, role: MeasurementRole) -> float | None:
-    """``raw / 10**scale`` in the field's unit, converted to SI; None for anything not a number.
-
-    One exact int division per value (``69 / 10**3``), so 69 mA is exactly ``0.069`` A rather
-    than the float noise of two steps.
-    """
-    kind = type(raw)
-    if kind is not int and kind is not float and (
-        isinstance(raw, bool) or not isinstance(raw, (int, float))
-    ):
-        return None
-    key = (role, field.unit, field.scale)
-    shift = _SHIFTS.get(key)
-    if shift is None:
-        shift = _SHIFTS[key] = _unit_exponent(role, field.unit) - field.scale
-    try:
-        result = float(raw * 10**shift if shift >= 0 else raw / 10 ** (-shift))
-    except (OverflowError, ValueError, ArithmeticError):
-        return None
-    return result if math.isfinite(result) else None
-
-
 def _derive(
     power_w: float | None, voltage_v: float | None, current_a: float | None
 ) -> tuple[float | None, float | None]:
@@ -271,6 +188,75 @@ def _derive(
     return apparent_va, round(min(1.0, max(0.0, pf)), 3)
 
 
+def resolve_mapping(
+    norm: Mapping[str, Any], mapping: DpMapping | None, product_id: str | None
+) -> tuple[DpMapping, str]:
+    """The mapping to read ``norm`` with, and where it came from (``Reading.source``)."""
+    if mapping is not None:
+        return mapping, f"mapping {mapping.name}"
+    profile = profile_for(product_id)
+    if profile is not None:
+        return profile.mapping, f"profile {profile.id}"
+    layout = _detect_layout(norm)
+    if layout is not None:
+        return LAYOUTS[layout], f"guess {layout}"
+    return _NO_MAPPING, "none"
+
+
+def _read_values(
+    norm: Mapping[str, Any], mapping: DpMapping
+) -> dict[MeasurementRole, float | None]:
+    values: dict[MeasurementRole, float | None] = {}
+    for role in MEASUREMENT_ROLES:
+        field = mapping.field_for(role)
+        if field is not None:
+            values[role] = field_value(norm.get(field.dp), field, role)[0]
+    return values
+
+
+_PIV: Final[tuple[MeasurementRole, ...]] = ("power", "current", "voltage")
+
+
+def _piv_fields(mapping: DpMapping) -> list[DpField]:
+    return [f for f in (mapping.field_for(role) for role in _PIV) if f is not None]
+
+
+def _shift(field: DpField, role: MeasurementRole) -> tuple[str, int]:
+    """A field as (DP, decimal shift to SI): mA at scale 0 and A at scale 3 are the same."""
+    return field.dp, _ROLE_UNITS[role].get(field.unit.lower(), 0) - field.scale
+
+
+@functools.cache
+def _rivals(mapping: DpMapping) -> tuple[Profile, ...]:
+    """Known models on the same power/current/voltage DPs that read them differently."""
+    mine = {role: _shift(f, role) for role in _PIV if (f := mapping.field_for(role))}
+    rivals: dict[tuple[tuple[str, int], ...], Profile] = {}
+    for profile in same_dps(frozenset(dp for dp, _ in mine.values())):
+        theirs = {role: _shift(f, role) for role in _PIV if (f := profile.mapping.field_for(role))}
+        if theirs != mine:
+            rivals.setdefault(tuple(theirs[role] for role in _PIV), profile)
+    return tuple(rivals.values())
+
+
+def _rival_models(
+    norm: Mapping[str, Any], mapping: DpMapping, values: dict[MeasurementRole, float | None]
+) -> list[str]:
+    """A guess stands only if no known model on the same DPs reads them differently and
+    plausibly (e.g. a breaker with voltage and power swapped): otherwise nothing is shown."""
+    if not any(values.get(role) is not None for role in _PIV):
+        return []
+    for profile in _rivals(mapping):
+        rival = _read_values(norm, profile.mapping)
+        if physics.plausible(rival) and any(rival.get(r) != values.get(r) for r in _PIV):
+            for role in values:
+                values[role] = None
+            dps = ", ".join(sorted({f.dp for f in _piv_fields(mapping)}, key=int))
+            note = (f"DPs {dps} also fit the known model {profile.id} read differently; "
+                    "set the plug's product id or a mapping")
+            return [note]
+    return []
+
+
 def interpret(
     dps: Mapping[Any, Any],
     *,
@@ -278,23 +264,36 @@ def interpret(
     timestamp: datetime,
     protocol: str = "",
     mapping: DpMapping | None = None,
+    product_id: str | None = None,
 ) -> Reading:
-    """Interpret raw dps as a Reading, using ``mapping`` if given, else the detected layout.
+    """Interpret raw dps as a Reading: ``mapping`` if given, else the profile of ``product_id``,
+    else the detected layout, checked against physics.
 
-    Never raises on odd input: unknown or unreadable DPs leave their fields None.
+    Never raises on odd input: unknown, unreadable or implausible DPs leave their fields None,
+    with a note in ``Reading.notes``.
     """
     norm = _normalize(dps)  # the one copy (it becomes Reading.dps); helpers reuse it
-    if mapping is None:
-        layout = _detect_layout(norm)
-        mapping = LAYOUTS[layout] if layout is not None else _NO_MAPPING
-
-    def value(field: DpField | None, role: MeasurementRole) -> float | None:
-        return None if field is None else scaled_value(norm.get(field.dp), field, role)
-
-    current = value(mapping.current, "current")
-    power = value(mapping.power, "power")
-    voltage = value(mapping.voltage, "voltage")
-    energy = value(mapping.energy_increment, "energy_increment")
+    mapping, source = resolve_mapping(norm, mapping, product_id)
+    notes: list[str] = []
+    values: dict[MeasurementRole, float | None] = {}
+    for role in MEASUREMENT_ROLES:
+        field = mapping.field_for(role)
+        if field is None:
+            continue
+        value, note = field_value(norm.get(field.dp), field, role)
+        values[role] = value
+        if note:
+            notes.append(note)
+    if values:
+        if source.startswith("guess"):  # settling may rescale the voltage: its bounds after
+            notes += physics.reject_absurd(values, mapping, skip=("voltage",))
+            notes += physics.settle_guess(values, mapping)
+            notes += physics.reject_absurd(values, mapping)
+            notes += _rival_models(norm, mapping, values)
+        else:
+            notes += physics.reject_absurd(values, mapping)
+            notes += physics.cross_check(values, mapping)
+    current, power, voltage = values.get("current"), values.get("power"), values.get("voltage")
 
     outlet_dps = mapping.switches or _detect_switches(norm)
     switches = {dp: norm[dp] for dp in outlet_dps if isinstance(norm.get(dp), bool)}
@@ -311,9 +310,12 @@ def interpret(
         current_a=current,
         apparent_power_va=apparent_va,
         power_factor=power_factor,
-        energy_increment_wh=energy,
+        energy_increment_wh=values.get("energy_increment"),
         dps=norm,
         protocol=protocol,
+        energy_total_wh=values.get("energy_total"),
+        source=source,
+        notes=tuple(notes),
     )
 
 
@@ -327,7 +329,17 @@ _CODE_ROLES: Final[Mapping[str, MeasurementRole]] = MappingProxyType(
         "cur_power": "power",
         "cur_voltage": "voltage",
         "add_ele": "energy_increment",
+        "total_forward_energy": "energy_total",
+        "forward_energy_total": "energy_total",
     }
+)
+# The standard base64 "phase_a" blob of meters and breakers (8 bytes: V×10 in 2, A×1000 in 3,
+# kW×1000 in 3), as most families in profiles.json send it.
+_PHASE_CODE: Final = "phase_a"
+_PHASE_FIELDS: Final[tuple[tuple[MeasurementRole, int, str, str], ...]] = (
+    ("voltage", 1, "V", "FFFF000000000000"),
+    ("current", 3, "A", "0000FFFFFF000000"),
+    ("power", 3, "kW", "0000000000FFFFFF"),
 )
 _SWITCH_CODE: Final = re.compile(r"switch(_\d+|_usb\d+)?")
 
@@ -361,8 +373,9 @@ def mapping_from_tinytuya(mapping: Mapping[Any, Any]) -> DpMapping:
     """Build a DpMapping from a tinytuya ``devices.json`` ``mapping`` (the cloud DP schema).
 
     Input shape: ``{"19": {"code": "cur_power", "type": "Integer", "values": {"unit": "W",
-    "scale": 1, ...}}, ...}``. Codes ``cur_current``/``cur_power``/``cur_voltage``/``add_ele``
-    give the measurement roles (lowest DP wins a duplicate), ``switch``/``switch_N``/
+    "scale": 1, ...}}, ...}``. Codes ``cur_current``/``cur_power``/``cur_voltage``/``add_ele``/
+    ``total_forward_energy`` give the measurement roles (lowest DP wins a duplicate), a meter's
+    ``phase_a`` blob gives voltage, current and power, ``switch``/``switch_N``/
     ``switch_usbN`` the outlets. Missing or invalid scale/unit fall back to the usual Tuya
     defaults; entries that are not dicts are ignored.
     """
@@ -379,6 +392,9 @@ def mapping_from_tinytuya(mapping: Mapping[Any, Any]) -> DpMapping:
         role = _CODE_ROLES.get(code)
         if role is not None:
             fields.setdefault(role, _entry_field(dp, role, _entry_values(entry)))
+        elif code == _PHASE_CODE:
+            for phase_role, scale, unit, mask in _PHASE_FIELDS:
+                fields.setdefault(phase_role, DpField(dp, scale, unit, mask))
         elif _SWITCH_CODE.fullmatch(code):
             switches.append(dp)
     return DpMapping(
@@ -386,6 +402,7 @@ def mapping_from_tinytuya(mapping: Mapping[Any, Any]) -> DpMapping:
         power=fields.get("power"),
         voltage=fields.get("voltage"),
         energy_increment=fields.get("energy_increment"),
+        energy_total=fields.get("energy_total"),
         switches=tuple(switches),
         name="tinytuya",
     )

@@ -1,13 +1,11 @@
-"""The config file: validation with file:line messages, round trips, 0600 atomic writes that
-never lose the old file, pure edits, and imports of tinytuya / simulator devices files."""
+"""The config file: validation with file:line messages, round trips and 0600 atomic writes
+that never lose the old file (edits: test_edit.py, imports: test_importers.py)."""
 
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import os
-import re
 import shutil
 import subprocess
 import textwrap
@@ -23,23 +21,19 @@ from powermonitor.config import (
     MIN_POLL_INTERVAL,
     Config,
     Defaults,
-    ImportResult,
     PlugConfig,
-    add_plug,
+    StorageSettings,
     default_config_path,
-    import_devices,
     load_config,
     mapping_to_source,
-    merge_plugs,
     parse_config,
     parse_mapping,
-    remove_plug,
     render_config,
     save_config,
 )
 from powermonitor.dps import LAYOUTS, DpField, DpMapping, mapping_from_tinytuya
 from powermonitor.errors import ConfigError, UsageError
-from powermonitor.simulator.server import Fleet
+from powermonitor.storage.base import Retention
 
 KEY_A = "0123456789abcdef"
 KEY_B = "fedcba9876543210"
@@ -82,7 +76,7 @@ def test_default_path_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 def test_missing_file_is_an_empty_config(tmp_path: Path) -> None:
     config = load_config(tmp_path / "nope.toml")
     assert config == Config(path=tmp_path / "nope.toml")
-    assert config.plugs == () and config.defaults == Defaults() and config.extra == {}
+    assert config.plugs == () and config.defaults == Defaults() and config.sources == {}
     default = load_config()
     assert default.path == tmp_path / "xdg" / "powermonitor" / "config.toml"
     assert not default.path.exists()
@@ -91,7 +85,7 @@ def test_missing_file_is_an_empty_config(tmp_path: Path) -> None:
 def test_module_docstring_example_is_valid(tmp_path: Path) -> None:
     """The example in config.py's docstring is what users copy: it must load."""
     doc = config_module.__doc__ or ""
-    example = doc.split("Example::", 1)[1].split("Design rules", 1)[0]
+    example = doc.split("Example::", 1)[1].split("The package, one job", 1)[0]
     config = parse_config(textwrap.dedent(example).strip() + "\n", tmp_path / "example.toml")
     assert [p.name for p in config.plugs] == ["fridge", "boiler", "heater"]
     fridge, boiler, heater = config.plugs
@@ -102,7 +96,9 @@ def test_module_docstring_example_is_valid(tmp_path: Path) -> None:
     )
     assert boiler.mapping == LAYOUTS["switch20"]
     assert heater.mapping is not None and heater.mapping.power == DpField("19", 1, "W")
-    assert config.extra == {"storage": {"path": "~/powermonitor.db"}}
+    assert config.storage.db == str(Path.home() / "powermonitor.db")
+    assert config.storage.retention.raw_days == 14 and config.web.listen == ("127.0.0.1", 8000)
+    assert fridge.product_id == "keyjup78v54myhan"
     assert config.defaults == Defaults(10.0, 5.0, 10.0, True)
 
 
@@ -167,7 +163,7 @@ INVALID: list[tuple[str, str, int, str]] = [
     ("duplicate-id", GOOD_PLUG + GOOD_PLUG.replace('"fridge"', '"freezer"'), 10,
      "duplicate id 'bf1f6d1e0f8c3a2b4d5e': plug 'fridge' already has it"),
     ("name-is-other-id", GOOD_PLUG + GOOD_PLUG.replace('"fridge"', '"bf1f6d1e0f8c3a2b4d5e"')
-     .replace('id = "bf1f6d1e0f8c3a2b4d5e"', 'id = "zz"'), 9, "is the id of plug 'fridge'"),
+     .replace('id = "bf1f6d1e0f8c3a2b4d5e"', 'id = "zz"').replace(".50", ".51"), 9, "is the id of plug 'fridge'"),
     ("plugs-not-array", '[plugs]\nname = "a"\n', 1, "write [[plugs]] (two brackets)"),
     ("plug-not-table", 'plugs = [1]\n', 1, "plug #1 must be a table"),
     ("mapping-not-table", GOOD_PLUG + 'mapping = "19"\n', 7, "'mapping' must be a table"),
@@ -233,9 +229,9 @@ def test_syntax_errors_carry_the_column(tmp_path: Path) -> None:
 def test_duplicate_name_in_an_inline_array_is_located_by_value(tmp_path: Path) -> None:
     text = textwrap.dedent(f"""\
         plugs = [
-          {{ name = "a", id = "id1", host = "h", key = "{KEY_A}" }},
-          {{ name = "b", id = "id2", host = "h", key = "{KEY_A}" }},
-          {{ name = "a", id = "id3", host = "h", key = "{KEY_A}" }},
+          {{ name = "a", id = "id1", host = "h1", key = "{KEY_A}" }},
+          {{ name = "b", id = "id2", host = "h2", key = "{KEY_A}" }},
+          {{ name = "a", id = "id3", host = "h3", key = "{KEY_A}" }},
         ]
         """)
     with pytest.raises(ConfigError) as info:
@@ -271,33 +267,55 @@ def test_keyless_plugs_are_fine_for_31_and_auto(tmp_path: Path) -> None:
 def test_versions_are_normalised() -> None:
     versions = ['"3.3"', "3.3", '"v3.4"', '"35"', '"device22"', '"AUTO"']
     text = "".join(
-        f'[[plugs]]\nname = "p{i}"\nid = "id{i}"\nhost = "h"\nkey = "{KEY_A}"\nversion = {v}\n'
+        f'[[plugs]]\nname = "p{i}"\nid = "id{i}"\nhost = "h{i}"\nkey = "{KEY_A}"\nversion = {v}\n'
         for i, v in enumerate(versions)
     )
     assert [p.version for p in parse_config(text).plugs] == ["3.3", "3.3", "3.4", "3.5", "3.2",
                                                              "auto"]
 
 
-def test_reserved_sections_are_kept_verbatim(tmp_path: Path) -> None:
+def test_sections_are_typed_and_saved_as_written_without_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = write(tmp_path, """\
         [mqtt]
-        host = "broker"
-        topics = { power = "home/power" }
-        [[mqtt.extra]]
-        a = 1
+        topic_prefix = "home/power"
         [web]
-        port = 8080
+        listen = "0.0.0.0:8080"
+        allowed_hosts = ["Power.LAN"]
         [tariff]
-        rates = [0.25, 0.31]
+        price = 0.25
+        [[tariff.windows]]
+        days = "all"
+        start = "22:00"
+        end = "06:00"
+        price = 0.15
+        [storage]
+        db = "/var/lib/pm.db"
+        raw_days = "forever"
+        [energy]
+        max_gap = 120
         """)
+    monkeypatch.setenv("POWERMONITOR_MQTT_URL", "mqtt://env-broker:1999")
+    monkeypatch.setenv("POWERMONITOR_MQTT_PASSWORD", "env-secret")
     config = load_config(path)
-    assert config.extra == {
-        "mqtt": {"host": "broker", "topics": {"power": "home/power"}, "extra": [{"a": 1}]},
-        "web": {"port": 8080},
-        "tariff": {"rates": [0.25, 0.31]},
-    }
+    assert config.mqtt is not None and (config.mqtt.host, config.mqtt.port) == ("env-broker", 1999)
+    assert config.mqtt.topic_prefix == "home/power" and config.mqtt.password == "env-secret"
+    assert config.web.listen == ("0.0.0.0", 8080) and config.web.allowed_hosts == ("power.lan",)
+    assert config.tariff is not None and config.tariff.flat_price == 0.25
+    assert len(config.tariff.windows) == 1
+    assert config.storage.db == "/var/lib/pm.db" and config.storage.retention.raw_days is None
+    assert config.energy.max_gap_s == 120.0 and config.influx is None
     save_config(config)
-    assert load_config(path).extra == config.extra
+    saved = path.read_text()
+    assert "env-broker" not in saved and "env-secret" not in saved
+    assert load_config(path) == config
+    monkeypatch.delenv("POWERMONITOR_MQTT_PASSWORD")
+    monkeypatch.delenv("POWERMONITOR_MQTT_URL")
+    with pytest.raises(ConfigError) as info:  # the section needs a URL from somewhere
+        load_config(path)
+    line = saved.splitlines().index("[mqtt]") + 1
+    assert str(info.value).startswith(f"{path}:{line}: [mqtt] 'url' is missing")
 
 
 def test_world_readable_file_with_keys_logs_a_warning(
@@ -336,7 +354,8 @@ def full_config(path: Path | None = None) -> Config:
                        mapping_source=tinytuya_source),
             PlugConfig("old", "0123abcd", "10.0.0.3", "", "3.1"),
         ),
-        extra={"storage": {"path": "/var/lib/pm.db", "retention": {"raw_days": 30}}},
+        sources={"storage": {"db": "/var/lib/pm.db", "raw_days": 30}},
+        storage=StorageSettings(db="/var/lib/pm.db", retention=Retention(raw_days=30)),
     )
 
 
@@ -349,7 +368,7 @@ def test_round_trip_save_and_load(tmp_path: Path) -> None:
     assert loaded.plugs == original.plugs
     assert [p.local_key for p in loaded.plugs] == [KEY_A, KEY_B, KEY_C, ""]
     assert loaded.defaults == original.defaults
-    assert loaded.extra == original.extra
+    assert loaded.sources == original.sources and loaded.storage == original.storage
     # The mapping as written is what comes back (the tinytuya one stays a tinytuya table).
     assert loaded.plugs[2].mapping_source == original.plugs[2].mapping_source
     assert loaded.plugs[0].mapping_source == original.plugs[0].mapping_source
@@ -529,231 +548,6 @@ def test_really_full_disk_keeps_the_old_file(tiny_disk: Path) -> None:
     filler.unlink()
     save_config(many, path)  # and once there is room, the same save succeeds
     assert len(load_config(path).plugs) == 300
-
-
-# ----------------------------------------------------------------------------- pure edits
-
-
-def test_add_and_remove_are_pure_and_validated() -> None:
-    empty = Config(path=Path("/x/config.toml"))
-    one = add_plug(empty, PlugConfig("fridge", "id1", "10.0.0.1", KEY_A, "33"))
-    assert empty.plugs == ()
-    assert one.plugs[0].version == "3.3" and one.path == empty.path
-    with pytest.raises(ConfigError, match="duplicate name 'Fridge'"):
-        add_plug(one, PlugConfig("Fridge", "id2", "10.0.0.2", KEY_A))
-    with pytest.raises(ConfigError, match="duplicate id 'id1'"):
-        add_plug(one, PlugConfig("freezer", "id1", "10.0.0.2", KEY_A))
-    with pytest.raises(ConfigError) as info:
-        add_plug(one, PlugConfig("freezer", "id2", "10.0.0.2", KEY_C[:-1], "3.4"))
-    assert "plug 'freezer': the local key must be exactly 16 characters (got 15" in str(info.value)
-    assert_no_key(str(info.value))
-    with pytest.raises(ConfigError, match="at least 1 s"):
-        add_plug(one, PlugConfig("freezer", "id2", "10.0.0.2", KEY_A, poll_interval=0.5))
-    two = add_plug(one, PlugConfig("freezer", "id2", "10.0.0.2", KEY_B))
-    assert [p.name for p in remove_plug(two, "FRIDGE").plugs] == ["freezer"]
-    assert [p.name for p in remove_plug(two, "id2").plugs] == ["fridge"]
-    assert len(two.plugs) == 2
-    with pytest.raises(ConfigError, match=r"no plug named 'toaster' \(or with that id\) in "
-                                          r"/x/config.toml"):
-        remove_plug(two, "toaster")
-
-
-def test_merge_adds_skips_and_replaces() -> None:
-    config = Config(plugs=(
-        PlugConfig("kitchen", "id1", "10.0.0.1", KEY_A, "3.3", poll_interval=30.0),
-        PlugConfig("Smart Plug", "id2", "10.0.0.2", KEY_A, "3.3"),
-    ))
-    incoming = [
-        PlugConfig("plug one", "id1", "10.0.0.99", KEY_B, "3.4"),
-        PlugConfig("smart plug", "id3abcd", "10.0.0.3", KEY_C, "3.3"),
-        PlugConfig("Smart Plug", "id2", "10.0.0.2", KEY_A, "3.3"),
-    ]
-    merged, report = merge_plugs(config, incoming)
-    assert report.added == ("smart plug-abcd",)
-    assert report.renamed == (("smart plug", "smart plug-abcd"),)
-    assert [name for name, _ in report.skipped] == ["kitchen", "Smart Plug"]
-    assert "--replace-existing" in report.skipped[0][1]
-    assert merged.plug("kitchen").host == "10.0.0.1"
-
-    replaced, report = merge_plugs(config, incoming, replace_existing=True)
-    kitchen = replaced.plug("id1")
-    assert (kitchen.name, kitchen.host, kitchen.local_key, kitchen.version,
-            kitchen.poll_interval) == ("kitchen", "10.0.0.99", KEY_B, "3.4", 30.0)
-    assert report.updated == ("kitchen",) and report.unchanged == ("Smart Plug",)
-    assert len(replaced.plugs) == 3
-    # An import that knows less (no key, version unknown) does not erase what we know.
-    vague = [PlugConfig("x", "id1", "10.0.0.98", "", "auto")]
-    kept, report = merge_plugs(replaced, vague, replace_existing=True)
-    kitchen = kept.plug("id1")
-    assert (kitchen.host, kitchen.local_key, kitchen.version) == ("10.0.0.98", KEY_B, "3.4")
-    assert report.updated == ("kitchen",)
-    assert_no_key(repr(report))
-
-
-# ----------------------------------------------------------------------------- imports
-
-TINYTUYA_PLUG_MAPPING = {
-    "1": {"code": "switch_1", "type": "Boolean", "values": {}},
-    "9": {"code": "countdown_1", "type": "Integer",
-          "values": {"unit": "s", "min": 0, "max": 86400, "scale": 0, "step": 1}},
-    "17": {"code": "add_ele", "type": "Integer",
-           "values": {"min": 0, "max": 50000, "scale": 3, "step": 100}},
-    "18": {"code": "cur_current", "type": "Integer",
-           "values": {"unit": "mA", "min": 0, "max": 30000, "scale": 0, "step": 1}},
-    "19": {"code": "cur_power", "type": "Integer",
-           "values": {"unit": "W", "min": 0, "max": 50000, "scale": 1, "step": 1}},
-    "20": {"code": "cur_voltage", "type": "Integer",
-           "values": {"unit": "V", "min": 0, "max": 5000, "scale": 1, "step": 1}},
-    "38": {"code": "relay_status", "type": "Enum", "values": {"range": ["off", "on", "memory"]}},
-}
-
-
-def tinytuya_devices() -> list[dict[str, Any]]:
-    """A devices.json as tinytuya's wizard writes it (after its LAN poll added ip/version)."""
-    base = {"mac": "10:d5:61:00:00:01", "uuid": "u", "sn": "", "category": "cz",
-            "product_name": "Smart Plug", "product_id": "p1", "biz_type": 18, "model": "",
-            "sub": False, "icon": "https://images.example/x.png"}
-    return [
-        {**base, "name": "Kitchen Plug", "id": "bf1f6d1e0f8c3a2b4d5e", "key": KEY_A,
-         "ip": "192.168.1.50", "version": "3.3", "mapping": TINYTUYA_PLUG_MAPPING},
-        {**base, "name": "Smart Plug", "id": "bf2222222222222222aa", "key": KEY_B,
-         "ip": "192.168.1.51", "version": 3.4,
-         "mapping": {**TINYTUYA_PLUG_MAPPING,
-                     "19": {"code": "cur_power", "type": "Integer",
-                            "values": {"unit": "W", "scale": 1, "step": None}}}},
-        {**base, "name": "Smart Plug", "id": "bf3333333333333333bb", "key": KEY_C,
-         "ip": "192.168.1.52", "version": "", "mapping": TINYTUYA_PLUG_MAPPING},
-        {**base, "name": "Garage", "id": "bf4444444444444444cc", "key": KEY_A, "ip": "",
-         "version": "3.3", "mapping": TINYTUYA_PLUG_MAPPING},
-        {**base, "name": "Porch", "id": "bf5555555555555555dd", "key": KEY_A,
-         "mapping": TINYTUYA_PLUG_MAPPING},
-        {**base, "name": "Desk Lamp", "id": "bf6666666666666666ee", "key": KEY_B,
-         "ip": "192.168.1.60", "version": "3.3", "category": "dj",
-         "mapping": {"20": {"code": "switch_led", "type": "Boolean", "values": {}},
-                     "22": {"code": "bright_value_v2", "type": "Integer",
-                            "values": {"min": 10, "max": 1000, "scale": 0, "step": 1}}}},
-        {**base, "name": "Zigbee Plug", "id": "bf7777777777777777ff", "key": KEY_B,
-         "sub": True, "parent": "bf0000000000000000gw", "node_id": "a4c1",
-         "mapping": TINYTUYA_PLUG_MAPPING},
-        {**base, "name": "Broken Key", "id": "bf8888888888888888aa", "key": "short",
-         "ip": "192.168.1.61", "version": "3.3"},
-        {**base, "name": "Future", "id": "bf9999999999999999aa", "key": KEY_A,
-         "ip": "192.168.1.62", "version": "4.0"},
-        {**base, "name": "Kitchen Plug copy", "id": "bf1f6d1e0f8c3a2b4d5e", "key": KEY_A,
-         "ip": "192.168.1.50", "version": "3.3"},
-    ]
-
-
-def test_import_tinytuya_devices_json(tmp_path: Path) -> None:
-    path = tmp_path / "devices.json"
-    path.write_text(json.dumps(tinytuya_devices(), indent=4))
-    result = import_devices(path)
-    assert isinstance(result, ImportResult)
-    assert result.source_format == "tinytuya devices.json"
-    assert [p.name for p in result.plugs] == ["Kitchen Plug", "Smart Plug", "Smart Plug-33bb"]
-    assert result.renamed == (("Smart Plug", "Smart Plug-33bb"),)
-    kitchen, smart, smart2 = result.plugs
-    assert (kitchen.device_id, kitchen.host, kitchen.port, kitchen.version, kitchen.local_key) == (
-        "bf1f6d1e0f8c3a2b4d5e", "192.168.1.50", 6668, "3.3", KEY_A)
-    assert smart.version == "3.4" and smart2.version == "auto"
-    assert kitchen.mapping == DpMapping(
-        current=DpField("18", 0, "mA"), power=DpField("19", 1, "W"),
-        voltage=DpField("20", 1, "V"), energy_increment=DpField("17", 3, "kWh"),
-        switches=("1",), name="tinytuya",
-    )
-    assert kitchen.mapping_source == TINYTUYA_PLUG_MAPPING
-    assert smart.mapping_source is not None
-    assert "step" not in smart.mapping_source["19"]["values"]  # JSON null: TOML has none
-    reasons = dict(result.skipped)
-    assert set(reasons) == {"Garage", "Porch", "Desk Lamp", "Zigbee Plug", "Broken Key",
-                            "Future", "Kitchen Plug copy"}
-    assert "no IP address" in reasons["Garage"] and "no IP address" in reasons["Porch"]
-    assert "snapshot.json" in reasons["Garage"]
-    assert "not an energy-monitoring plug" in reasons["Desk Lamp"]
-    assert "sub-device" in reasons["Zigbee Plug"]
-    assert "exactly 16 characters (got 5" in reasons["Broken Key"]
-    assert "unknown protocol version" in reasons["Future"]
-    assert "duplicate id" in reasons["Kitchen Plug copy"]
-    assert_no_key(repr(result))
-    # The imported mapping survives a save and a load, as tinytuya wrote it.
-    config, _ = merge_plugs(Config(), result.plugs)
-    save_config(config, tmp_path / "config.toml")
-    loaded = load_config(tmp_path / "config.toml")
-    assert loaded.plugs == config.plugs
-    assert loaded.plug("Kitchen Plug").mapping_source == TINYTUYA_PLUG_MAPPING
-
-
-def test_import_tinytuya_snapshot_json(tmp_path: Path) -> None:
-    snapshot = {
-        "timestamp": 1700000000.123,
-        "devices": [
-            {"id": "bf1f6d1e0f8c3a2b4d5e", "ip": "192.168.1.50", "ver": "3.3",
-             "origin": "broadcast", "name": "Kitchen Plug", "key": KEY_A,
-             "mac": "10:d5:61:00:00:01"},
-            {"id": "bfaaaaaaaaaaaaaaaa01", "ip": "192.168.1.70", "ver": "3.5",
-             "origin": "forcescan", "name": "", "key": KEY_B, "mac": ""},
-            {"id": "bfaaaaaaaaaaaaaaaa02", "ip": "192.168.1.71", "ver": "", "origin": "broadcast",
-             "name": "Unknown v3.1", "key": "", "mac": ""},
-            {"id": "bfaaaaaaaaaaaaaaaa03", "ip": "", "ver": "3.3", "origin": "cloud",
-             "name": "Offline", "key": KEY_C, "mac": ""},
-            {"gwId": "bfaaaaaaaaaaaaaaaa04", "ip": "192.168.1.72", "version": 3.4,
-             "name": "Gw-style", "key": KEY_C},
-        ],
-    }
-    path = tmp_path / "snapshot.json"
-    path.write_text(json.dumps(snapshot, indent=4))
-    result = import_devices(path)
-    assert result.source_format == "tinytuya snapshot.json"
-    assert [(p.name, p.device_id, p.host, p.version, p.local_key) for p in result.plugs] == [
-        ("Kitchen Plug", "bf1f6d1e0f8c3a2b4d5e", "192.168.1.50", "3.3", KEY_A),
-        ("bfaaaaaaaaaaaaaaaa01", "bfaaaaaaaaaaaaaaaa01", "192.168.1.70", "3.5", KEY_B),
-        ("Unknown v3.1", "bfaaaaaaaaaaaaaaaa02", "192.168.1.71", "auto", ""),
-        ("Gw-style", "bfaaaaaaaaaaaaaaaa04", "192.168.1.72", "3.4", KEY_C),
-    ]
-    assert [name for name, _ in result.skipped] == ["Offline"]
-    assert all(p.mapping is None for p in result.plugs)
-
-
-async def test_import_simulator_devices_file_and_poll_every_plug(
-    fleet: Fleet, tmp_path: Path
-) -> None:
-    """The simulator's file imports as-is, and every imported plug answers a real poll."""
-    from powermonitor.client.plug import Plug
-
-    path = fleet.write_devices_file(tmp_path / "simulated.json")
-    result = import_devices(path)
-    assert result.source_format == "simulator devices file"
-    assert result.skipped == ()
-    entries = fleet.devices()
-    assert [(p.name, p.device_id, p.host, p.port, p.version, p.local_key)
-            for p in result.plugs] == [
-        (e["name"], e["id"], e["ip"], e["port"], e["version"], e["key"]) for e in entries]
-    for plug in result.plugs:
-        async with Plug.from_info(plug.device_info(), timeout=3, retries=1) as client:
-            reading = await client.status()
-        assert reading.device_id == plug.device_id
-
-
-@pytest.mark.parametrize(("content", "expected"), [
-    ('[{"name": "a",\n "id": }]', r":2:\d+: not valid JSON"),
-    ('{"devicez": []}', "not a devices file"),
-    ('"hello"', "not a devices file"),
-])
-def test_import_rejects_bad_files(tmp_path: Path, content: str, expected: str) -> None:
-    path = tmp_path / "devices.json"
-    path.write_text(content)
-    with pytest.raises(ConfigError) as info:
-        import_devices(path)
-    assert str(info.value).startswith(str(path))
-    assert re.search(expected, str(info.value))
-    with pytest.raises(ConfigError, match="cannot read the devices file"):
-        import_devices(tmp_path / "missing.json")
-
-
-def test_import_skips_non_objects_and_missing_ids(tmp_path: Path) -> None:
-    path = tmp_path / "devices.json"
-    path.write_text(json.dumps([1, {"name": "no id", "ip": "1.2.3.4"}]))
-    assert import_devices(path).skipped == (("#1", "not a JSON object"), ("no id", "no device id"))
 
 
 def test_config_error_is_public() -> None:

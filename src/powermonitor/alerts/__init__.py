@@ -1,0 +1,1 @@
+"""Alerts: rules from the config, a pure clock-driven engine, and delivery through notifiers."""

@@ -1,0 +1,97 @@
+"""The alerts consumer in the running service: Hub events and a clock tick into the engine,
+cycles into the database, alert events into the outbox, and the outbox out to the channels.
+
+The tick is what ends a flat plug's cycle and fires overload/offline timers while no reading
+arrives; the engine computes each firing time exactly, so the tick only bounds the latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ..errors import PowermonitorError
+from ..insight.cycles import Cycle
+from ..insight.store import InsightStore
+from ..models import Reading
+from ..monitor.consumer import HubConsumer
+from ..monitor.hub import Availability, Hub, HubEvent
+from ..storage.base import Store
+from ..tariff import Tariff
+from .engine import Engine, Output
+from .notify import build_notifier
+from .outbox import Dispatcher
+from .rules import AlertConfig
+
+log = logging.getLogger(__name__)
+
+TICK_S = 1.0
+
+
+class AlertService(HubConsumer):
+    """The in side (:meth:`take`) feeds the engine; the out side (:meth:`serve`) ticks it,
+    stores what it produced and delivers the outbox."""
+
+    name = "alerts"
+
+    def __init__(self, hub: Hub, store: Store, config: AlertConfig, tariff: Tariff,
+                 names: Mapping[str, str], *, mqtt_settings: Any = None,
+                 tick_s: float = TICK_S, clock: Callable[[], float] = time.time) -> None:
+        super().__init__(hub)
+        self.config = config
+        self.tick_s = tick_s
+        self.clock = clock
+        self.engine = Engine(config.rules, names, price=tariff.cost, price_at=tariff.price_at)
+        self.insight = InsightStore(store)
+        notifiers = {t.name: build_notifier(t, mqtt_settings) for t in config.targets}
+        self.dispatcher = Dispatcher(self.insight, notifiers, config.rules,
+                                     ZoneInfo(tariff.timezone), clock)
+        self._outputs: asyncio.Queue[list[Output]] = asyncio.Queue()
+        self.cycles_recorded = 0
+        self.events = 0
+
+    def take(self, events: list[HubEvent]) -> None:
+        out: list[Output] = []
+        for event in events:
+            if isinstance(event, Reading):
+                out += self.engine.reading(event.device_id, event.timestamp.timestamp(),
+                                           event.power_w, event.switch)
+            elif isinstance(event, Availability):
+                out += self.engine.availability(event.device_id, event.timestamp.timestamp(),
+                                                event.online, event.kind, event.reason,
+                                                event.name)
+        if out:
+            self._outputs.put_nowait(out)
+
+    async def serve(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._ticker(), name="alerts:tick")
+            group.create_task(self._store_outputs(), name="alerts:store")
+            group.create_task(self.dispatcher.run(), name="alerts:deliver")
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_s)
+            out = self.engine.tick(self.clock())
+            if out:
+                self._outputs.put_nowait(out)
+
+    async def _store_outputs(self) -> None:
+        while True:
+            await self.handle(await self._outputs.get())
+
+    async def handle(self, outputs: list[Output]) -> None:
+        for item in outputs:
+            try:
+                if isinstance(item, Cycle):
+                    await self.insight.save_cycle(item)
+                    self.cycles_recorded += 1
+                else:
+                    self.events += 1
+                    await self.dispatcher.submit(item)
+            except PowermonitorError as exc:  # the database is down: log, keep evaluating
+                log.warning("alerts: could not store %s: %s", type(item).__name__, exc)

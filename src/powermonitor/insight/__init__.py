@@ -1,0 +1,1 @@
+"""Insight: appliance cycles, always-on (standby) power and what each plug costs."""
