@@ -6,9 +6,16 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import pytest
+from hypothesis import HealthCheck, settings
 from monitor.fakeclock import VirtualClockLoop
 
 from powermonitor.simulator.server import Fleet, fleet_specs
+
+# The first text strategy of a run builds Hypothesis' Unicode table (about a second, then cached
+# in .hypothesis/). On a fresh clone, as in CI, that failed whichever test drew text first as
+# "input generation is slow". Generation speed is not what any test here checks.
+settings.register_profile("powermonitor", suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("powermonitor")
 
 
 def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item

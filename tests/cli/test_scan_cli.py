@@ -173,6 +173,8 @@ async def test_add_writes_new_plugs_to_the_config(lan: Lan, tmp_path: Path) -> N
         # a keyless plug may only be saved as 3.1 or auto (the config refuses anything else)
         assert plug.version == ("3.1" if server.plug.spec.version == "3.1" else "auto")
         assert rows[plug.device_id]["name"] == plug.name
+        # the product id the plug broadcasts is kept: it picks the model profile
+        assert plug.product_id == rows[plug.device_id]["product_key"] != ""
 
     again = await invoke([*lan.args(0.6), "--json", "--add", "--config", str(path)])
     assert again.exit_code == 0, again.output

@@ -25,6 +25,8 @@ from powermonitor.errors import (
     LimitExceededError,
     PlugBusyError,
     ProtocolError,
+    UnreachableError,
+    UsageError,
 )
 from powermonitor.limits import MAX_DPS_PER_PLUG
 from powermonitor.models import Reading
@@ -33,6 +35,7 @@ from powermonitor.monitor.supervisor import Monitor
 from powermonitor.protocol.commands import Cmd
 from powermonitor.simulator.plug import PlugSpec, SimulatedPlug
 from powermonitor.simulator.server import Faults, PlugServer
+from powermonitor.transport.udp import local_address_for, open_listener, send_datagram
 
 KEY = "0123456789abcdef"
 VERSIONS = ["3.3", "3.4", "3.5"]
@@ -228,3 +231,30 @@ async def test_a_frame_cut_short_is_a_protocol_error(then_close: bool) -> None:
     finally:
         srv.close()
         await srv.wait_closed()
+
+
+MALFORMED_HOSTS = ["a" * 70 + ".example", "a\x00b", "..", "x" * 300]
+
+
+@pytest.mark.parametrize("host", MALFORMED_HOSTS)
+async def test_a_malformed_host_is_unreachable_not_a_crash(host: str) -> None:
+    """A host name from a config file or a LAN beacon that no resolver accepts."""
+    with pytest.raises(UnreachableError) as info:
+        await poll_once_at(host)
+    assert info.value.exit_code == 3
+
+
+async def poll_once_at(host: str) -> None:
+    async with Plug("x" * 20, host, KEY, "3.3", timeout=0.5, retries=0) as plug:
+        await plug.status()
+
+
+@pytest.mark.parametrize("host", MALFORMED_HOSTS)
+async def test_udp_to_a_malformed_host_is_typed(host: str) -> None:
+    try:  # asyncio may report the failure later (logged), or at once
+        await send_datagram(host, 7000, b"x")
+    except (UnreachableError, UsageError):
+        pass
+    with pytest.raises(UsageError):
+        await open_listener(host, 0, None)
+    assert local_address_for(host, 7000) in ("127.0.0.1", "::1")

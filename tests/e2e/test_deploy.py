@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml  # type: ignore[import-untyped,unused-ignore]
 
 from powermonitor.config import parse_config
@@ -113,6 +114,7 @@ def _serve(tmp_path: Path, sim: Simulator, argv: list[str], listen_line: str | N
     assert proc.returncode == 0, err
 
 
+@pytest.mark.service
 def test_the_compose_command_serves_metrics_where_the_config_says(tmp_path: Path) -> None:
     """Compose's argv with the example config, moved to loopback and a free port (and the
     broker to a closed loopback port): the service listens where [web] listen says."""
@@ -126,6 +128,7 @@ def test_the_compose_command_serves_metrics_where_the_config_says(tmp_path: Path
         sim.stop()
 
 
+@pytest.mark.service
 def test_the_entrypoint_honours_web_listen_and_the_environment(tmp_path: Path) -> None:
     """The image's entry point without a command: [web] listen decides; POWERMONITOR_LISTEN
     wins over it."""

@@ -113,6 +113,7 @@ def test_doctor_by_name_and_direct_with_json_and_exit_codes(tmp_path: Path) -> N
         assert sim.stop() == 0
 
 
+@pytest.mark.slow
 def test_switch_and_poll_by_name_directly(tmp_path: Path) -> None:
     sim = Simulator(tmp_path, "--count", "2", "--layout", "cz,strip4", "--profile", "constant:500",
                     "--fault", "busy", "--fault-plugs", "2")
@@ -149,6 +150,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.service
 def test_poll_and_switch_go_through_a_running_service(tmp_path: Path) -> None:
     sim = Simulator(tmp_path, "--count", "1", "--profile", "constant:500")
     config = tmp_path / "config.toml"
@@ -183,6 +185,10 @@ def test_poll_and_switch_go_through_a_running_service(tmp_path: Path) -> None:
             assert "through the running service" in switched.stderr
             assert switched.stdout.strip() == f"{plug['name']}: outlet 1 is off"
             assert httpx.get(url, timeout=5).json()["reading"]["switch"] is False
+            doctor = run("powermonitor", "doctor", plug["name"], "--listen", "0", "--timeout",
+                         "1", env=env)
+            assert "[info] service: a running `powermonitor run`" in doctor.stdout
+            assert doctor.returncode == 8, doctor.stdout  # it holds the plug: busy, not the key
             record = tmp_path / "service.json"  # beside the database and its token
             assert record.stat().st_mode & 0o077 == 0
         finally:
@@ -194,6 +200,7 @@ def test_poll_and_switch_go_through_a_running_service(tmp_path: Path) -> None:
         assert sim.stop() == 0
 
 
+@pytest.mark.slow
 def test_devices_set_edits_one_plug_in_place(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     env = {"POWERMONITOR_CONFIG": str(config)}

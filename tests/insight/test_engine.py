@@ -193,3 +193,15 @@ def test_config_errors_point_at_the_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         parse_config(text, tmp_path / "c.toml")
     assert str(info.value).startswith(f"{tmp_path / 'c.toml'}:12: alerts 'bad': above_w")
+
+
+def test_running_rule_fires_once_when_a_cycle_is_confirmed() -> None:
+    eng = engine([{"name": "pump on", "plug": "d1", "when": "running", "preset": "pump"}])
+    out = eng.reading("d1", 0.0, 400.0)
+    out += eng.tick(5.0)
+    assert out == []
+    out += eng.tick(12.0)  # start_for 10 s
+    (running,) = out
+    assert isinstance(running, AlertEvent) and running.event == "running"
+    assert running.time == 10.0 and running.cycle is None
+    assert eng.tick(100.0) == []  # once per cycle

@@ -339,3 +339,11 @@ def test_beacons_parse_or_raise_typed(payload: bytes) -> None:
             discovery.decode_discovery_request(datagram)
         except TYPED:
             pass
+
+
+def test_requests_the_protocol_cannot_encode_are_local_errors() -> None:
+    client, _ = pair("3.3")
+    with pytest.raises(LocalProtocolError, match="whole numbers"):
+        client.refresh(["power"])
+    with pytest.raises(LocalProtocolError, match="cannot send"):
+        client.control({"1": object()}, T)

@@ -9,12 +9,7 @@ are skipped, except under CI (``CI`` set), where that is an error.
 
 from __future__ import annotations
 
-import glob
 import os
-import shutil
-import socket
-import subprocess
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -26,90 +21,22 @@ from powermonitor.storage.base import DEFAULT_RETENTION, Retention, Store
 from powermonitor.storage.postgres import PostgresStore
 from powermonitor.storage.sqlite import SqliteStore
 
+from .pgserver import pg_bin, throwaway_postgres
+
 StoreFactory = Callable[..., Awaitable[Any]]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _pg_bin() -> Path | None:
-    found = sorted(
-        glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4])
-    )
-    if found:
-        return Path(found[-1]).parent
-    initdb = shutil.which("initdb")
-    return Path(initdb).parent if initdb else None
 
 
 @pytest.fixture(scope="session")
 def pg_dsn() -> Iterator[str]:
     """DSN of a throw-away PostgreSQL server for the whole session."""
-    bindir = _pg_bin()
+    bindir = pg_bin()
     if bindir is None:
         msg = "PostgreSQL server binaries not found (apt-get install postgresql)"
         if os.environ.get("CI"):
             pytest.fail(msg)
         pytest.skip(msg)
-    base = Path(tempfile.mkdtemp(prefix="powermonitor-pg-"))
-    prefix: list[str] = []
-    if os.geteuid() == 0:
-        prefix = ["runuser", "-u", "postgres", "--"]
-        shutil.chown(base, "postgres", "postgres")
-    data, log = base / "data", base / "server.log"
-    port = _free_port()
-    subprocess.run(
-        [
-            *prefix,
-            str(bindir / "initdb"),
-            "-D",
-            str(data),
-            "-U",
-            "postgres",
-            "-A",
-            "trust",
-            "-E",
-            "UTF8",
-            "--no-sync",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    opts = (
-        f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off "
-        "-c synchronous_commit=off -c full_page_writes=off"
-    )
-    subprocess.run(
-        [
-            *prefix,
-            str(bindir / "pg_ctl"),
-            "-D",
-            str(data),
-            "-l",
-            str(log),
-            "-o",
-            opts,
-            "-w",
-            "-t",
-            "60",
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(
-            [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-            check=False,
-            capture_output=True,
-        )
-        shutil.rmtree(base, ignore_errors=True)
+    with throwaway_postgres(bindir) as dsn:
+        yield dsn
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -256,3 +256,29 @@ async def test_dark_theme_toggle_and_phone_layout(stack: Stack) -> None:
         assert len({round(c["top"]) for c in layout["cards"]}) >= 2  # the cards wrap
         assert all(w <= layout["width"] for w in layout["charts"])
         await phone.screenshot(path=str(ARTIFACTS / "dashboard-phone.png"), full_page=True)
+
+
+@pytest.mark.slow
+async def test_insight_panels_show_costs_alerts_and_cycles(stack: Stack) -> None:
+    from powermonitor.alerts.events import AlertEvent
+    from powermonitor.insight.cycles import Cycle
+    from powermonitor.insight.store import InsightStore
+
+    heater = stack.ids[NAMES.index("heater")]
+    insight = InsightStore(stack.service.store)
+    now = stack.service.started_at
+    await insight.save_cycle(Cycle(heater, now - 7200, now - 3600, 1500.0, 0.45, 2200.0))
+    await insight.enqueue(AlertEvent("heater done", "heater", heater, "finished", now - 3600,
+                                     notify=("hook",)), ("hook",), now)
+    async with chromium(stack) as b:
+        page = await b.page(viewport={"width": 1280, "height": 900})
+        await wait_js(page, "document.querySelectorAll('#costs-panel tbody tr').length === 3")
+        first = await page.text_content("#costs-panel tbody tr:first-child td:first-child")
+        assert first == "heater"  # sorted by cost
+        await wait_js(page, "document.querySelectorAll('#alerts-panel tbody tr').length === 1")
+        assert "heater done" in (await page.text_content("#alerts-panel tbody") or "")
+        assert await page.is_hidden("#cycles-panel")  # only on a plug's page
+        await page.click(card("heater") + " h3")
+        await wait_js(page, "document.querySelectorAll('#cycles-panel tbody tr').length === 1")
+        row = await page.text_content("#cycles-panel tbody tr")
+        assert row is not None and "60 min" in row and "1.500 kWh" in row

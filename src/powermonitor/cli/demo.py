@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,9 +19,13 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from ..alerts.rules import parse_sections
 from ..client.plug import Plug
 from ..config import Config, Defaults, PlugConfig
 from ..errors import PowermonitorError
+from ..insight.cycles import CycleDetector
+from ..insight.report import build_report
+from ..insight.store import InsightStore
 from ..models import Reading
 from ..service import (
     TOKEN_FILE,
@@ -49,6 +53,7 @@ class Appliance:
     profile: str
     version: str
     layout: str
+    history: str = ""  # the profile of the back-filled week, when the live one is sped up
 
 
 HOUSEHOLD: tuple[Appliance, ...] = (
@@ -58,7 +63,23 @@ HOUSEHOLD: tuple[Appliance, ...] = (
     Appliance("Kettle", "kettle", "3.5", "switch20"),
     Appliance("PC", "pc", "3.4", "cz"),
     Appliance("Lamp", "lamp", "3.3", "cz"),
+    # a short programme every 3 minutes (heat, a pause, heat, pump), so an alert fires soon
+    # (its back-filled week: one 70-minute programme a day at 19:00)
+    Appliance("Dishwasher", "schedule:180:0:2:10:1800:40:3:55:1800:80:150:100:2", "3.3", "cz",
+              "schedule:86400:0:2:68400:1800:70800:150:72600:2"),
 )
+
+DEMO_ALERTS: tuple[dict[str, object], ...] = (
+    {"name": "dishwasher done", "plug": "Dishwasher", "when": "finished", "start_w": 10,
+     "start_for": "10s", "stop_w": 5, "stop_for": "30s", "min_wh": 5},
+    {"name": "washing machine done", "plug": "Washing machine", "when": "finished",
+     "preset": "washer"},
+    {"name": "kettle left on", "plug": "Kettle", "when": "overload", "above_w": 1500,
+     "for": "5m"},
+    {"name": "plug offline", "plug": "*", "when": "offline", "for": "1m"},
+    {"name": "always-on waste", "plug": "PC", "when": "standby", "above_w": 20, "over": "10m"},
+)
+"""The demo's rules (log and dashboard only: no channels)."""
 
 
 def household_specs(seed: int = 7) -> list[PlugSpec]:
@@ -157,7 +178,8 @@ def demo_config(fleet: Fleet, tz: str) -> Config:
         for s in fleet.servers
     )
     return Config(defaults=Defaults(poll_interval=2.0, timeout=2.0), plugs=plugs,
-                  tariff=Tariff.from_config({**DEMO_TARIFF, "timezone": tz}))
+                  tariff=Tariff.from_config({**DEMO_TARIFF, "timezone": tz}),
+                  alerts=parse_sections(None, list(DEMO_ALERTS)))
 
 
 async def backfill(db: Path, specs: list[PlugSpec], tariff: Tariff, now: float,
@@ -170,16 +192,43 @@ async def backfill(db: Path, specs: list[PlugSpec], tariff: Tariff, now: float,
             return
         console.print(f"Back-filling {BACKFILL_DAYS} days of history...")
         names = {s.device_id: s.name for s in specs}
+        rules = parse_sections(None, list(DEMO_ALERTS)).rules
+        insight = InsightStore(store)
         for spec in specs:
+            # the cycles of that week too, found by the same detector the service runs
+            cycle_rule = next((r for r in rules if r.when == "finished"
+                               and r.matches(spec.device_id, spec.name)), None)
+            detector = None if cycle_rule is None else CycleDetector(
+                spec.device_id, cycle_rule.cycle, tariff.cost)
             batch: list[Sample] = []
             for sample in history_samples(spec, now - BACKFILL_DAYS * 86400, now - 60, tariff):
                 batch.append(sample)
+                if detector is not None:
+                    for event in detector.update(sample.ts, sample.power_w):
+                        if event.kind == "finished":
+                            await insight.save_cycle(event.cycle)
                 if len(batch) >= 20_000:
                     await store.backfill(batch, names, now=now)
                     batch = []
             await store.backfill(batch, names, now=now)
     finally:
         await store.close()
+
+
+async def print_report(db: Path, tariff: Tariff, now: float, console: Console) -> None:
+    """What the week cost, by plug: the same report as `powermonitor report`."""
+    store = SqliteStore(db, timezone=tariff.timezone)
+    await store.open()
+    try:
+        report = await build_report(store, tariff, now - BACKFILL_DAYS * 86400, now)
+    finally:
+        await store.close()
+    lines = [f"  {p['name']}: {p['kwh']:.1f} kWh, {p['cost']:.2f} {report['currency']} "
+             f"({p['share']:.0f} %), always on {p['always_on']}, {p['cycles']} cycles"
+             for p in report["plugs"][:4]]
+    if lines:
+        console.print(f"What cost most in the last {BACKFILL_DAYS} days:", highlight=False)
+        console.print("\n".join(lines), highlight=False)
 
 
 async def run_service_demo(listen: tuple[str, int] | None, data_dir: Path, time_scale: float,
@@ -193,7 +242,10 @@ async def run_service_demo(listen: tuple[str, int] | None, data_dir: Path, time_
         config = demo_config(fleet, tz)
         db = data_dir / "demo.db"
         data_dir.mkdir(parents=True, exist_ok=True)
-        await backfill(db, specs, tariff_from(config), time.time(), console)
+        history = [replace(s, profile=a.history) if a.history else s
+                   for s, a in zip(specs, HOUSEHOLD, strict=True)]
+        await backfill(db, history, tariff_from(config), time.time(), console)
+        await print_report(db, tariff_from(config), time.time(), console)
         options = ServiceOptions(db=str(db), listen=listen, data_dir=data_dir, start_spread=0.2)
         service = await open_service(config, options)
 
@@ -204,6 +256,9 @@ async def run_service_demo(listen: tuple[str, int] | None, data_dir: Path, time_
                 console.print(f"[bold]Dashboard: http://{show_address(*listen)}/[/bold]")
                 console.print(f"API token (to switch plugs from the page): in "
                               f"{data_dir / TOKEN_FILE}", highlight=False)
+            console.print(f"Alerts: {len(DEMO_ALERTS)} rules (the dishwasher finishes every 3 "
+                          "minutes); see the dashboard, `powermonitor alerts recent` and "
+                          "`powermonitor cycles Dishwasher` with --db above.", highlight=False)
             console.print("Press Ctrl-C to stop.")
 
         await runtime.until_stopped(run_service(service, options, started))
@@ -227,7 +282,7 @@ def demo_command(listen: str, data_dir: str | None, time_scale: float, once: boo
     """Start a simulated household, the service and its dashboard, with a week of history."""
     console = Console()
     if once or rounds:
-        console.print("Starting a simulated household of six plugs on 127.0.0.1...")
+        console.print(f"Starting a simulated household of {len(HOUSEHOLD)} plugs on 127.0.0.1...")
         raise SystemExit(runtime.run(run_demo(interval, 1 if once else rounds, console,
                                               time_scale)))
     directory = Path(data_dir) if data_dir else default_db_path().parent / "demo"

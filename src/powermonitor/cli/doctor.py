@@ -18,16 +18,25 @@ from . import runtime
 from .options import config_option, output_options
 from .plugref import resolve_plug
 from .render import dumps
+from .via_service import find_service
 
 _MARK = {"ok": "ok  ", "info": "info", "warn": "WARN", "fail": "FAIL"}
 
 
 def _target(config_path: Path | None, first: str, ip: str | None, key: str | None,
-            version: str | None, port: int) -> Target:
+            version: str | None, port: int) -> tuple[Target, list[Finding]]:
     plug = resolve_plug(first, ip, key, version, port, config_path)
     info = plug.info
-    return Target(info.device_id, info.host, info.local_key, info.version, info.port,
-                  info.name, plug.product_id, plug.mapping)
+    target = Target(info.device_id, info.host, info.local_key, info.version, info.port,
+                    info.name, plug.product_id, plug.mapping)
+    link = None if plug.service_dir is None else find_service(plug.service_dir, info.device_id)
+    if link is None:
+        return target, []
+    return target, [Finding("service", "info",
+                            f"a running `powermonitor run` ({link.url}) watches this plug and "
+                            "holds its only connection, so the checks below may find it busy: "
+                            f"read it through the service with `powermonitor poll "
+                            f"{info.name or info.device_id}`")]
 
 
 def render_text(target: Target, findings: list[Finding]) -> str:
@@ -65,9 +74,9 @@ def doctor_command(
 
     PLUG is a configured plug's name or id, or a device id followed by IP [KEY] [VERSION].
     """
-    target = _target(config_path, plug, ip, local_key, version, port)
-    findings = runtime.run(diagnose(target, timeout=timeout, listen_s=listen_s,
-                                    listen_host=listen_host, beacon_ports=beacon_ports))
+    target, findings = _target(config_path, plug, ip, local_key, version, port)
+    findings += runtime.run(diagnose(target, timeout=timeout, listen_s=listen_s,
+                                     listen_host=listen_host, beacon_ports=beacon_ports))
     code = exit_code(findings)
     if fmt == "json":
         click.echo(dumps({"id": target.device_id, "name": target.name or None,

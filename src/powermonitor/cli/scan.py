@@ -147,9 +147,11 @@ def new_plug(beacon: Beacon, taken: set[str]) -> cfg.PlugConfig:
         version = "auto"
     if version != "3.1":
         version = "auto"
+    product_id = beacon.product_key if cfg.is_product_id(beacon.product_key) else ""
     return cfg.PlugConfig(
         name=name, device_id=beacon.device_id, host=beacon.ip, local_key="", version=version,
         port=beacon.port if beacon.port is not None else DEFAULT_PLUG_PORT,
+        product_id=product_id,  # picks the model profile (dps/profiles.py)
     )
 
 

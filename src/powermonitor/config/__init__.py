@@ -82,7 +82,7 @@ from .model import (
     StorageSettings,
     WebSettings,
 )
-from .plugs import mapping_to_source, parse_mapping, validate_plug
+from .plugs import is_product_id, mapping_to_source, parse_mapping, validate_plug
 from .sections import ENV, SECTIONS
 from .toml_io import (
     KNOWN_SECTIONS,
@@ -119,6 +119,7 @@ __all__ = [
     "default_config_path",
     "edit_config",
     "import_devices",
+    "is_product_id",
     "load_config",
     "locked",
     "mapping_to_source",

@@ -35,6 +35,7 @@ __all__ = [
     "PLUG_KEYS",
     "clashes",
     "defaults_from",
+    "is_product_id",
     "mapping_to_source",
     "parse_mapping",
     "plug_document",
@@ -99,11 +100,15 @@ def check_plug(plug: PlugConfig) -> PlugConfig:
         _interval(plug.poll_interval)
     if plug.refresh is not None:
         f.flag("refresh", plug.refresh)
-    if plug.product_id and (not isinstance(plug.product_id, str)
-                            or not _PRODUCT_ID.fullmatch(plug.product_id)):
+    if plug.product_id and not is_product_id(plug.product_id):
         raise FieldError("product_id", "'product_id' must be Tuya's product id: letters, digits, "
                                        f"'_', '.' or '-', at most 64 (got {plug.product_id!r})")
     return plug if version == plug.version else replace(plug, version=version)
+
+
+def is_product_id(value: object) -> bool:
+    """True for text shaped like a Tuya product id (what ``product_id`` accepts)."""
+    return isinstance(value, str) and bool(_PRODUCT_ID.fullmatch(value))
 
 
 def validate_plug(plug: PlugConfig) -> PlugConfig:

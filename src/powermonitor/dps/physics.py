@@ -31,6 +31,7 @@ __all__ = [
     "PF_RANGE",
     "counter_step_note",
     "cross_check",
+    "is_mains",
     "plausible",
     "reject_absurd",
     "settle_guess",
@@ -174,12 +175,17 @@ def _unknown(
     notes.append(note)
 
 
+def is_mains(voltage: float | None) -> bool:
+    """True for a voltage in :data:`MAINS_V`."""
+    return voltage is not None and MAINS_V[0] <= voltage <= MAINS_V[1]
+
+
 def plausible(values: Mapping[MeasurementRole, float | None]) -> bool:
     """True when voltage is mains and power and current fit it, at the scales as read."""
     voltage, power, current = values.get("voltage"), values.get("power"), values.get("current")
     if voltage is None or power is None or current is None:
         return False
-    if not MAINS_V[0] <= voltage <= MAINS_V[1] or power < 0 or current < 0:
+    if not is_mains(voltage) or power < 0 or current < 0:
         return False
     return (power == 0 and current == 0) or (
         current <= _PLUG_MAX_A and _pf_fits(power, voltage, current, 0)

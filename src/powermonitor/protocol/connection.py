@@ -336,14 +336,21 @@ class Connection:
 
     def refresh(self, dp_ids: Iterable[int | str]) -> bytes:
         """UPDATEDPS: ask the plug to re-measure; changed values arrive as a push."""
-        ids = [int(dp) for dp in dp_ids]
+        try:
+            ids = [int(dp) for dp in dp_ids]
+        except (TypeError, ValueError):
+            raise LocalProtocolError(f"DP ids are whole numbers, not {list(dp_ids)!r:.60}") from None
         if ids != self._refresh_ids:  # a monitor asks for the same DPs every poll
             self._refresh_payload = _dumps({"dpId": ids}).encode("utf-8")
             self._refresh_ids = ids
         return self._request_bytes(_UPDATEDPS, self._refresh_payload)
 
     def request(self, cmd: int, payload: dict[str, Any]) -> bytes:
-        return self._request_bytes(cmd, _dumps(payload).encode("utf-8"))
+        try:
+            body = _dumps(payload).encode("utf-8")
+        except (TypeError, ValueError) as exc:  # a value JSON cannot carry (an object, NaN...)
+            raise LocalProtocolError(f"cannot send {payload!r:.80}: {exc}") from None
+        return self._request_bytes(cmd, body)
 
     def _request_bytes(self, cmd: int, payload: bytes) -> bytes:
         if not self._is_client:

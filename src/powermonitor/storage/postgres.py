@@ -151,7 +151,8 @@ def _asyncpg() -> ModuleType:
 def _dollar(sql: str) -> str:
     """``?`` placeholders (portable SQL, see Store.transact) as PostgreSQL's ``$1, $2, ...``."""
     parts = sql.split("?")
-    return "".join(p + (f"${i + 1}" if i < len(parts) - 1 else "") for i, p in enumerate(parts))
+    return "".join(p + (_SQL.marker(i + 1) if i < len(parts) - 1 else "")
+                   for i, p in enumerate(parts))
 
 
 def redact_dsn(dsn: str) -> str:

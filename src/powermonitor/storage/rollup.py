@@ -330,6 +330,8 @@ def plan_batch(
             a = fast.get((dev, m))
             if a is None:
                 a = fast[(dev, m)] = [0, 0, 0.0, _INF, -_INF, 0, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0.0]
+            # _reading(a, p, v, c) inlined: this loop runs once per sample of every batch, and
+            # the call was a measurable share of a write (bench/storage_ingest.py); keep in step
             a[N] += 1
             if p is not None:
                 a[PN] += 1

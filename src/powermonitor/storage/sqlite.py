@@ -26,11 +26,12 @@ one unit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import starmap
 from pathlib import Path
@@ -335,8 +336,7 @@ class SqliteStore:
             conn.execute(f"SELECT * FROM {table} ORDER BY {desc} LIMIT 1").fetchall()
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._immediate(conn):
             found = self._version(conn, True)  # another process may have migrated meanwhile
             for m in pending(SQLITE_MIGRATIONS, found, self.path):
                 for statement in m.statements:
@@ -348,17 +348,12 @@ class SqliteStore:
                 log.info(
                     "%s: schema migrated to version %d (%s)", self.path, m.version, m.description
                 )
-            conn.execute("COMMIT")
-        except BaseException:
-            self._rollback(conn)
-            raise
 
     def _check_timezone(self, conn: sqlite3.Connection) -> None:
         row = conn.execute("SELECT value FROM meta WHERE key = 'timezone'").fetchone()
         if row is not None and row[0] == self.timezone:
             return
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._immediate(conn):
             row = conn.execute("SELECT value FROM meta WHERE key = 'timezone'").fetchone()
             if row is not None and row[0] != self.timezone:
                 self._rebuild_days(conn, row[0])
@@ -367,10 +362,6 @@ class SqliteStore:
                 " SET value = excluded.value",
                 (self.timezone,),
             )
-            conn.execute("COMMIT")
-        except BaseException:
-            self._rollback(conn)
-            raise
 
     def _rebuild_days(self, conn: sqlite3.Connection, old: str) -> None:
         hours = conn.execute(
@@ -388,6 +379,19 @@ class SqliteStore:
             self.timezone,
             old,
         )
+
+    @classmethod
+    @contextlib.contextmanager
+    def _immediate(cls, conn: sqlite3.Connection) -> Iterator[None]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back on any error: the one transaction
+        shape of this store (the write lock is taken up front, so writers queue)."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            conn.execute("COMMIT")
+        except BaseException:
+            cls._rollback(conn)
+            raise
 
     @staticmethod
     def _rollback(conn: sqlite3.Connection) -> None:
@@ -420,8 +424,7 @@ class SqliteStore:
         conn = self._db()
         plan = plan_batch(samples, self._cal, *floors)
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with self._immediate(conn):
                 before = conn.total_changes
                 conn.executemany(_INSERT_SAMPLES, plan.rows)
                 if conn.total_changes - before != len(plan.rows):  # duplicates: redo without
@@ -441,10 +444,6 @@ class SqliteStore:
                     if c[0] not in self._names and c[0] not in names
                 ]
                 conn.executemany(_INSERT_DEVICE, unnamed)
-                conn.execute("COMMIT")
-            except BaseException:
-                self._rollback(conn)
-                raise
         except sqlite3.Error as exc:
             raise self._error("write to", exc) from exc
         self._names.update(renamed)
@@ -649,13 +648,8 @@ class SqliteStore:
     def _transact_sync(self, statements: list[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
         conn = self._db()
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with self._immediate(conn):
                 out = [conn.execute(sql, tuple(args)).fetchall() for sql, args in statements]
-                conn.execute("COMMIT")
-            except BaseException:
-                self._rollback(conn)
-                raise
         except sqlite3.Error as exc:
             raise self._error("write to", exc) from exc
         return out

@@ -82,4 +82,8 @@ async def open_link(
     except OSError as exc:
         reason = exc.strerror or exc.__class__.__name__
         raise UnreachableError(f"cannot connect to {host}:{port}: {reason}") from exc
+    except (ValueError, TypeError) as exc:  # a malformed name (IDNA label too long, NUL...)
+        raise UnreachableError(
+            f"cannot connect to {host[:80]!r}: not a valid host name or address"
+        ) from exc
     return link

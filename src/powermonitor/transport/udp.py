@@ -78,6 +78,8 @@ class UdpEndpoint:
             self._transport.sendto(data, (host, port))
         except OSError as exc:
             raise UnreachableError(f"cannot send to UDP {host}:{port}: {exc.strerror or exc}") from exc
+        except (ValueError, TypeError) as exc:  # a malformed host name (IDNA, NUL)
+            raise UnreachableError(f"cannot send to UDP {host[:80]!r}: not a valid address") from exc
 
     def close(self) -> None:
         self._transport.close()
@@ -110,10 +112,10 @@ def _bound_socket(host: str, port: int, *, reuse: bool, allow_broadcast: bool) -
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
         sock.setblocking(False)
         sock.bind((host, port))
-    except OSError as exc:
+    except (OSError, ValueError, TypeError) as exc:  # a malformed host name: IDNA, NUL
         sock.close()
         raise UsageError(
-            f"cannot listen on UDP {host}:{port}: {exc.strerror or exc} "
+            f"cannot listen on UDP {host[:80]}:{port}: {getattr(exc, 'strerror', None) or exc} "
             "(choose another address or port)"
         ) from exc
     return sock
@@ -169,7 +171,7 @@ def local_address_for(host: str, port: int) -> str:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
             sock.connect((host, port))  # UDP connect only picks a route
             return str(sock.getsockname()[0])
-        except OSError:
+        except (OSError, ValueError, TypeError):  # no route, or a malformed host name
             return "::1" if family == socket.AF_INET6 else "127.0.0.1"
 
 

@@ -154,6 +154,9 @@ class Api:
         except UnknownPlugError as exc:
             raise HTTPException(404, str(exc)) from None
 
+    def name_of(self, device_id: str) -> str:
+        return self.plugs.name_of(device_id)
+
     def resolve_all(self, names: Sequence[str] | None) -> list[str] | None:
         """Several plugs (``device=`` repeated): None for all plugs."""
         if not names:
@@ -325,7 +328,7 @@ class Api:
             out_rows = []
             for r in rows:
                 out_rows.append(EnergyRowOut(
-                    id=r.device_id, name=self.plugs.name_of(r.device_id), start=_utc(r.start),
+                    id=r.device_id, name=self.name_of(r.device_id), start=_utc(r.start),
                     end=_utc(r.end), start_ts=r.start, end_ts=r.end, kwh=r.wh / 1000.0,
                     cost=r.cost, covered_s=r.covered_s, uncovered_s=r.uncovered_s,
                 ))
@@ -353,7 +356,7 @@ class Api:
         )
         async def switch(plug: str, body: SwitchIn) -> SwitchOut:
             device_id = self.resolve(plug)
-            name = self.plugs.name_of(device_id)
+            name = self.name_of(device_id)
             state = service.hub.states.get(device_id)
             if state is None or not state.online:
                 why = f": {state.reason}" if state is not None and state.reason else ""

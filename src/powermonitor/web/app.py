@@ -29,6 +29,7 @@ from ..limits import MAX_LIVE_CLIENTS
 from .api import Api
 from .guard import Guard
 from .history import HistoryCache
+from .insight_api import insight_router
 from .live import HEARTBEAT_S, Live
 from .ports import WebService, plug_directory
 from .server import serve
@@ -109,7 +110,9 @@ def create_app(
     app.state.service = service
     app.state.live = live
     app.state.history_cache = cache
-    app.include_router(Api(service, live, plugs, cache).router)
+    api = Api(service, live, plugs, cache)
+    app.include_router(api.router)
+    app.include_router(insight_router(api))
 
     index = STATIC_DIR / "index.html"
 
