@@ -78,6 +78,14 @@ class InsightStore:
             " GROUP BY ts / 60000 ORDER BY 1"), (device_id, _ms(since), _ms(until), False))])
         return [(int(r[0]) * 60.0, float(r[1])) for r in rows]
 
+    async def readings(self, device_id: str, since: float, until: float,
+                       limit: int = 100_000) -> list[tuple[float, float | None]]:
+        """(time, W) of the raw samples in the range, oldest first (for the alerts' replay)."""
+        (rows,) = await self.store.transact([(
+            ("SELECT ts, power_w FROM samples WHERE device_id = ? AND ts >= ? AND ts < ?"
+            f" ORDER BY ts LIMIT {int(limit)}"), (device_id, _ms(since), _ms(until)))])
+        return [(int(r[0]) / 1000, r[1]) for r in rows]
+
     # ------------------------------------------------------------------ alerts
 
     async def enqueue(self, event: AlertEvent, channels: Sequence[str], next_ts: float) -> bool:
