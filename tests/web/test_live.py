@@ -145,3 +145,15 @@ async def test_cancelled_client_cleans_up() -> None:
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert hub.subscribers == 0 and live.clients == 0
+
+
+async def test_an_event_that_cannot_be_json_is_skipped_not_fatal() -> None:
+    hub = Hub()
+    live = Live(hub, dict, heartbeat_s=60)
+    stream = live.stream()
+    await anext(stream)
+    hub.publish(reading("a", float("nan")))  # allow_nan=False: this one cannot be sent
+    hub.publish(reading("a", 3.0))
+    got = events_of(await anext(stream))
+    assert [d["power_w"] for _, d in got] == [3.0]
+    await stream.aclose()  # type: ignore[attr-defined]

@@ -9,8 +9,9 @@ Two levels, both pure (values in, values and notes out):
   profile) the decimal scales are Tuya's usual ones, but families differ (V/10 or V/100, W/10 or
   W/1, mA or 10 mA). Physics settles what it can: mains voltage lies in 90-265 V, a span under
   one decade, so exactly one scale fits; power and current must agree with that voltage
-  (0.11 ≤ P / V·I ≤ 1.05, again under one decade). What cannot be settled is None with a note
-  that names the DP: never a number off by a factor of ten.
+  (0.11 ≤ P / V·I ≤ 1.05 within the readings' resolution) at the layout's usual scale. Where
+  they do not, nothing is shown: None with a note that names the DP, never a number off by a
+  factor of ten.
 
 For a trusted source (a cloud/devices.json mapping or a profile) the same checks only add
 notes: the doctor shows them, and a wrong mapping is visible instead of silently believed.
@@ -148,7 +149,10 @@ def settle_guess(
     elif power and current is not None and voltage:
         apparent = voltage * current
         fits = [d for d in _DECADES if _pf_fits(power, voltage, current, d)]
-        if fits != [0]:  # the layout itself is in doubt: nothing from it is shown
+        # The layout's own scale stands when physics allows it, even if another decade would
+        # too (a 1 W standby load at 4 mA fits W and W/10): that is how the common layouts
+        # are read. Only when the layout's scale is impossible is nothing shown.
+        if 0 not in fits:  # the layout itself is in doubt: nothing from it is shown
             why = ("power exceeds voltage × current" if power > PF_RANGE[1] * apparent
                    else "no single decimal scale fits power and current")
             _unknown(values, notes, f"DP {pdp} power and DP {idp} current: {why} "

@@ -148,6 +148,7 @@ class Live:
         self._wakeup: asyncio.Future[None] | None = None
         self._pump: asyncio.Task[None] | None = None
         self._sub: Subscription | None = None
+        self._bad_log = Once(log, "live events: an event of %s cannot be sent (%s): skipped")
         self._full_log = Once(log, "live events: %d clients already connected (the most allowed): "
                                    "further clients get 503")
 
@@ -198,13 +199,26 @@ class Live:
                     while (more := sub.get_nowait()) is not None:  # a burst: one batch
                         events.append(more)
                     names = self.names()  # once per burst: it may build a dict of every plug
-                    frames = tuple((e.device_id, self.encode(e, names)) for e in events)
+                    frames = tuple((e.device_id, f) for e in events
+                                   if (f := self._encode_or_skip(e, names)) is not None)
+                    if not frames:
+                        continue
                     self._backlog.append(_Batch(self._next_seq, frames,
                                                 b"".join(f for _, f in frames)))
                     self._next_seq += 1
                     self._wake()
 
         self._pump = asyncio.get_running_loop().create_task(pump(), name="live-events")
+
+    def _encode_or_skip(self, event: Reading | Availability, names: dict[str, str]
+                        ) -> bytes | None:
+        """The event's frame; an event that cannot be JSON (a non-finite value that got this
+        far) is skipped and logged, never the end of every live stream."""
+        try:
+            return self.encode(event, names)
+        except (ValueError, TypeError) as exc:
+            self._bad_log.warn(event.device_id, exc)
+            return None
 
     def _wake(self) -> None:
         if self._wakeup is not None and not self._wakeup.done():
