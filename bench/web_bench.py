@@ -228,7 +228,7 @@ async def measure(args: argparse.Namespace, service: Any, timing: Timing, port: 
         *C.taskset(C.DEVICE_CORE), sys.executable, __file__, "--client",
         "--port", str(port), "--ids", ",".join(p.device_id for p in plugs),
         "--paints", str(args.paints), "--rate", str(args.rate),
-        "--duration", str(args.duration),
+        "--duration", str(args.duration), "--sse", str(args.sse),
         stdout=asyncio.subprocess.PIPE, env=C.child_env())
     out, _ = await client.communicate()
     timing.recording = False
@@ -289,6 +289,9 @@ async def run_client(args: argparse.Namespace) -> dict[str, Any]:
     rng = random.Random(1)
     out: dict[str, Any] = {}
     loop = asyncio.get_running_loop()
+    stalled = await stalled_live_clients(args.port, args.sse)  # held until the end
+    out["live_clients"] = {"asked": args.sse, "admitted": sum(s == 200 for s, _ in stalled),
+                           "refused": sum(s == 503 for s, _ in stalled)}
 
     # 1. first paint: the cards, then a 24 h chart -- of another plug each round, so the
     #    history is never served from the cache (a cold first paint)
@@ -348,6 +351,21 @@ async def run_client(args: argparse.Namespace) -> dict[str, Any]:
                            "achieved_per_s": round(n / span, 1),
                            "connections": args.connections,
                            "latency_ms": summarize(latencies)}
+    for _, writer in stalled:
+        writer.close()
+    return out
+
+
+async def stalled_live_clients(port: int, n: int
+                               ) -> list[tuple[int, asyncio.StreamWriter]]:
+    """``n`` live-event clients that read their status line and then nothing: the worst
+    dashboards (a laptop asleep with the page open). Polling must not notice them."""
+    out = []
+    for _ in range(n):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        status = int((await reader.readuntil(b"\r\n")).split(b" ", 2)[1])
+        out.append((status, writer))
     return out
 
 
@@ -396,7 +414,8 @@ def markdown(args: argparse.Namespace, r: dict[str, Any], env: dict[str, Any]) -
         f"achieved over {load['connections']} connections; {cache_text}. Service CPU "
         f"{service['cpu_percent']} % of one core for the whole measurement; the monitor "
         f"delivered {service['readings_per_s']} readings/s (expected "
-        f"{service['expected_readings_per_s']})."),
+        f"{service['expected_readings_per_s']}); stalled live clients held meanwhile: "
+        f"{c['live_clients']['admitted']} admitted, {c['live_clients']['refused']} refused."),
         "",
     ])
 
@@ -411,6 +430,8 @@ def main() -> None:
     p.add_argument("--rate", type=float, default=200.0, help="history requests per second")
     p.add_argument("--duration", type=float, default=30.0, help="seconds of history load")
     p.add_argument("--connections", type=int, default=16, help="client keep-alive connections")
+    p.add_argument("--sse", type=int, default=0,
+                   help="stalled live-event clients held during the run (above the cap: refused)")
     p.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
     p.add_argument("--no-cache", action="store_true",
                    help="turn the history cache off (every request runs query + encoding)")

@@ -88,7 +88,10 @@ class Recorder(HubConsumer):
 
     def record(self, reading: Reading) -> Sample:
         """Account one reading; return the sample handed to the writer."""
-        ts = reading.timestamp.timestamp()
+        # The store keeps milliseconds and one sample per plug and millisecond: integrate on the
+        # same grid, so a second reading in one millisecond (a push right behind a poll's
+        # reply) adds nothing, rather than energy the counters would keep and the rows not.
+        ts = round(reading.timestamp.timestamp() * 1000.0) / 1000.0
         integ = self.integrator(reading.device_id)
         inc = integ.add(ts, reading.power_w, reading.switch)
         cost = self.tariff.cost(inc.start_ts, inc.end_ts, inc.wh) if inc.wh > 0 else 0.0

@@ -177,7 +177,7 @@ def _optional_parts(service: Service, options: ServiceOptions) -> list[tuple[str
         from .exporters.prometheus import metrics_asgi_app
         from .web.app import create_app, serve
 
-        app = create_app(service)
+        app = create_app(service, allowed_hosts=service.config.web.allowed_hosts)
         if service.config.prometheus.web:
             metrics: Any = metrics_asgi_app(service)  # an ASGI app, which Route accepts too
             app.add_route("/metrics", metrics, include_in_schema=False)

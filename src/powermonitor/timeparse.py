@@ -28,6 +28,10 @@ LATEST = datetime(9000, 1, 1, tzinfo=UTC).timestamp()
 _RANGE = "between 1970 and 9000"
 
 
+class OutOfRangeError(UsageError):
+    """A well-formed time outside :data:`EARLIEST`..:data:`LATEST` (the API answers 422)."""
+
+
 def parse_duration(text: str) -> float:
     """``90m`` → 5400.0 seconds (at most the span :data:`EARLIEST`..:data:`LATEST`)."""
     match = _RELATIVE.match(text)
@@ -35,13 +39,13 @@ def parse_duration(text: str) -> float:
         raise UsageError(f"{text!r} is not a duration such as 30m, 24h or 7d")
     seconds = float(match.group(1)) * _UNITS[match.group(2).lower()]
     if not math.isfinite(seconds) or seconds > LATEST - EARLIEST:
-        raise UsageError(f"{text.strip()!r} is too long a duration: times must lie {_RANGE}")
+        raise OutOfRangeError(f"{text.strip()!r} is too long a duration: times must lie {_RANGE}")
     return seconds
 
 
 def _in_range(text: str, moment: float) -> float:
     if not EARLIEST <= moment < LATEST:
-        raise UsageError(f"{text.strip()!r} is out of range: times must lie {_RANGE}")
+        raise OutOfRangeError(f"{text.strip()!r} is out of range: times must lie {_RANGE}")
     return moment
 
 
@@ -69,7 +73,7 @@ def parse_time(text: str, now: float, tz: ZoneInfo) -> float:
     try:
         stamp = moment.timestamp()
     except (OverflowError, ValueError, OSError):
-        raise UsageError(f"{text.strip()!r} is out of range: times must lie {_RANGE}") from None
+        raise OutOfRangeError(f"{text.strip()!r} is out of range: times must lie {_RANGE}") from None
     return _in_range(text, stamp)
 
 

@@ -7,6 +7,7 @@ import string
 from pathlib import Path
 from typing import Any
 
+import pytest
 import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -43,6 +44,7 @@ def _load(text: str) -> Config | None:
         return None
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(documents)
 def test_any_document_loads_or_raises_config_error(document: dict[str, Any]) -> None:

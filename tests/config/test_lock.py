@@ -7,12 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from powermonitor.config import load_config
 
 PROCESSES = 20
 CALL = "from powermonitor.cli.main import main; main()"
 
 
+@pytest.mark.slow
 def test_twenty_parallel_devices_add_processes_are_all_saved(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     env = {**os.environ, "POWERMONITOR_CONFIG": str(path), "HOME": str(tmp_path)}

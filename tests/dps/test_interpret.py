@@ -424,6 +424,7 @@ def test_power_dps_never_raise(dps: dict[str, Any], mapping: DpMapping | None) -
     _check_reading(read(dps, mapping=mapping))
 
 
+@pytest.mark.slow
 @settings(max_examples=200)
 @given(st.dictionaries(dp_ids, json_values | st.fixed_dictionaries({"code": json_values})))
 def test_any_tinytuya_mapping_never_raises(raw: dict[Any, Any]) -> None:

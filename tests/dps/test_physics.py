@@ -135,3 +135,9 @@ def test_simulated_appliances_read_through_the_guess() -> None:
                 else:
                     assert layout == "switch20" and "asc_wifi_circuit_breaker" in reading.notes[-1]
             assert shown >= 0.9 * total, (layout, profile, shown, total)
+
+
+def test_a_one_watt_standby_load_keeps_the_layouts_scale() -> None:
+    """1 W at 4 mA fits W and W/10 within the readings' resolution: the layout's scale stands."""
+    standby = read({"1": True, "18": 4, "19": 10, "20": 2300})
+    assert (standby.power_w, standby.current_a, standby.voltage_v) == (1.0, 0.004, 230.0)

@@ -74,6 +74,7 @@ def test_old_script_names(sim: Simulator) -> None:
     assert line.returncode == 0 and json.loads(line.stdout)["power"] == 1210.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("version_var", ["PLUGINVERS", "PLUGVERS"])
 def test_env_vars_like_the_original_container(sim: Simulator, version_var: str) -> None:
     dev = sim.devices[3]

@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,7 @@ def test_prometheus_scrapes_the_compose_service_where_the_example_listens() -> N
 
 
 def _serve(tmp_path: Path, sim: Simulator, argv: list[str], listen_line: str | None,
-           env: dict[str, str], expected: str) -> None:
+           env: dict[str, str], expected: str, check: Any = None) -> None:
     """Start ``argv`` with the example config (its listen line replaced by ``listen_line``,
     or dropped with its section when None) plus one simulated plug; check the banner names
     ``expected`` and /metrics answers there; stop with SIGTERM (exit 0)."""
@@ -108,6 +109,8 @@ def _serve(tmp_path: Path, sim: Simulator, argv: list[str], listen_line: str | N
         banner = [proc.stderr.readline() for _ in range(2)]
         assert banner[1].strip() == f"dashboard: http://{expected}/", banner
         assert "powermonitor_" in _get_metrics(expected)
+        if check is not None:
+            check(expected)
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=30)
@@ -141,6 +144,33 @@ def test_the_entrypoint_honours_web_listen_and_the_environment(tmp_path: Path) -
         other = free_port()
         _serve(tmp_path, sim, entrypoint, None, {"POWERMONITOR_LISTEN": f"127.0.0.1:{other}"},
                f"127.0.0.1:{other}")
+    finally:
+        sim.stop()
+
+
+def test_web_allowed_hosts_reach_the_host_check(tmp_path: Path) -> None:
+    """[web] allowed_hosts is handed to the web server: a configured name is served, any
+    other Host header is refused (DNS rebinding)."""
+    sim = Simulator(tmp_path, "--count", "1", "--protocol", "3.3")
+    argv = compose_service()["command"]
+
+    def host_check(address: str) -> None:
+        port = address.rsplit(":", 1)[1]
+        for host, status in ((f"nas.lan:{port}", 200), ("evil.example.com", 421)):
+            request = urllib.request.Request(f"http://{address}/api/plugs",
+                                             headers={"Host": host})
+            try:
+                with urllib.request.urlopen(request, timeout=10) as reply:
+                    got = reply.status
+            except urllib.error.HTTPError as exc:
+                got = exc.code
+            assert got == status, host
+
+    try:
+        port = free_port()
+        _serve(tmp_path, sim, [*command(argv[0]), *argv[1:]],
+               f'listen = "127.0.0.1:{port}"\nallowed_hosts = ["nas.lan"]', {},
+               f"127.0.0.1:{port}", host_check)
     finally:
         sim.stop()
 

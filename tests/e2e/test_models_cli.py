@@ -113,6 +113,7 @@ def test_doctor_by_name_and_direct_with_json_and_exit_codes(tmp_path: Path) -> N
         assert sim.stop() == 0
 
 
+@pytest.mark.slow
 def test_switch_and_poll_by_name_directly(tmp_path: Path) -> None:
     sim = Simulator(tmp_path, "--count", "2", "--layout", "cz,strip4", "--profile", "constant:500",
                     "--fault", "busy", "--fault-plugs", "2")
@@ -199,6 +200,7 @@ def test_poll_and_switch_go_through_a_running_service(tmp_path: Path) -> None:
         assert sim.stop() == 0
 
 
+@pytest.mark.slow
 def test_devices_set_edits_one_plug_in_place(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     env = {"POWERMONITOR_CONFIG": str(config)}

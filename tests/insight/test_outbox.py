@@ -79,3 +79,31 @@ async def test_cooldown_dedup_and_retry(tmp_path: Path) -> None:
         assert latest["deliveries"][0]["delivered"] is False
     finally:
         await store.close()
+
+
+async def test_give_up_after_a_week_and_purge_after_a_year(tmp_path: Path) -> None:
+    cfg = parse_sections([{"name": "hook", "url": "https://127.0.0.1/x"}],
+                         [{"name": "gone", "when": "offline", "notify": ["hook"]}])
+    now = [1_800_000_000.0]
+    store = SqliteStore(tmp_path / "pm.db", timezone="UTC")
+    await store.open()
+    try:
+        hook = Flaky()
+        insight = InsightStore(store)
+        dispatcher = Dispatcher(insight, {"hook": hook}, cfg.rules, ZoneInfo("UTC"),
+                                clock=lambda: now[0])
+        old = AlertEvent("gone", "Freezer", "f1", "offline", now[0], notify=("hook",))
+        await dispatcher.submit(old)
+        await dispatcher.deliver_due()  # refused
+        now[0] += 8 * 86400  # a week later the channel is still down
+        await dispatcher.deliver_due()
+        (logged,) = await insight.recent()
+        assert logged["deliveries"][0]["error"].startswith("gave up after 7 days")
+        assert await insight.due(now[0] + 1e9) == []  # never retried again
+        assert await insight.purge(now[0]) == 1  # settled and older than the cut-off
+        assert await insight.recent() == []
+        fresh = AlertEvent("gone", "Freezer", "f1", "offline", now[0], notify=("hook",))
+        await dispatcher.submit(fresh)
+        assert await insight.purge(now[0] + 1) == 0  # still to deliver: kept
+    finally:
+        await store.close()

@@ -35,16 +35,26 @@ async def test_always_on_power_and_standby_cost_of_a_known_base_load(tmp_path: P
                                                power_w=0.0 if off else fridge.power_w(t - T0))))
         samples.append(recorder.record(Reading("charger", datetime.fromtimestamp(t, UTC),
                                                switch=True, power_w=0.3)))
+        boiling = (t - T0) % 3600 < 300  # switched on all along, 0 W between boils
+        samples.append(recorder.record(Reading("kettle", datetime.fromtimestamp(t, UTC),
+                                               switch=True, power_w=2000.0 if boiling else 0.0)))
     store = SqliteStore(tmp_path / "pm.db", timezone="UTC")
     await store.open()
     try:
         for k in range(0, len(samples), 5000):
-            await store.write(samples[k:k + 5000], {"fridge": "Fridge", "charger": "Charger"})
+            await store.write(samples[k:k + 5000], {"fridge": "Fridge", "charger": "Charger",
+                                                    "kettle": "Kettle"})
         await InsightStore(store).save_cycle(Cycle("fridge", T0, T0 + 900, 25.0, 0.0075, 100.0))
         report = await build_report(store, tariff, T0, T0 + 2 * 86400)
+        unpriced = await build_report(store, Tariff(flat_price=0.0), T0, T0 + 2 * 86400)
     finally:
         await store.close()
-    fridge_row, charger_row = report["plugs"]  # sorted by cost
+    kettle_row, fridge_row, charger_row = report["plugs"]  # sorted by cost
+    assert kettle_row["always_on"] == "< 0.5 W"  # its 0 W while switched on is real
+    assert kettle_row["standby_kwh"] == 0.0 and kettle_row["active_kwh"] == kettle_row["kwh"]
+    # no prices in this config: the standby is priced at what the stored costs paid
+    assert unpriced["plugs"][1]["standby_cost_per_year"] == pytest.approx(
+        fridge_row["standby_cost_per_year"], rel=0.01)
     assert fridge_row["name"] == "Fridge"
     assert fridge_row["always_on_w"] == pytest.approx(4.0, rel=0.05)
     assert fridge_row["always_on"] == "4.0 W"
@@ -59,7 +69,7 @@ async def test_always_on_power_and_standby_cost_of_a_known_base_load(tmp_path: P
     assert fridge_row["cycles"] == 1 and fridge_row["cycle_kwh"] == pytest.approx(0.025)
     assert charger_row["always_on"] == "< 0.5 W"
     assert report["total"]["share"] == 100.0
-    assert fridge_row["share"] + charger_row["share"] == pytest.approx(100.0)
+    assert sum(p["share"] for p in report["plugs"]) == pytest.approx(100.0)
     assert fridge_row["kwh_per_month"] == pytest.approx(fridge_row["kwh"] / 2 * 365.25 / 12,
                                                         rel=0.01)
 

@@ -140,3 +140,25 @@ async def running_stack(tmp_path: Path, *, heartbeat_s: float = 15.0) -> AsyncIt
         await writer.stop()
         await store.close()
         await fleet.stop()
+
+
+class served:  # used like a function: async with served(app) as client
+    """Serve ``app`` on a free 127.0.0.1 port for the block; yields a client for it."""
+
+    def __init__(self, app: object) -> None:
+        self.app = app
+
+    async def __aenter__(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        bound: asyncio.Future[int] = loop.create_future()
+        self.task = loop.create_task(serve(self.app, "127.0.0.1", 0,  # type: ignore[arg-type]
+                                           on_started=bound.set_result))
+        port = await asyncio.wait_for(bound, 10)
+        self.client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10,
+                                        trust_env=False)
+        return self.client
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.client.aclose()
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)

@@ -86,6 +86,21 @@ class Engine:
             out += self._reading_rule(rule, device_id, ts, power_w, switch)
         return out
 
+    def cycle_devices(self) -> list[str]:
+        """Plugs (among the known ones) that have a finished/running rule."""
+        return [d for d in self.names if any(r.when in CYCLE_RULES
+                                             for r in self._rules_for(d))]
+
+    def replay(self, device_id: str, ts: float, power_w: float | None) -> list[Output]:
+        """A stored reading fed to the cycle rules only, to rebuild a cycle in progress after a
+        restart. What it yields again (a cycle, its events) carries the same ids as the first
+        time (the cycle's start), so the outbox de-duplicates it."""
+        out: list[Output] = []
+        for rule in self._rules_for(device_id):
+            if rule.when in CYCLE_RULES:
+                out += self._reading_rule(rule, device_id, ts, power_w, None)
+        return out
+
     def availability(self, device_id: str, ts: float, online: bool, kind: str = "",
                      reason: str = "", name: str = "") -> list[Output]:
         if name:

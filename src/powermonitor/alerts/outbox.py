@@ -25,6 +25,11 @@ from .rules import QuietHours, Rule
 
 log = logging.getLogger(__name__)
 
+GIVE_UP_S = 7 * 86400.0
+"""An event not delivered within a week stops being retried (it stays in the log)."""
+KEEP_S = 365 * 86400.0
+"""Settled events are forgotten after a year (cycles are kept: one small row per run)."""
+PURGE_EVERY_S = 3600.0
 RETRY_INITIAL_S = 2.0
 RETRY_CAP_S = 600.0
 IDLE_WAKE_S = 30.0
@@ -90,6 +95,12 @@ class Dispatcher:
                 await self.store.failed(item.event_id, item.channel, now + 3600,
                                         "no such [[notify]] channel in the config")
                 continue
+            if now - item.ts > GIVE_UP_S:
+                log.warning("alert %s to %s: not delivered within %.0f days, giving up",
+                            item.body.get("alert"), item.channel, GIVE_UP_S / 86400)
+                await self.store.give_up(item.event_id, item.channel,
+                                         f"gave up after {GIVE_UP_S / 86400:.0f} days")
+                continue
             event = StoredEvent(item.body)
             try:
                 await notifier.send(event)
@@ -107,8 +118,12 @@ class Dispatcher:
         return done
 
     async def run(self) -> None:
+        purged_at = 0.0
         while True:
             try:
+                if self.clock() - purged_at >= PURGE_EVERY_S:
+                    purged_at = self.clock()
+                    await self.store.purge(purged_at - KEEP_S)
                 await self.deliver_due()
                 next_due = await self.store.next_due()
             except PowermonitorError as exc:

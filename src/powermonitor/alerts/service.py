@@ -30,6 +30,9 @@ from .rules import AlertConfig
 log = logging.getLogger(__name__)
 
 TICK_S = 1.0
+MAX_HELD = 100_000
+REPLAY_S = 6 * 3600.0
+"""After a restart, the last hours of stored readings rebuild the cycles in progress."""
 
 
 class AlertService(HubConsumer):
@@ -51,10 +54,15 @@ class AlertService(HubConsumer):
         self.dispatcher = Dispatcher(self.insight, notifiers, config.rules,
                                      ZoneInfo(tariff.timezone), clock)
         self._outputs: asyncio.Queue[list[Output]] = asyncio.Queue()
+        self._held: list[HubEvent] | None = []  # live events held while replaying
         self.cycles_recorded = 0
         self.events = 0
 
     def take(self, events: list[HubEvent]) -> None:
+        if self._held is not None:
+            self._held.extend(events)
+            del self._held[:-MAX_HELD]  # bounded, like the Hub's queues: the newest matter
+            return
         out: list[Output] = []
         for event in events:
             if isinstance(event, Reading):
@@ -67,7 +75,23 @@ class AlertService(HubConsumer):
         if out:
             self._outputs.put_nowait(out)
 
+    async def replay(self) -> None:
+        """Rebuild cycles in progress from the stored readings, then take the held events."""
+        now = self.clock()
+        try:
+            for device_id in self.engine.cycle_devices():
+                rows = await self.insight.readings(device_id, now - REPLAY_S, now)
+                out: list[Output] = []
+                for ts, power_w in rows:
+                    out += self.engine.replay(device_id, ts, power_w)
+                await self.handle(out)
+        except PowermonitorError as exc:
+            log.warning("alerts: could not replay recent readings: %s", exc)
+        held, self._held = self._held or [], None
+        self.take(held)
+
     async def serve(self) -> None:
+        await self.replay()
         async with asyncio.TaskGroup() as group:
             group.create_task(self._ticker(), name="alerts:tick")
             group.create_task(self._store_outputs(), name="alerts:store")

@@ -14,17 +14,11 @@ from pathlib import Path
 import click
 
 from ..config import Config, load_config, show_config
+from ..config.fields import format_listen
 from ..models import mask_key, redact_url
 from .options import config_option
 
 __all__ = ["check_lines", "config_group"]
-
-
-def _listen(listen: tuple[str, int] | None) -> str:
-    if listen is None:
-        return "off"
-    host, port = listen
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _days(value: float | None) -> str:
@@ -59,11 +53,11 @@ def check_lines(config: Config) -> list[str]:
                  f"{'3 poll intervals (at least 60 s)' if gap is None else f'{gap:g} s'} are "
                  "offline")
     hosts = config.web.allowed_hosts
-    lines.append(f"web: {_listen(config.web.listen)}"
+    lines.append(f"web: {format_listen(config.web.listen)}"
                  + (f" (also answers to: {', '.join(hosts)})" if hosts else ""))
     prom = config.prometheus
     places = (("the web server", prom.web and config.web.listen is not None),
-              (_listen(prom.listen), prom.listen is not None))
+              (format_listen(prom.listen), prom.listen is not None))
     where = [place for place, on in places if on]
     lines.append(f"prometheus: /metrics on {' and '.join(where)}" if where else "prometheus: off")
     lines.append(f"mqtt: {config.mqtt.url}, topics {config.mqtt.topic_prefix}/…"

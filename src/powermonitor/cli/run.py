@@ -48,7 +48,7 @@ def listen_address(config: Config, flag: str | None) -> tuple[str, int] | None:
 
 
 def show_address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return fields.format_listen((host, port))
 
 
 def _bindable(host: str, port: int) -> OSError | None:

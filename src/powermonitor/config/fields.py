@@ -25,7 +25,7 @@ from typing import Any, Final
 from ..errors import ConfigError, UnknownVersionError
 from ..protocol.versions import normalize_version
 
-__all__ = ["FieldError", "Locator", "Table", "check_keys", "hint", "parse_listen"]
+__all__ = ["FieldError", "Locator", "Table", "check_keys", "format_listen", "hint", "parse_listen"]
 
 
 class FieldError(ConfigError):
@@ -164,6 +164,14 @@ def parse_listen(value: str, what: str, default_host: str = "0.0.0.0") -> tuple[
         raise FieldError(what, f"{what!r} must be HOST:PORT such as 127.0.0.1:8000 "
                                f"(got {value!r})")
     return match["host"] or default_host, int(match["port"])
+
+
+def format_listen(listen: tuple[str, int] | None) -> str:
+    """The inverse of :func:`parse_listen`: ``host:port``, ``[v6]:port``, or ``off``."""
+    if listen is None:
+        return "off"
+    host, port = listen
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class Table:

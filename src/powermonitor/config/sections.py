@@ -375,13 +375,6 @@ SECTIONS: Final[Mapping[str, Parser]] = {
 _SECRET: Final = "***"
 
 
-def _listen_text(listen: tuple[str, int] | None) -> str:
-    if listen is None:
-        return "off"
-    host, port = listen
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 def _plain(settings: Any, secrets: tuple[str, ...] = ()) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in dataclass_fields(settings):
@@ -405,10 +398,10 @@ def shown(name: str, settings: Any, source: Mapping[str, Any] | None) -> dict[st
         return {"method": settings.method,
                 "max_gap": settings.max_gap_s if settings.max_gap_s is not None else "auto"}
     if isinstance(settings, WebSettings):
-        return {"listen": _listen_text(settings.listen),
+        return {"listen": f.format_listen(settings.listen),
                 "allowed_hosts": list(settings.allowed_hosts)}
     if isinstance(settings, PrometheusSettings):
-        return {"listen": _listen_text(settings.listen), "web": settings.web}
+        return {"listen": f.format_listen(settings.listen), "web": settings.web}
     if isinstance(settings, MqttSettings):
         out = _plain(settings, ("password",))
         out.pop("host"), out.pop("port"), out.pop("tls")

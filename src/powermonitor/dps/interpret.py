@@ -246,6 +246,11 @@ def _rival_models(
     if not any(values.get(role) is not None for role in _PIV):
         return []
     for profile in _rivals(mapping):
+        voltage = profile.mapping.voltage
+        if voltage is not None and not physics.is_mains(
+            field_value(norm.get(voltage.dp), voltage, "voltage")[0]
+        ):
+            continue  # the usual case: the rival's voltage scale gives no mains voltage
         rival = _read_values(norm, profile.mapping)
         if physics.plausible(rival) and any(rival.get(r) != values.get(r) for r in _PIV):
             for role in values:

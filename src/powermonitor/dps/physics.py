@@ -9,8 +9,9 @@ Two levels, both pure (values in, values and notes out):
   profile) the decimal scales are Tuya's usual ones, but families differ (V/10 or V/100, W/10 or
   W/1, mA or 10 mA). Physics settles what it can: mains voltage lies in 90-265 V, a span under
   one decade, so exactly one scale fits; power and current must agree with that voltage
-  (0.11 ≤ P / V·I ≤ 1.05, again under one decade). What cannot be settled is None with a note
-  that names the DP: never a number off by a factor of ten.
+  (0.11 ≤ P / V·I ≤ 1.05 within the readings' resolution) at the layout's usual scale. Where
+  they do not, nothing is shown: None with a note that names the DP, never a number off by a
+  factor of ten.
 
 For a trusted source (a cloud/devices.json mapping or a profile) the same checks only add
 notes: the doctor shows them, and a wrong mapping is visible instead of silently believed.
@@ -31,6 +32,7 @@ __all__ = [
     "PF_RANGE",
     "counter_step_note",
     "cross_check",
+    "is_mains",
     "plausible",
     "reject_absurd",
     "settle_guess",
@@ -147,7 +149,10 @@ def settle_guess(
     elif power and current is not None and voltage:
         apparent = voltage * current
         fits = [d for d in _DECADES if _pf_fits(power, voltage, current, d)]
-        if fits != [0]:  # the layout itself is in doubt: nothing from it is shown
+        # The layout's own scale stands when physics allows it, even if another decade would
+        # too (a 1 W standby load at 4 mA fits W and W/10): that is how the common layouts
+        # are read. Only when the layout's scale is impossible is nothing shown.
+        if 0 not in fits:  # the layout itself is in doubt: nothing from it is shown
             why = ("power exceeds voltage × current" if power > PF_RANGE[1] * apparent
                    else "no single decimal scale fits power and current")
             _unknown(values, notes, f"DP {pdp} power and DP {idp} current: {why} "
@@ -174,12 +179,17 @@ def _unknown(
     notes.append(note)
 
 
+def is_mains(voltage: float | None) -> bool:
+    """True for a voltage in :data:`MAINS_V`."""
+    return voltage is not None and MAINS_V[0] <= voltage <= MAINS_V[1]
+
+
 def plausible(values: Mapping[MeasurementRole, float | None]) -> bool:
     """True when voltage is mains and power and current fit it, at the scales as read."""
     voltage, power, current = values.get("voltage"), values.get("power"), values.get("current")
     if voltage is None or power is None or current is None:
         return False
-    if not MAINS_V[0] <= voltage <= MAINS_V[1] or power < 0 or current < 0:
+    if not is_mains(voltage) or power < 0 or current < 0:
         return False
     return (power == 0 and current == 0) or (
         current <= _PLUG_MAX_A and _pf_fits(power, voltage, current, 0)

@@ -2,7 +2,7 @@
 
 The minimum of raw readings is too fragile (one glitch reads 0 W), so the always-on power is
 the 5th percentile of short (minutes-long) mean powers over the period, leaving out time the plug
-was switched off (or read exactly 0 W, which a switched-off outlet does). Plugs cannot measure
+was switched off. Plugs cannot measure
 below about 0.5 W, so smaller values are shown as "< 0.5 W", never as a precise number.
 """
 
@@ -28,9 +28,12 @@ def percentile(values: Iterable[float], pct: float = PERCENTILE) -> float | None
     return data[lo] + (data[hi] - data[lo]) * (rank - lo)
 
 
-def always_on_w(averages: Iterable[float | None]) -> float | None:
-    """Always-on power from short mean powers; switched-off (0 W / None) stretches excluded."""
-    return percentile(a for a in averages if a is not None and a > 0.0)
+def always_on_w(averages: Iterable[float | None], *, include_zero: bool = False
+                ) -> float | None:
+    """Always-on power from short mean powers. Callers leave out switched-off time; without
+    ``include_zero`` a mean of exactly 0 W is taken as switched off too (the live standby rule,
+    which sees the switch only as readings)."""
+    return percentile(a for a in averages if a is not None and (include_zero or a > 0.0))
 
 
 def standby_kwh_per_year(always_on: float) -> float:

@@ -11,6 +11,7 @@ by calendar days: a first day measured for 6.6 % of its hours is 0.066 of a day,
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -74,11 +75,17 @@ def projection(rows: Sequence[EnergyRow]) -> dict[str, float]:
             "cost_per_day": cost}
 
 
-def always_on_from(points: Iterable[SeriesPoint]) -> float | None:
-    """Always-on W from minute (or hour) buckets; buckets that never rose above 0 W are time the
-    plug was switched off and are left out."""
-    return always_on_w(p.power_w for p in points
-                       if p.power_w is not None and (p.power_max_w or 0.0) > 0.0)
+def always_on_from(minutes: Sequence[tuple[float, float]], points: Iterable[SeriesPoint]
+                   ) -> tuple[float | None, float]:
+    """``(always-on W, seconds switched on)``. ``minutes`` are raw-sample minute means taken
+    while switched on (see InsightStore.minute_means); older time, where only rollups are kept,
+    adds its minute (or hour) means as they are: without the switch state a 0 W stretch there
+    counts as a real 0 W (a kettle idles at 0 W too)."""
+    first = minutes[0][0] if minutes else math.inf
+    older = [p for p in points if p.ts < first and p.power_w is not None]
+    base = always_on_w([m for _, m in minutes] + [p.power_w or 0.0 for p in older],
+                       include_zero=True)
+    return base, 60.0 * len(minutes) + sum(p.covered_s for p in older)
 
 
 def average_price(tariff: Tariff, since: float, until: float) -> float:
@@ -87,13 +94,12 @@ def average_price(tariff: Tariff, since: float, until: float) -> float:
 
 
 def plug_cost(device_id: str, name: str, rows: Sequence[EnergyRow],
-              points: Sequence[SeriesPoint], cycles: Sequence[Cycle],
-              price: float) -> PlugCost:
+              minutes: Sequence[tuple[float, float]], points: Sequence[SeriesPoint],
+              cycles: Sequence[Cycle], price: float) -> PlugCost:
     kwh = sum(r.wh for r in rows) / 1000
     cost = sum(r.cost for r in rows)
     covered = sum(r.covered_s for r in rows)
-    base = always_on_from(points)
-    on_s = sum(p.covered_s for p in points if (p.power_max_w or 0.0) > 0.0)  # not switched off
+    base, on_s = always_on_from(minutes, points)
     standby = min(kwh, (base or 0.0) * on_s / 3600 / 1000)
     per_year = standby_kwh_per_year(base or 0.0)
     k_day, c_day, _ = per_day_rate(rows)
@@ -157,12 +163,16 @@ async def build_report(store: Store, tariff: Tariff, since: float, until: float,
         by_plug.setdefault(r.device_id, []).append(r)
     insight = InsightStore(store)
     price = average_price(tariff, since, until)
+    if price <= 0:  # no prices configured here: what the stored costs paid on average
+        wh = sum(r.wh for r in rows)
+        price = sum(r.cost for r in rows) / wh * 1000 if wh > 0 else 0.0
     plugs = []
     for device_id, plug_rows in by_plug.items():
+        minutes = await insight.minute_means(device_id, since, until)
         points = await store.history(device_id, since, until, resolution_for(until - since))
         cycles = await insight.cycles(device_id, since, until)
-        plugs.append(plug_cost(device_id, known.get(device_id, device_id), plug_rows, points,
-                               cycles, price))
+        plugs.append(plug_cost(device_id, known.get(device_id, device_id), plug_rows, minutes,
+                               points, cycles, price))
     ranked = rank(plugs)
     return {"since": since, "until": until, "currency": tariff.currency,
             "average_price": price, "plugs": [p.to_json() for p in ranked],

@@ -21,6 +21,7 @@ from ..storage.base import Store
 from .cycles import Cycle
 
 MAX_ERROR = 300
+NEVER_MS = 2**53  # next_ts of a delivery given up: never due again, kept in the log
 
 
 def _ms(ts: float) -> int:
@@ -35,6 +36,7 @@ class Pending:
     channel: str
     attempts: int
     body: dict[str, Any]
+    ts: float  # the event's time
 
 
 class InsightStore:
@@ -64,6 +66,26 @@ class InsightStore:
             f" ORDER BY start_ts LIMIT {int(limit)}"), args)])
         return [Cycle(r[0], r[1] / 1000, r[2] / 1000, r[3], r[4], r[5]) for r in rows]
 
+    # ------------------------------------------------------------------ always-on power
+
+    async def minute_means(self, device_id: str, since: float, until: float
+                           ) -> list[tuple[float, float]]:
+        """(minute start, mean W) from the raw samples taken while the plug was switched on:
+        what the always-on power is computed from, where raw samples are still kept."""
+        (rows,) = await self.store.transact([(
+            ("SELECT ts / 60000, avg(power_w) FROM samples WHERE device_id = ? AND ts >= ?"
+            " AND ts < ? AND power_w IS NOT NULL AND (switch_on IS NULL OR switch_on <> ?)"
+            " GROUP BY ts / 60000 ORDER BY 1"), (device_id, _ms(since), _ms(until), False))])
+        return [(int(r[0]) * 60.0, float(r[1])) for r in rows]
+
+    async def readings(self, device_id: str, since: float, until: float,
+                       limit: int = 100_000) -> list[tuple[float, float | None]]:
+        """(time, W) of the raw samples in the range, oldest first (for the alerts' replay)."""
+        (rows,) = await self.store.transact([(
+            ("SELECT ts, power_w FROM samples WHERE device_id = ? AND ts >= ? AND ts < ?"
+            f" ORDER BY ts LIMIT {int(limit)}"), (device_id, _ms(since), _ms(until)))])
+        return [(int(r[0]) / 1000, r[1]) for r in rows]
+
     # ------------------------------------------------------------------ alerts
 
     async def enqueue(self, event: AlertEvent, channels: Sequence[str], next_ts: float) -> bool:
@@ -84,11 +106,11 @@ class InsightStore:
 
     async def due(self, now: float, limit: int = 50) -> list[Pending]:
         (rows,) = await self.store.transact([(
-            ("SELECT o.event_id, o.channel, o.attempts, e.body FROM alert_outbox o"
+            ("SELECT o.event_id, o.channel, o.attempts, e.body, e.ts FROM alert_outbox o"
             " JOIN alert_events e ON e.id = o.event_id"
             " WHERE o.delivered_ts IS NULL AND o.next_ts <= ? ORDER BY o.next_ts"
             f" LIMIT {int(limit)}"), (_ms(now),))])
-        return [Pending(r[0], r[1], int(r[2]), json.loads(r[3])) for r in rows]
+        return [Pending(r[0], r[1], int(r[2]), json.loads(r[3]), r[4] / 1000) for r in rows]
 
     async def next_due(self) -> float | None:
         (rows,) = await self.store.transact([(
@@ -105,6 +127,23 @@ class InsightStore:
             ("UPDATE alert_outbox SET attempts = attempts + 1, next_ts = ?, last_error = ?"
             " WHERE event_id = ? AND channel = ?"),
             (_ms(retry_at), error[:MAX_ERROR], event_id, channel))])
+
+    async def give_up(self, event_id: str, channel: str, error: str) -> None:
+        """Stop retrying one delivery (kept in the log with its last error)."""
+        await self.store.transact([(
+            ("UPDATE alert_outbox SET next_ts = ?, last_error = ? WHERE event_id = ? AND"
+            " channel = ?"), (NEVER_MS, error[:MAX_ERROR], event_id, channel))])
+
+    async def purge(self, before: float) -> int:
+        """Forget events older than ``before`` whose deliveries are all done or given up."""
+        settled = ("SELECT id FROM alert_events WHERE ts < ? AND id NOT IN (SELECT event_id"
+                   " FROM alert_outbox WHERE delivered_ts IS NULL AND next_ts < ?)")
+        args = (_ms(before), NEVER_MS)
+        _, removed = await self.store.transact([
+            (f"DELETE FROM alert_outbox WHERE event_id IN ({settled})", args),
+            (f"DELETE FROM alert_events WHERE id IN ({settled}) RETURNING id", args),
+        ])
+        return len(removed)
 
     async def recent(self, limit: int = 50, since: float = 0.0) -> list[dict[str, Any]]:
         """Recent events (newest first), each with its delivery state per channel."""

@@ -53,7 +53,6 @@ from .base import (
 from .rollup import (
     Calendar,
     Plan,
-    days_from_hours,
     only_new,
     period_map,
     plan_batch,
@@ -64,9 +63,12 @@ from .schema import POSTGRES_MIGRATIONS, TIERS, pending
 from .tables import (
     DAY_MS,
     DEVICES_SQL,
+    HOURS_SQL,
     ROLLUP_COLUMNS,
     SAMPLE_COLUMNS,
     Dialect,
+    days_rebuild,
+    log_days_rebuilt,
     purge_in_chunks,
     purge_plan,
 )
@@ -330,21 +332,12 @@ class PostgresStore:
                 )
 
     async def _rebuild_days(self, conn: Any, old: str) -> None:
-        cols = ", ".join(c for c, _ in ROLLUP_COLUMNS)
-        hours = await conn.fetch(f"SELECT device_id, bucket_start, {cols} FROM rollup_1h")
-        if hours:
-            first = min(int(r[1]) for r in hours)
-            await conn.execute("DELETE FROM rollup_1d WHERE bucket_end > $1", first)
-            days = days_from_hours(hours, self._cal)
+        rebuild = days_rebuild(await conn.fetch(HOURS_SQL), self._cal)
+        if rebuild is not None:
+            first, days = rebuild
+            await conn.execute(_SQL.delete_days_from(), first)
             await conn.execute(_UPSERT_ROLLUP["1d"], *_columns(days, 16))
-        log.warning(
-            "%s: timezone changed from %s to %s: local days rebuilt from the hourly rollups "
-            "(days older than the oldest hour kept are left in %s)",
-            self.where,
-            old,
-            self.timezone,
-            old,
-        )
+        log_days_rebuilt(log, self.where, old, self.timezone)
 
     async def _timescale(self, conn: Any) -> bool:
         pg = self._pg

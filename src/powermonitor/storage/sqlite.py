@@ -51,7 +51,6 @@ from .base import (
 )
 from .rollup import (
     Calendar,
-    days_from_hours,
     only_new,
     period_map,
     plan_batch,
@@ -59,7 +58,16 @@ from .rollup import (
     to_ms,
 )
 from .schema import APPLICATION_ID, SQLITE_HEADER, SQLITE_MIGRATIONS, TIERS, pending
-from .tables import DEVICES_SQL, ROLLUP_COLUMNS, Dialect, purge_in_chunks, purge_plan
+from .tables import (
+    DEVICES_SQL,
+    HOURS_SQL,
+    ROLLUP_COLUMNS,
+    Dialect,
+    days_rebuild,
+    log_days_rebuilt,
+    purge_in_chunks,
+    purge_plan,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -364,21 +372,12 @@ class SqliteStore:
             )
 
     def _rebuild_days(self, conn: sqlite3.Connection, old: str) -> None:
-        hours = conn.execute(
-            "SELECT device_id, bucket_start, " + ", ".join(_ROLLUP_COLUMNS) + " FROM rollup_1h"
-        ).fetchall()
-        if hours:
-            first = min(int(r[1]) for r in hours)
-            conn.execute("DELETE FROM rollup_1d WHERE bucket_end > ?", (first,))
-            conn.executemany(_UPSERT_ROLLUP["1d"], days_from_hours(hours, self._cal))
-        log.warning(
-            "%s: timezone changed from %s to %s: local days rebuilt from the hourly rollups "
-            "(days older than the oldest hour kept are left in %s)",
-            self.path,
-            old,
-            self.timezone,
-            old,
-        )
+        rebuild = days_rebuild(conn.execute(HOURS_SQL).fetchall(), self._cal)
+        if rebuild is not None:
+            first, days = rebuild
+            conn.execute(_SQL.delete_days_from(), (first,))
+            conn.executemany(_UPSERT_ROLLUP["1d"], days)
+        log_days_rebuilt(log, str(self.path), old, self.timezone)
 
     @classmethod
     @contextlib.contextmanager

@@ -9,12 +9,14 @@ sqlite.py / postgres.py. The DDL itself is in schema.py's versioned migrations.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import StorageError
 from .base import Resolution, Retention
-from .rollup import Calendar, to_ms
+from .rollup import Calendar, days_from_hours, to_ms
 from .schema import TIERS
 
 __all__ = [
@@ -23,6 +25,8 @@ __all__ = [
     "ROLLUP_COLUMNS",
     "SAMPLE_COLUMNS",
     "Dialect",
+    "days_rebuild",
+    "log_days_rebuilt",
     "purge_in_chunks",
     "purge_plan",
 ]
@@ -108,6 +112,10 @@ class Dialect:
             f" {self.marker(2)} ORDER BY {key} LIMIT 1 OFFSET {self.marker(3)}"
         )
 
+    def delete_days_from(self) -> str:
+        """(first hour ms) → delete the local days that end after it (they are rebuilt)."""
+        return f"DELETE FROM rollup_1d WHERE bucket_end > {self.marker(1)}"
+
     def purge_delete(self, table: str, key: str) -> str:
         """(device_id, bound) → delete one chunk."""
         return f"DELETE FROM {table} WHERE device_id = {self.marker(1)} AND {key} < {self.marker(2)}"
@@ -115,6 +123,28 @@ class Dialect:
 
 DEVICES_SQL = "SELECT device_id FROM counters UNION SELECT device_id FROM devices"
 """Every device a store has rows for (what retention walks)."""
+
+HOURS_SQL = (
+    "SELECT device_id, bucket_start, " + ", ".join(c for c, _ in ROLLUP_COLUMNS) + " FROM rollup_1h"
+)
+"""The hourly rollups, as :func:`days_rebuild` takes them."""
+
+
+def days_rebuild(hours: Sequence[Sequence[Any]], cal: Calendar
+                 ) -> tuple[int, list[tuple[object, ...]]] | None:
+    """After a time zone change, the local days again from the hourly rollups: (the first hour
+    kept, the day rows to upsert); None when there are no hours. Days from ``first`` on are
+    deleted first (``Dialect.delete_days_from``); older days stay in the old zone."""
+    if not hours:
+        return None
+    return min(int(r[1]) for r in hours), days_from_hours(hours, cal)
+
+
+def log_days_rebuilt(logger: logging.Logger, where: str, old: str, new: str) -> None:
+    logger.warning(
+        "%s: timezone changed from %s to %s: local days rebuilt from the hourly rollups "
+        "(days older than the oldest hour kept are left in %s)", where, old, new, old,
+    )
 
 
 def purge_plan(retention: Retention, cal: Calendar, now: float) -> list[tuple[str, str, int]]:

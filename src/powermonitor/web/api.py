@@ -7,18 +7,17 @@ Design rules:
 * **Bad input is a clear 4xx.** Types and enums are checked by FastAPI (422); a time that does
   not parse, an empty or reversed range, or a range too long for the resolution is a 400
   naming the parameter and what to write instead.
-* **Switching needs the token** in ``Authorization: Bearer <token>`` or
-  ``X-Powermonitor-Token`` -- a header, never a cookie, so another web page cannot make a
-  browser switch a plug (a cross-origin request cannot set the header without a CORS
-  preflight, which this API never grants). The token is compared in constant time.
+* **Switching needs the token** (checked with the body's type and size before the body is
+  read, by :mod:`powermonitor.web.guard`). Live events need the token or a same-origin page.
+* **Bad input is never a 500**: a time outside the years 1970-9999 is a 422 naming it.
 * **No local key in any response**: the response models have no field that could hold one.
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
 import math
+import re
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -26,18 +25,23 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Final
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from .. import __version__
 from ..energy import max_gap_for
 from ..errors import DeviceTimeoutError, PowermonitorError, UnreachableError, UsageError
-from ..monitor.directory import UnknownPlugError
+from ..limits import MAX_QUERY_DEVICES
+from ..monitor.directory import PlugDirectory, UnknownPlugError
 from ..monitor.hub import PlugState
 from ..storage.base import EnergyRow, Period, Resolution, pick_resolution
-from ..timeparse import iso_utc, parse_time
+from ..timeparse import EARLIEST, LATEST, OutOfRangeError, iso_utc, parse_time
+from .guard import cross_origin, has_token
 from .history import HistoryCache, columns, encode
-from .live import Live, reading_dict
+from .live import Client as LiveClient
+from .live import Live, LiveFull, reading_dict
+from .ports import PlugEntry, WebService
 from .schemas import (
     EnergyOut,
     EnergyRowOut,
@@ -54,7 +58,6 @@ from .schemas import (
 
 if TYPE_CHECKING:
     from ..recorder import Totals
-    from ..service import Service
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +68,9 @@ PERIOD_S: Final[dict[str, float]] = {"hour": HOUR, "day": DAY, "week": 7 * DAY, 
 MAX_POINTS: Final = 50_000
 """A history request that would return more points than this must pick a coarser resolution."""
 MAX_PERIODS: Final = 10_000
+_YEAR: Final = re.compile(r"\s*[+-]?(\d{4,})-")
+"""A date's year: one outside the range :mod:`~powermonitor.timeparse` accepts is a 422 even
+where Python cannot parse the date (year 0, year 10000)."""
 DEFAULT_SPAN: Final[dict[str, str]] = {"hour": "24h", "day": "30d", "week": "182d", "month": "365d"}
 
 
@@ -85,6 +91,35 @@ def _iso(ts: float) -> str:
     return iso_utc(ts)
 
 
+class _EventStream(StreamingResponse):
+    """An SSE response that gives its live slot back however it ends (even unstarted)."""
+
+    def __init__(self, client: LiveClient) -> None:
+        super().__init__(client, media_type="text/event-stream",
+                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        self.client = client
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.client.release()
+
+
+def _parse(name: str, text: str, now: float, zone: ZoneInfo) -> float:
+    """One query time: 422 when out of range, 400 when not a time, naming the parameter."""
+    year = _YEAR.match(text)
+    if year is not None and not _utc(EARLIEST).year <= int(year[1]) < _utc(LATEST).year:
+        raise HTTPException(422, f"{name}: {text!r} is out of range: times must lie between "
+                                 f"{_utc(EARLIEST).year} and {_utc(LATEST).year}")
+    try:
+        return parse_time(text, now, zone)
+    except OutOfRangeError as exc:
+        raise HTTPException(422, f"{name}: {exc}") from None
+    except UsageError as exc:
+        raise _bad(f"{name}: {exc}") from None
+
+
 def _bad(message: str) -> HTTPException:
     return HTTPException(status_code=400, detail=message)
 
@@ -92,8 +127,10 @@ def _bad(message: str) -> HTTPException:
 class Api:
     """The /api routes, bound to one running service."""
 
-    def __init__(self, service: Service, live: Live, cache: HistoryCache | None = None) -> None:
+    def __init__(self, service: WebService, live: Live, plugs: PlugDirectory[PlugEntry],
+                 cache: HistoryCache | None = None) -> None:
         self.service = service
+        self.plugs = plugs
         self.live = live
         self.cache = cache or HistoryCache()
         self.router = APIRouter(prefix="/api", responses={400: {"model": ErrorOut}})
@@ -113,12 +150,20 @@ class Api:
         """A configured plug's device id from its id or name (404 if none; the one lookup rule
         of monitor/directory.py)."""
         try:
-            return self.service.monitor.directory.id_of(name_or_id)
+            return self.plugs.id_of(name_or_id)
         except UnknownPlugError as exc:
             raise HTTPException(404, str(exc)) from None
 
     def name_of(self, device_id: str) -> str:
-        return self.service.monitor.directory.name_of(device_id)
+        return self.plugs.name_of(device_id)
+
+    def resolve_all(self, names: Sequence[str] | None) -> list[str] | None:
+        """Several plugs (``device=`` repeated): None for all plugs."""
+        if not names:
+            return None
+        if len(names) > MAX_QUERY_DEVICES:
+            raise HTTPException(422, f"too many plugs named (at most {MAX_QUERY_DEVICES})")
+        return [self.resolve(d) for d in names]
 
     def times(self, since: str | None, until: str | None, default_span: str
               ) -> tuple[float, float]:
@@ -127,19 +172,14 @@ class Api:
         ``since`` the range is ``default_span`` back from ``until``."""
         now = time.time()
         zone = self.zone
-        try:
-            end = now if until is None else parse_time(until, now, zone)
-        except UsageError as exc:
-            raise _bad(f"until: {exc}") from None
-        try:  # relative times count back from now, as on the command line
-            start = parse_time(since, now, zone) if since is not None else (
-                parse_time(default_span, end, zone))
-        except UsageError as exc:
-            raise _bad(f"since: {exc}") from None
+        end = now if until is None else _parse("until", until, now, zone)
+        # relative times count back from now, as on the command line
+        start = (_parse("since", since, now, zone) if since is not None else
+                 _parse("since", default_span, end, zone))
         if not (math.isfinite(start) and math.isfinite(end)):
             raise _bad("since and until must be real times")
         if start > end:
-            raise _bad(f"since ({_utc(start).isoformat()}) is after until ({_utc(end).isoformat()})")
+            raise _bad(f"since ({iso_utc(start)}) is after until ({iso_utc(end)})")
         if start == end:
             raise _bad("since and until are the same moment: the range is empty")
         return start, end
@@ -171,17 +211,17 @@ class Api:
     def plug_out(self, device_id: str, today: dict[str, tuple[float, float]] | None,
                  all_totals: Mapping[str, Totals]) -> PlugOut:
         service = self.service
-        coordinator = service.monitor.coordinators[device_id]
-        state = service.hub.states.get(device_id) or PlugState(device_id, coordinator.name)
+        entry = self.plugs.find(device_id)  # every caller passes a resolved id
+        state = service.hub.states.get(device_id) or PlugState(device_id, entry.name)
         totals = all_totals.get(device_id)
         reading = state.reading
         day = None if today is None else today.get(device_id, (0.0, 0.0))
         return PlugOut(
             id=device_id,
-            name=coordinator.name,
-            host=coordinator.plug.host,
-            port=coordinator.plug.port,
-            protocol=state.protocol or coordinator.version,
+            name=entry.name,
+            host=entry.host,
+            port=entry.port,
+            protocol=state.protocol or entry.version,
             online=state.online,
             since=state.since,
             reason=state.reason,
@@ -206,7 +246,7 @@ class Api:
             return HealthOut(
                 status="ok", version=__version__,
                 uptime_s=round(time.time() - service.started_at, 3),
-                plugs=len(service.monitor.coordinators),
+                plugs=len(self.plugs),
                 online=sum(1 for s in states.values() if s.online),
                 live_clients=self.live.clients,
             )
@@ -215,7 +255,7 @@ class Api:
         async def plugs() -> PlugList:
             today = await self.today(None)
             totals = service.recorder.totals()
-            items = [self.plug_out(d, today, totals) for d in service.monitor.coordinators]
+            items = [self.plug_out(d, today, totals) for d in self.plugs]
             power = sum(p.reading.power_w or 0.0 for p in items if p.online and p.reading)
             return PlugList(
                 plugs=items, currency=self.currency, timezone=self.zone.key,
@@ -244,20 +284,21 @@ class Api:
             start, end = self.times(since, until, "24h")
             span = end - start
             chosen: Resolution = resolution or pick_resolution(span)
-            coordinator = service.monitor.coordinators[device_id]
-            interval = service.config.interval_for(coordinator.plug)
+            entry = self.plugs.find(device_id)
+            interval = entry.interval_s
             step = interval if chosen == "raw" else BUCKET_S[chosen]
             if span / step > MAX_POINTS:
                 raise _bad(
                     f"{span / DAY:.1f} days at resolution {chosen} is about "
-                    f"{span / step:,.0f} points (at most {MAX_POINTS:,}): "
-                    f"use a coarser resolution ({pick_resolution(span)}) or a shorter range"
+                    f"{span / step:,.0f} points (at most {MAX_POINTS:,}): " + (
+                        "use a shorter range" if chosen == "1d" else
+                        f"use a coarser resolution ({pick_resolution(span)}) or a shorter range")
                 )
             gap = max_gap_for(interval) if chosen == "raw" else 1.5 * step
 
             async def compute() -> bytes:
                 points = await service.store.history(device_id, start, end, chosen)
-                head = {"id": device_id, "name": coordinator.name,
+                head = {"id": device_id, "name": entry.name,
                         "since": _iso(start), "until": _iso(end), "since_ts": start,
                         "until_ts": end, "resolution": chosen, "gap_s": gap}
                 return encode(head, columns(points, chosen == "raw", gap, step))
@@ -276,7 +317,7 @@ class Api:
             device: Annotated[list[str] | None, Query(
                 description="plug id or name; repeat for several; all plugs when absent")] = None,
         ) -> EnergyOut:
-            ids = [self.resolve(d) for d in device] if device else None
+            ids = self.resolve_all(device)
             start, end = self.times(since, until, DEFAULT_SPAN[by])
             start = self.period_start(by, start)  # whole local periods: no partial first bar
             if (end - start) / PERIOD_S[by] > MAX_PERIODS:
@@ -308,8 +349,10 @@ class Api:
         @router.post(
             "/plugs/{plug}/switch", response_model=SwitchOut,
             responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut},
-                       404: {"model": ErrorOut}, 503: {"model": ErrorOut}},
-            dependencies=[Depends(self.require_token)],
+                       404: {"model": ErrorOut}, 413: {"model": ErrorOut},
+                       415: {"model": ErrorOut}, 503: {"model": ErrorOut}},
+            description="Needs the token (Authorization: Bearer, or X-Powermonitor-Token) and "
+                        "a JSON body (Content-Type: application/json) of at most 16 KiB.",
         )
         async def switch(plug: str, body: SwitchIn) -> SwitchOut:
             device_id = self.resolve(plug)
@@ -334,16 +377,25 @@ class Api:
 
         @router.get("/events", response_class=StreamingResponse,
                     responses={200: {"content": {"text/event-stream": {}},
-                                     "description": "reading and availability events"}})
+                                     "description": "reading and availability events"},
+                               403: {"model": ErrorOut}, 503: {"model": ErrorOut}},
+                    description="Needs the token, unless asked by a page of this server "
+                                "(same origin). At most a few clients at once (503 beyond).")
         async def events(
+            request: Request,
             device: Annotated[list[str] | None, Query(
                 description="only these plugs (id or name); all when absent")] = None,
         ) -> StreamingResponse:
-            ids = [self.resolve(d) for d in device] if device else []
-            return StreamingResponse(
-                self.live.stream(ids), media_type="text/event-stream",
-                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-            )
+            foreign = cross_origin(request.scope)
+            if foreign is not None and not has_token(request.scope, service.token):
+                raise HTTPException(403, f"live events are for pages of this server ({foreign}) "
+                                         "or clients with the token")
+            ids = self.resolve_all(device) or []
+            try:
+                client = self.live.open(ids)
+            except LiveFull as exc:
+                raise HTTPException(503, str(exc), headers={"Retry-After": "10"}) from None
+            return _EventStream(client)
 
     def period_start(self, by: Period, ts: float) -> float:
         """The start of the local calendar period holding ``ts`` (so bars are whole periods)."""
@@ -359,24 +411,3 @@ class Api:
                 day = day.replace(day=1)
             moment = datetime.combine(day, datetime.min.time(), zone)
         return moment.timestamp()
-
-    async def require_token(
-        self,
-        authorization: Annotated[str | None, Header()] = None,
-        x_powermonitor_token: Annotated[str | None, Header()] = None,
-    ) -> None:
-        """401 without a token, 403 with a wrong one."""
-        given = x_powermonitor_token
-        if given is None and authorization is not None:
-            scheme, _, value = authorization.partition(" ")
-            if scheme.lower() == "bearer" and value.strip():
-                given = value.strip()
-        if not given:
-            raise HTTPException(
-                401, "switching needs the token: send 'Authorization: Bearer <token>' or "
-                     "'X-Powermonitor-Token: <token>' (the service prints it at startup)",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        expected = self.service.token
-        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
-            raise HTTPException(403, "wrong token")

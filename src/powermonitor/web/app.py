@@ -1,9 +1,10 @@
-"""The web application (dashboard + JSON API) and the server that runs it in the service's loop.
+"""The web application: dashboard + JSON API over the running service.
 
-``create_app(service)`` builds a FastAPI app over a running :class:`~powermonitor.service.Service`
-(FastAPI validates requests and publishes /openapi.json and /docs). ``serve(app, host, port)``
-runs uvicorn in the *current* event loop, beside the monitor, and stops cleanly when its task
-is cancelled: the live streams are ended first, so shutdown never waits on an open page.
+``create_app(service)`` builds a FastAPI app over anything shaped like
+:class:`~powermonitor.web.ports.WebService` (FastAPI validates requests and publishes
+/openapi.json). Every request passes :class:`~powermonitor.web.guard.Guard` first (Host
+check, token and body limits); :func:`~powermonitor.web.server.serve` runs it in the service's
+loop with connection limits.
 
 Binds are the caller's decision (the service binds 127.0.0.1 unless told otherwise). The
 dashboard's files ship in ``static/`` (uPlot vendored, no CDN), so it works offline.
@@ -11,33 +12,33 @@ dashboard's files ship in ``static/`` (uPlot vendored, no CDN), so it works offl
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Collection
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
-import uvicorn
 from fastapi import FastAPI
-from fastapi.responses import FileResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
+from ..limits import MAX_LIVE_CLIENTS
 from .api import Api
+from .guard import Guard
 from .history import HistoryCache
 from .insight_api import insight_router
-from .live import HEARTBEAT_S, QUEUE_SIZE, Live
+from .live import HEARTBEAT_S, Live
+from .ports import WebService, plug_directory
+from .server import serve
 
-if TYPE_CHECKING:
-    from ..service import Service
+__all__ = ["create_app", "serve"]
 
 log = logging.getLogger(__name__)
 
 STATIC_DIR: Final = Path(__file__).with_name("static")
-SHUTDOWN_TIMEOUT_S: Final = 5
 
 _SECURITY_HEADERS: Final = [
     (b"x-content-type-options", b"nosniff"),
@@ -68,17 +69,29 @@ class _SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+async def _invalid(request: Request, exc: Exception) -> JSONResponse:
+    """422 naming what is wrong where, without echoing the input back: a hostile value (NaN,
+    megabytes of text) must neither break the JSON of the answer nor be reflected."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    return JSONResponse(status_code=422, content={"detail": [
+        {"type": str(e.get("type", "")), "loc": [str(p) for p in e.get("loc", ())],
+         "msg": str(e.get("msg", ""))} for e in errors]})
+
+
 def create_app(
-    service: Service,
+    service: WebService,
     *,
+    allowed_hosts: Collection[str] | None = None,
     heartbeat_s: float = HEARTBEAT_S,
-    queue_size: int = QUEUE_SIZE,
+    max_live_clients: int = MAX_LIVE_CLIENTS,
     cache_history: bool = True,
 ) -> FastAPI:
     """The dashboard and API over ``service``.
 
-    ``app.state.live`` is the SSE fan-out and ``app.state.history_cache`` the cache of encoded
-    history bodies (``cache_history=False`` turns it off, for measurements).
+    ``allowed_hosts`` are the names (besides IP literals and localhost) the server answers to;
+    None takes ``[web] allowed_hosts`` from the service's configuration. ``app.state.live`` is the SSE fan-out and
+    ``app.state.history_cache`` the cache of encoded history bodies (``cache_history=False``
+    turns it off, for measurements).
     """
     app = FastAPI(
         title="powermonitor",
@@ -89,12 +102,15 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
-    live = Live(service.hub, service.names, heartbeat_s=heartbeat_s, queue_size=queue_size)
+    plugs = plug_directory(service.config)
+    names = plugs.names()
+    live = Live(service.hub, lambda: names, heartbeat_s=heartbeat_s,
+                max_clients=max_live_clients)
     cache = HistoryCache(enabled=cache_history)
     app.state.service = service
     app.state.live = live
     app.state.history_cache = cache
-    api = Api(service, live, cache)
+    api = Api(service, live, plugs, cache)
     app.include_router(api.router)
     app.include_router(insight_router(api))
 
@@ -104,100 +120,10 @@ def create_app(
     async def dashboard() -> FileResponse:
         return FileResponse(index, headers={"Cache-Control": "no-cache"})
 
+    app.add_exception_handler(RequestValidationError, _invalid)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(_SecurityHeaders)
+    if allowed_hosts is None:
+        allowed_hosts = service.config.web.allowed_hosts
+    app.add_middleware(Guard, token=lambda: service.token, allowed_hosts=allowed_hosts)
     return app
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its signal handlers: the service owns SIGINT/SIGTERM and cancels us."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.ready = asyncio.Event()
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        if self.started:
-            self.ready.set()
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    """Bind here, not in uvicorn (which calls sys.exit on a bind error): a clear OSError."""
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-        sock = socket.socket(family, kind, proto)
-    except OSError as exc:
-        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(128)
-        sock.setblocking(False)
-    except OSError as exc:
-        sock.close()
-        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-    return sock
-
-
-async def serve(
-    app: ASGIApp,
-    host: str,
-    port: int,
-    *,
-    on_started: Callable[[int], None] | None = None,
-    what: str = "dashboard",
-) -> None:
-    """Serve ``app`` (the one :func:`create_app` made, or any ASGI app) on host:port in the
-    running loop until cancelled.
-
-    ``port`` 0 picks a free port; ``on_started`` receives the bound port once the server
-    accepts connections. A port that cannot be bound raises OSError with the address in it.
-    ``what`` names the server in the log line (the ``--metrics-listen`` listener serves here too).
-    """
-    sock = _listen(host, port)
-    bound = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app, log_config=None, log_level="warning", access_log=False, lifespan="off",
-        ws="none", timeout_graceful_shutdown=SHUTDOWN_TIMEOUT_S, server_header=False,
-    )
-    server = _Server(config)
-    loop = asyncio.get_running_loop()
-    task = loop.create_task(server.serve(sockets=[sock]), name=f"web:{host}:{bound}")
-    ready = loop.create_task(server.ready.wait())
-    try:
-        await asyncio.wait((task, ready), return_when=asyncio.FIRST_COMPLETED)
-        if server.started:
-            log.info("%s at http://%s:%d/", what, f"[{host}]" if ":" in host else host, bound)
-            if on_started is not None:
-                on_started(bound)
-        await asyncio.shield(task)
-    except asyncio.CancelledError:
-        await _stop(app, server, task)
-        raise
-    finally:
-        ready.cancel()
-        sock.close()
-
-
-async def _stop(app: ASGIApp, server: _Server, task: asyncio.Task[None]) -> None:
-    """End the live streams, then let uvicorn finish the requests in flight (bounded)."""
-    live = getattr(getattr(app, "state", None), "live", None)
-    if isinstance(live, Live):
-        live.close()
-    server.should_exit = True
-    try:
-        await asyncio.wait_for(asyncio.shield(task), SHUTDOWN_TIMEOUT_S + 2.0)
-    except (TimeoutError, asyncio.CancelledError):  # too slow, or cancelled again: stop now
-        server.force_exit = True
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait((task,), timeout=1.0)
-    except Exception:  # the server failed while stopping; we are stopping anyway
-        log.exception("the web server failed while stopping")
