@@ -100,10 +100,11 @@ class SoakResult:
     http: dict[str, int] = field(default_factory=dict)
     sse_events: int = 0
     health_zero_when_sim_dead: list[bool] = field(default_factory=list)
+    kills: list[list[Any]] = field(default_factory=list)  # [what, down at, back at]
     problems: list[str] = field(default_factory=list)
 
     def markdown(self) -> str:
-        rows = [(k, v) for k, v in asdict(self).items() if k != "problems"]
+        rows = [(k, v) for k, v in asdict(self).items() if k not in ("problems", "kills")]
         out = ["| what | value |", "|---|---|"]
         out += [f"| {k} | {json.dumps(v, sort_keys=True) if isinstance(v, dict | list) else v} |"
                 for k, v in rows]
@@ -337,6 +338,7 @@ class Soak:
                     await self.start_service(config, flood)
                     self.killing = False
                 self.outages.append((down, time.time(), self.bound))
+                res.kills.append([what, round(down, 3), round(time.time(), 3)])
             await asyncio.sleep(max(0.0, t0 + cfg.duration - time.time()))
             run_end = time.time()
             pending = self.pending(run_end)
