@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -41,7 +41,7 @@ from .errors import (
     ProtocolError,
     UnreachableError,
 )
-from .models import mask_key
+from .models import DeviceInfo, mask_key
 from .protocol.versions import AUTO_ORDER
 
 __all__ = ["Finding", "Target", "diagnose", "exit_code"]
@@ -64,15 +64,10 @@ class Finding:
 
 
 @dataclass(frozen=True, slots=True)
-class Target:
-    """The plug to examine (from the command line or the config)."""
+class Target(DeviceInfo):
+    """The plug to examine (from the command line or the config): how to reach it, plus what
+    helps read its data points."""
 
-    device_id: str
-    host: str
-    local_key: str = field(default="", repr=False)
-    version: str = "auto"
-    port: int = 6668
-    name: str = ""
     product_id: str = ""
     mapping: DpMapping | None = None
 

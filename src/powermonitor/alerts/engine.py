@@ -201,26 +201,33 @@ class Engine:
                                            c if ev.kind == "finished" else None, c.start))
         return out
 
-    def _overload_due(self, rule: Rule, device_id: str, ts: float) -> list[Output]:
+    def _timer_due(self, rule: Rule, device_id: str, ts: float) -> tuple[_Timer, float] | None:
+        """``(timer, at)`` when a condition held for ``for_s`` fires now (first time, or again
+        after ``repeat_s``); marks it fired. None when nothing is due."""
         t = self._timers.get((rule.name, device_id))
         if t is None or t.since is None or ts < t.since + rule.for_s:
-            return []
+            return None
         if t.fired_at is not None and (not rule.repeat_s or ts < t.fired_at + rule.repeat_s):
-            return []
+            return None
         at = t.since + rule.for_s if t.fired_at is None else ts
         t.fired_at = at
+        return t, at
+
+    def _overload_due(self, rule: Rule, device_id: str, ts: float) -> list[Output]:
+        due = self._timer_due(rule, device_id, ts)
+        if due is None:
+            return []
+        _, at = due
         return [self._event(rule, device_id, "overload", at,
                             {"power_w": self._power.get(device_id), "above_w": rule.above_w,
                              "for_s": rule.for_s})]
 
     def _offline_due(self, rule: Rule, device_id: str, ts: float) -> list[Output]:
-        t = self._timers.get((rule.name, device_id))
-        if t is None or t.since is None or ts < t.since + rule.for_s:
+        due = self._timer_due(rule, device_id, ts)
+        if due is None:
             return []
-        if t.fired_at is not None and (not rule.repeat_s or ts < t.fired_at + rule.repeat_s):
-            return []
-        at = t.since + rule.for_s if t.fired_at is None else ts
-        t.fired_at = at
+        t, at = due
+        assert t.since is not None  # checked by _timer_due
         return [self._event(rule, device_id, "offline", at,
                             {"offline_s": round(at - t.since, 1), "reason": t.detail[:200]})]
 

@@ -286,12 +286,7 @@ class TuyaDevice:
             else:
                 frame = conn.refresh(refresh)  # sent (and numbered) first
                 frame += conn.query(int(self._clock()))
-            waiter = self._send(frame, self._query_wanted, "status")
-            try:
-                reply = await waiter
-            finally:
-                if self._waiter is waiter:
-                    self._waiter = None
+            reply = await self._exchange(frame, self._query_wanted, "status")
             if type(reply) is ev.DeviceErrorReply:
                 await self._device22_retry(conn, reply)
             return dict(self.dps)
@@ -383,14 +378,18 @@ class TuyaDevice:
             raise (error or self._closed_error()) from None
         return waiter
 
-    async def _request(self, frame: bytes, wanted: frozenset[int], what: str) -> ev.Event:
-        """Write one request and wait for its answer; a refusal raises DeviceReportedError."""
+    async def _exchange(self, frame: bytes, wanted: frozenset[int], what: str) -> ev.Event:
+        """Write one request and wait for its answer (a refusal is returned, not raised)."""
         waiter = self._send(frame, wanted, what)
         try:
-            reply = await waiter
+            return await waiter
         finally:
             if self._waiter is waiter:
                 self._waiter = None
+
+    async def _request(self, frame: bytes, wanted: frozenset[int], what: str) -> ev.Event:
+        """Write one request and wait for its answer; a refusal raises DeviceReportedError."""
+        reply = await self._exchange(frame, wanted, what)
         if type(reply) is ev.DeviceErrorReply:
             _raise_refused(reply, what)
         return reply

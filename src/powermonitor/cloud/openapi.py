@@ -92,15 +92,41 @@ class _Token:
     uid: str = ""
 
 
-def _read_bounded(response: httpx.Response) -> bytes:
+def read_bounded(response: httpx.Response, who: str = "the cloud") -> bytes:
+    """The reply body, refused past MAX_REPLY_BYTES (both cloud routes read through this)."""
     chunks: list[bytes] = []
     size = 0
     for chunk in response.iter_bytes():
         size += len(chunk)
         if size > MAX_REPLY_BYTES:
-            raise CloudError(f"the cloud's reply is larger than {MAX_REPLY_BYTES} bytes")
+            raise CloudError(f"{who}'s reply is larger than {MAX_REPLY_BYTES} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def json_object(raw: bytes) -> dict[str, Any] | None:
+    """``raw`` parsed as a JSON object, or None (not JSON, too deep, or not an object)."""
+    try:
+        reply = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    return reply if isinstance(reply, dict) else None
+
+
+def add_specifications(found: dict[str, CloudDevice], notes: list[str],
+                       fetch: Callable[[str], Any]) -> None:
+    """Give every non-sub device the DP mapping ``fetch(device_id)`` returns; a device
+    without specifications (code 2009) is skipped quietly, any other refusal noted."""
+    for dev_id, dev in list(found.items()):
+        if dev.sub:
+            continue
+        try:
+            spec = fetch(dev_id)
+        except CloudError as exc:
+            if exc.code != "2009":
+                notes.append(f"no DP specifications for {dev.name}: {exc}")
+            continue
+        found[dev_id] = replace(dev, mapping=mapping_from_specifications(spec))
 
 
 class OpenApi:
@@ -171,17 +197,14 @@ class OpenApi:
             with self._http.stream(method, path, params={k: str(v) for k, v in (params or {}).items()},
                                    content=payload,
                                    headers=headers) as response:
-                raw = _read_bounded(response)
+                raw = read_bounded(response)
                 status = response.status_code
         except httpx.HTTPError as exc:
             # The exception text can hold the full URL: name its type only, and drop the chain.
             raise CloudError(f"cannot reach the Tuya cloud at {self.base_url}: "
                              f"{type(exc).__name__}") from None
-        try:
-            reply = json.loads(raw)
-        except (ValueError, RecursionError):
-            reply = None
-        if not isinstance(reply, dict):
+        reply = json_object(raw)
+        if reply is None:
             raise CloudError(f"the Tuya cloud at {self.base_url} answered {label} with HTTP "
                              f"{status} and no JSON object (wrong --base-url?)")
         return reply
@@ -359,16 +382,8 @@ def fetch_devices(api: OpenApi, device_id: str | None = None, *,
             notes.append(f"second device list not read: {exc}")
     _fill_factory_infos(api, found, notes)
     if specifications:
-        for dev_id, dev in list(found.items()):
-            if dev.sub:
-                continue
-            try:
-                spec = api.get(f"/v1.1/devices/{dev_id}/specifications", label="specifications")
-            except CloudError as exc:
-                if exc.code != "2009":
-                    notes.append(f"no DP specifications for {dev.name}: {exc}")
-                continue
-            found[dev_id] = replace(dev, mapping=mapping_from_specifications(spec))
+        add_specifications(found, notes, lambda dev_id: api.get(
+            f"/v1.1/devices/{dev_id}/specifications", label="specifications"))
     return FetchResult(tuple(found.values()), tuple(notes))
 
 

@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import importlib
 import io
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import httpx
@@ -30,11 +29,10 @@ from .devices import (
     MAX_DEVICES,
     CloudDevice,
     device_from_cloud,
-    mapping_from_specifications,
     safe_path_part,
 )
 from .errors import CloudError, cloud_error
-from .openapi import MAX_REPLY_BYTES, FetchResult, quiet_http_logs
+from .openapi import FetchResult, add_specifications, json_object, quiet_http_logs, read_bounded
 
 __all__ = [
     "DEFAULT_CLIENT_ID",
@@ -141,19 +139,12 @@ class QrLogin:
               ) -> dict[str, Any]:
         try:
             with self._http.stream(method, path, params=params) as response:
-                raw = b""
-                for chunk in response.iter_bytes():
-                    raw += chunk
-                    if len(raw) > MAX_REPLY_BYTES:
-                        raise CloudError(f"the login server's reply to {label} is too large")
+                raw = read_bounded(response, "the login server")
         except httpx.HTTPError as exc:
             raise CloudError(f"cannot reach the Tuya login server at {self.base_url}: "
                              f"{type(exc).__name__}") from None
-        try:
-            reply = json.loads(raw)
-        except (ValueError, RecursionError):
-            reply = None
-        if not isinstance(reply, dict):
+        reply = json_object(raw)
+        if reply is None:
             raise CloudError(f"the Tuya login server at {self.base_url} answered {label} "
                              "with no JSON object (wrong --base-url?)")
         return reply
@@ -284,14 +275,6 @@ def fetch_shared_devices(api: SharingApi, *, specifications: bool = True) -> Fet
             if dev is not None and len(found) < MAX_DEVICES:
                 found.setdefault(dev.device_id, dev)
     if specifications:
-        for dev_id, dev in list(found.items()):
-            if dev.sub:
-                continue
-            try:
-                spec = api.get(f"/v1.1/m/life/{dev_id}/specifications", label="specifications")
-            except CloudError as exc:
-                if exc.code != "2009":
-                    notes.append(f"no DP specifications for {dev.name}: {exc}")
-                continue
-            found[dev_id] = replace(dev, mapping=mapping_from_specifications(spec))
+        add_specifications(found, notes, lambda dev_id: api.get(
+            f"/v1.1/m/life/{dev_id}/specifications", label="specifications"))
     return FetchResult(tuple(found.values()), tuple(notes))

@@ -655,7 +655,8 @@
     setInterval(() => { loadHistory(); loadEnergy(); }, REFRESH_CHARTS_MS);
   }
 
-  // for the browser tests and curious users: the live state and the charts
-  window.powermonitor = { state, charts, data: chartData };
+  // for the browser tests and curious users: the live state and the charts; insight.js
+  // (loaded after this file) builds its DOM with the same el()
+  window.powermonitor = { state, charts, data: chartData, el };
   start();
 })();

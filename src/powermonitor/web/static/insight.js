@@ -5,16 +5,7 @@
   const dash = "–";
   const isNum = (v) => typeof v === "number" && Number.isFinite(v);
 
-  function el(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(attrs || {})) {
-      if (key === "class") node.className = value;
-      else if (key === "text") node.textContent = value;
-      else node.setAttribute(key, value);
-    }
-    for (const child of children) node.append(child);
-    return node;
-  }
+  const el = window.powermonitor.el; // app.js, loaded first (both scripts are deferred)
   function money(value, currency) {
     if (!isNum(value)) return dash;
     try {
