@@ -5,7 +5,9 @@ through the same sans-IO core as the client (device role), accepts one client co
 time, answers heartbeats, drops a connection after ~30 s of silence, acknowledges a control and
 then pushes the changed values. A frame it cannot open (wrong key or version) is answered
 under its own key, as real plugs do, so clients see an integrity failure rather than a close.
-Faults can be injected per plug to test clients' error paths (:data:`FAULTS` names them).
+Faults can be injected per plug to test clients' error paths (:data:`FAULTS` names them; they
+live in faults.py). A little over 500 lines: the session, the server and the fleet that starts
+them are one unit; each part is short.
 """
 
 from __future__ import annotations

@@ -5,6 +5,10 @@
 // /api/energy for the charts. Switching posts to /api/plugs/{id}/switch with the token in an
 // Authorization header (asked once, kept in localStorage). Gaps arrive as null points and are
 // drawn as gaps (spanGaps: false). Views: "#/" (all plugs) and "#/plug/<id>" (one plug).
+//
+// Longer than ~500 lines because it is one page's script without a build step: splitting it
+// would mean ES modules or a shared global per part; its sections (formatting, cards, charts,
+// views, live events) share the page state. insight.js, loaded after it, reuses its el().
 "use strict";
 
 (() => {
