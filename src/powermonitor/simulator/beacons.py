@@ -36,7 +36,8 @@ from ..protocol.discovery import (
     encode_beacon,
 )
 from ..transport.udp import Address, UdpEndpoint, open_listener
-from .server import Fleet, PlugServer, check_loopback, is_loopback
+from .faults import check_loopback, is_loopback
+from .server import Fleet, PlugServer
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,6 @@ Faults can be injected per plug to test clients' error paths (:data:`FAULTS` nam
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import logging
 import os
@@ -27,7 +26,22 @@ from ..protocol import events as ev
 from ..protocol.commands import Cmd
 from ..protocol.connection import Connection, Role
 from ..protocol.versions import normalize_version
+from .faults import FAULTS, Faults, check_loopback, is_loopback
 from .plug import PlugSpec, SimulatedPlug, make_identity
+
+__all__ = [  # Faults and the loopback rule live in faults.py; re-exported, import paths kept
+    "BUSY_GRACE_S",
+    "FAULTS",
+    "FLOOD_FRAMES",
+    "FLOOD_NEW_IDS",
+    "JUNK_REPLY",
+    "Faults",
+    "Fleet",
+    "PlugServer",
+    "check_loopback",
+    "fleet_specs",
+    "is_loopback",
+]
 
 log = logging.getLogger(__name__)
 
@@ -40,58 +54,6 @@ FLOOD_NEW_IDS = 40
 """New DP ids in each dp-flood push."""
 JUNK_REPLY = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
 """What a junk plug answers: bytes with no Tuya prefix (another service on the port)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Faults:
-    """Misbehaviour to inject. All off by default."""
-
-    delay_s: float = 0.0  # wait before every reply
-    drop_after: int = 0  # close the connection after this many requests (0 = never)
-    garbage: float = 0.0  # probability of sending junk bytes before a reply
-    silent: bool = False  # accept connections, never answer
-    wrong_key: bool = False  # reply under a different key (client sees integrity errors)
-    busy: bool = False  # accept, then close at once: another app holds the plug
-    junk: bool = False  # answer every request with bytes that are not Tuya frames
-    dp_flood: bool = False  # once connected, push ever-new DP ids as fast as it can, never reply
-    push_flood: bool = False  # once connected, push the same values as fast as it can, never reply
-
-    @classmethod
-    def named(cls, names: Collection[str], **base: Any) -> Faults:
-        """Faults from their :data:`FAULTS` names (``--fault busy``), on top of ``base``."""
-        flags: dict[str, Any] = dict(base)
-        for name in names:
-            if name not in FAULTS:
-                raise PowermonitorError(f"unknown fault {name!r}; known: {', '.join(FAULTS)}")
-            flags[FAULTS[name]] = True
-        return cls(**flags)
-
-
-FAULTS: dict[str, str] = {
-    "busy": "busy",
-    "silent": "silent",
-    "wrong-key": "wrong_key",
-    "junk": "junk",
-    "dp-flood": "dp_flood",
-    "push-flood": "push_flood",
-}
-"""``--fault`` names and the :class:`Faults` flag each sets."""
-
-
-def is_loopback(host: str) -> bool:
-    """True for localhost and any loopback address (127.0.0.0/8, ::1)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_loopback(host: str) -> None:
-    """The simulator never listens beyond this machine."""
-    if not is_loopback(host):
-        raise PowermonitorError(f"the simulator only listens on loopback, not {host!r}")
 
 
 class _Session(asyncio.Protocol):

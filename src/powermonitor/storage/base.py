@@ -124,8 +124,11 @@ class Store(Protocol):
     async def backfill(
         self, samples: Sequence[Sample], names: dict[str, str], *, now: float | None = None
     ) -> None:
-        """:meth:`write` for loading history (the demo's past week, an import): what retention
-        would already delete relative to ``now`` is not written; counters get everything."""
+        """:meth:`write` for loading history (the demo's past week, an import): rows that
+        retention would already delete (relative to ``now``, default the current time) are not
+        written (raw samples older than ``raw_days``, minute buckets older than
+        ``minute_days``); hours, days and counters get everything. Duplicates are recognised
+        only among samples kept raw."""
 
     async def counters(self) -> dict[str, Counter]: ...
 

@@ -63,10 +63,12 @@ from .schema import POSTGRES_MIGRATIONS, TIERS, pending
 from .tables import (
     DAY_MS,
     DEVICES_SQL,
+    ENERGY_TABLES,
     HOURS_SQL,
     ROLLUP_COLUMNS,
     SAMPLE_COLUMNS,
     Dialect,
+    counter_from_row,
     days_rebuild,
     log_days_rebuilt,
     purge_in_chunks,
@@ -380,10 +382,7 @@ class PostgresStore:
     async def backfill(
         self, samples: Sequence[Sample], names: dict[str, str], *, now: float | None = None
     ) -> None:
-        """Like :meth:`write`, for loading history: rows that retention would already delete
-        (relative to ``now``, default the current time) are not written (raw samples older than
-        ``raw_days``, minute buckets older than ``minute_days``); hours, days and counters get
-        everything. Duplicates are recognised only among samples kept raw."""
+        """See :meth:`Store.backfill <powermonitor.storage.base.Store.backfill>`."""
         floors = retention_floors(self.retention, self._cal, time.time() if now is None else now)
         await self._write(list(samples), dict(names), floors)
 
@@ -443,10 +442,7 @@ class PostgresStore:
 
     async def counters(self) -> dict[str, Counter]:
         rows = await self._fetch("SELECT * FROM counters")
-        return {
-            r[0]: Counter(r[0], r[1], r[2], None if r[3] is None else r[3] / 1000.0, r[4])
-            for r in rows
-        }
+        return {r[0]: counter_from_row(r) for r in rows}
 
     async def devices(self) -> list[DeviceRow]:
         rows = await self._fetch("SELECT device_id, name FROM devices ORDER BY 1")
@@ -465,11 +461,7 @@ class PostgresStore:
             where += " AND d.device_id = ANY($3::text[])"
             args.append(list(device_ids))
         if by in ("hour", "day"):
-            table, end = (
-                ("rollup_1h", "r.bucket_start + 3600000")
-                if by == "hour"
-                else ("rollup_1d", "r.bucket_end")
-            )
+            table, end = ENERGY_TABLES[by]
             sql = (
                 f"SELECT r.device_id, r.bucket_start::float8 / 1000, ({end})::float8 / 1000,"
                 f" r.wh, r.cost, r.covered_s, r.uncovered_s FROM devices d"

@@ -60,9 +60,11 @@ from .rollup import (
 from .schema import APPLICATION_ID, SQLITE_HEADER, SQLITE_MIGRATIONS, TIERS, pending
 from .tables import (
     DEVICES_SQL,
+    ENERGY_TABLES,
     HOURS_SQL,
     ROLLUP_COLUMNS,
     Dialect,
+    counter_from_row,
     days_rebuild,
     log_days_rebuilt,
     purge_in_chunks,
@@ -410,10 +412,7 @@ class SqliteStore:
     async def backfill(
         self, samples: Sequence[Sample], names: dict[str, str], *, now: float | None = None
     ) -> None:
-        """Like :meth:`write`, for loading history: rows that retention would already delete
-        (relative to ``now``, default the current time) are not written (raw samples older than
-        ``raw_days``, minute buckets older than ``minute_days``); hours, days and counters get
-        everything. Duplicates are recognised only among samples kept raw."""
+        """See :meth:`Store.backfill <powermonitor.storage.base.Store.backfill>`."""
         floors = retention_floors(self.retention, self._cal, time.time() if now is None else now)
         await self._run(self._write_sync, list(samples), dict(names), floors)
 
@@ -479,10 +478,7 @@ class SqliteStore:
 
     async def counters(self) -> dict[str, Counter]:
         rows = await self._run(self._query, "SELECT * FROM counters", ())
-        return {
-            r[0]: Counter(r[0], r[1], r[2], None if r[3] is None else r[3] / 1000.0, r[4])
-            for r in rows
-        }
+        return {r[0]: counter_from_row(r) for r in rows}
 
     async def devices(self) -> list[DeviceRow]:
         rows = await self._run(self._query, "SELECT device_id, name FROM devices ORDER BY 1", ())
@@ -515,11 +511,7 @@ class SqliteStore:
         else:
             where += f"({','.join('?' * len(device_ids))})"
         if by in ("hour", "day"):
-            table, end = (
-                ("rollup_1h", "r.bucket_start + 3600000")
-                if by == "hour"
-                else ("rollup_1d", "r.bucket_end")
-            )
+            table, end = ENERGY_TABLES[by]
             sql = (
                 f"SELECT r.device_id, r.bucket_start / 1000.0, ({end}) / 1000.0, r.wh, r.cost,"
                 f" r.covered_s, r.uncovered_s FROM {table} r"

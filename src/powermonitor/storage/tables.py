@@ -15,16 +15,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import StorageError
-from .base import Resolution, Retention
+from .base import Counter, Resolution, Retention
 from .rollup import Calendar, days_from_hours, to_ms
 from .schema import TIERS
 
 __all__ = [
     "DAY_MS",
+    "ENERGY_TABLES",
     "PURGE_TABLES",
     "ROLLUP_COLUMNS",
     "SAMPLE_COLUMNS",
     "Dialect",
+    "counter_from_row",
     "days_rebuild",
     "log_days_rebuilt",
     "purge_in_chunks",
@@ -71,6 +73,19 @@ PURGE_TABLES: tuple[tuple[str, str, Resolution], ...] = (
     ("rollup_1d", "bucket_start", "1d"),
 )
 """Each table retention applies to: (table, time key, tier)."""
+
+ENERGY_TABLES: dict[str, tuple[str, str]] = {
+    "hour": ("rollup_1h", "r.bucket_start + 3600000"),
+    "day": ("rollup_1d", "r.bucket_end"),
+}
+"""Where hourly and daily energy rows come from: (rollup table, bucket end in ms). Weeks and
+months are summed from local days."""
+
+
+def counter_from_row(r: Sequence[Any]) -> Counter:
+    """A ``counters`` row (``SELECT *``) as a :class:`Counter`; times in the table are ms."""
+    return Counter(r[0], r[1], r[2], None if r[3] is None else r[3] / 1000.0, r[4])
+
 
 _MEAN = "CASE WHEN {0}_n > 0 THEN {0}_sum / {0}_n END"
 
