@@ -15,6 +15,10 @@ error that arrives while no request is in flight is kept and raised by the next 
 
 Caps (``limits.py``), each O(1) per event: distinct DP ids per plug and STATUS pushes per
 second. A plug that breaks one is disconnected with :class:`LimitExceededError`.
+
+Longer than ~500 lines because ``TuyaDevice`` is one object whose parts (connect and
+handshake, the single request in flight, push handling, close and error diagnosis) share its
+connection state; the request-turn primitive is in turns.py.
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, NoReturn, Self
 
@@ -43,6 +46,7 @@ from ..protocol import events as ev
 from ..protocol.commands import Cmd
 from ..protocol.connection import Connection, Role
 from ..transport.tcp import TcpLink, open_link
+from .turns import Turns
 
 log = logging.getLogger(__name__)
 
@@ -52,52 +56,6 @@ DEVICE22_DPS: tuple[str, ...] = (
 """DPs asked from a device22 plug: outlets, and every common power layout."""
 
 PushCallback = Callable[[dict[str, Any]], None]
-
-
-class _Turns:
-    """Serialises requests like an ``asyncio.Lock``, but the free case costs no await.
-
-    ``take_now()`` claims a free connection synchronously (the usual poll); ``take()`` waits in
-    FIFO order otherwise; ``release()`` hands the turn straight to the next waiter.
-    """
-
-    __slots__ = ("_busy", "_waiters")
-
-    def __init__(self) -> None:
-        self._busy = False
-        self._waiters: deque[asyncio.Future[None]] | None = None  # made on first contention
-
-    def take_now(self) -> bool:
-        if self._busy:
-            return False
-        self._busy = True
-        return True
-
-    async def take(self) -> None:
-        if self.take_now():
-            return
-        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if self._waiters is None:
-            self._waiters = deque()
-        waiters = self._waiters
-        waiters.append(turn)
-        try:
-            await turn
-        except asyncio.CancelledError:
-            if turn.done() and not turn.cancelled():
-                self.release()  # handed the turn just as we were cancelled: pass it on
-            elif turn in waiters:
-                waiters.remove(turn)
-            raise
-
-    def release(self) -> None:
-        waiters = self._waiters
-        while waiters:
-            turn = waiters.popleft()
-            if not turn.done():
-                turn.set_result(None)  # still busy: the turn passes to this waiter
-                return
-        self._busy = False
 
 
 def validate_key(local_key: str, version: str) -> None:
@@ -167,7 +125,7 @@ class TuyaDevice:
         self.dps: dict[str, Any] = {}
         self._conn: Connection | None = None
         self._link: TcpLink | None = None
-        self._turns = _Turns()
+        self._turns = Turns()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiter: asyncio.Future[ev.Event] | None = None
         self._pending_out = b""  # protocol-made bytes waiting for the next write (_queue_out)

@@ -15,15 +15,16 @@ does not decrypt (wrong key or version), and :class:`~powermonitor.errors.Handsh
 3.4/3.5 key negotiation fails. After one of them the connection should be closed: a session
 can not be trusted any more. The caps cost nothing on the usual small payload: they are
 checked only for payloads long enough to break them.
+
+Longer than ~500 lines because it is one state machine: framing, sealing, the 3.4/3.5
+handshake and both roles read and change the same session state (sequence numbers, session
+key, ciphers). Payload JSON parsing and its caps are in payload.py.
 """
 
 from __future__ import annotations
 
 import hmac as _hmac
-import json
-import json.scanner
 import os
-import re
 import struct
 from collections.abc import Callable, Iterable
 from enum import Enum
@@ -32,11 +33,9 @@ from typing import Any
 from ..errors import (
     HandshakeError,
     IntegrityError,
-    LimitExceededError,
     LocalProtocolError,
     ProtocolError,
 )
-from ..limits import DEEP_CHECK_BYTES, MAX_DP_VALUE_CHARS, MAX_DPS_PER_PLUG, MAX_JSON_DEPTH
 from . import events as ev
 from .commands import HANDSHAKE_CMDS, NO_HEADER_CMDS, Cmd
 from .crypto import (
@@ -62,14 +61,10 @@ from .frames import (
     retcode_split,
     split_55aa,
 )
+from .payload import DPS_CHECK_BYTES, check_dps, dumps, is_text, parse_json
 from .versions import FrameKind, Integrity, PayloadCipher, VersionSpec, spec_for
 
 _CRC = struct.Struct(">I")
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-_decoder = json.JSONDecoder()
-_decode = _decoder.decode
-_scan_json = json.scanner.make_scanner(_decoder)  # type: ignore[arg-type]
-"""The decoder's C scanner: one JSON value at an index, no whitespace handling."""
 _EMPTY_JSON = b"{}"
 """The 3.4/3.5 query payload, and the most common request payload a device receives."""
 _SEALED_CACHE_MAX = 16
@@ -103,71 +98,6 @@ _CONTROL_CMDS = frozenset({Cmd.CONTROL, Cmd.CONTROL_NEW})
 
 def _crc_trailer(signed: bytes) -> bytes:
     return _CRC.pack(crc32(signed))
-
-
-def _is_text(data: bytes) -> bool:
-    return bool(data) and all(32 <= b < 127 for b in data)
-
-
-_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
-
-
-def _check_depth(payload: bytes) -> None:
-    """Refuse JSON nested deeper than MAX_JSON_DEPTH (before parsing it: json recurses)."""
-    if payload.count(b"{") + payload.count(b"[") <= MAX_JSON_DEPTH:
-        return
-    depth = 0
-    for byte in _JSON_STRING.sub(b"", payload).translate(None, _NOT_BRACKETS):
-        if byte in b"[{":
-            depth += 1
-            if depth > MAX_JSON_DEPTH:
-                raise LimitExceededError(
-                    f"payload nests JSON deeper than {MAX_JSON_DEPTH} levels: refused"
-                )
-        else:
-            depth -= 1
-
-
-_DPS_CHECK_BYTES = min(6 * MAX_DPS_PER_PLUG, MAX_DP_VALUE_CHARS)
-"""A smaller payload can carry neither more DPs than the cap (``"1":0,`` is 6 bytes) nor a
-value longer than the cap: :func:`_check_dps` is skipped for it (every usual payload)."""
-
-
-def _check_dps(dps: dict[str, Any]) -> None:
-    """Refuse a frame with more DPs or longer DP values than any plug has (big payloads only)."""
-    if len(dps) > MAX_DPS_PER_PLUG:
-        raise LimitExceededError(
-            f"frame carries {len(dps)} data points (at most {MAX_DPS_PER_PLUG}): refused"
-        )
-    for dp, value in dps.items():
-        size = len(value) if isinstance(value, str) else (
-            len(_dumps(value)) if isinstance(value, dict | list) else 0
-        )
-        if size > MAX_DP_VALUE_CHARS or len(dp) > MAX_DP_VALUE_CHARS:
-            raise LimitExceededError(
-                f"data point {dp[:20]!r} holds {size} characters (at most "
-                f"{MAX_DP_VALUE_CHARS}): refused"
-            )
-
-
-def _compact_json(payload: bytes) -> Any:
-    """``json.loads`` for the compact UTF-8 JSON objects plugs send, minus its overhead.
-
-    ``json.loads(bytes)`` first guesses the encoding; here the text goes straight to the C
-    scanner when it is one object with nothing around it, else to the decoder. Raises
-    ValueError for anything else (a BOM, UTF-16, not JSON), and the caller then asks
-    ``json.loads``, so the result is always what ``json.loads`` would give.
-    """
-    text = payload.decode("utf-8")
-    if text[:1] == "{":
-        try:
-            value, end = _scan_json(text, 0)
-        except StopIteration:
-            raise ValueError("not JSON") from None
-        if end == len(text):
-            return value
-    return _decode(text)
 
 
 class Connection:
@@ -341,13 +271,13 @@ class Connection:
         except (TypeError, ValueError):
             raise LocalProtocolError(f"DP ids are whole numbers, not {list(dp_ids)!r:.60}") from None
         if ids != self._refresh_ids:  # a monitor asks for the same DPs every poll
-            self._refresh_payload = _dumps({"dpId": ids}).encode("utf-8")
+            self._refresh_payload = dumps({"dpId": ids}).encode("utf-8")
             self._refresh_ids = ids
         return self._request_bytes(_UPDATEDPS, self._refresh_payload)
 
     def request(self, cmd: int, payload: dict[str, Any]) -> bytes:
         try:
-            body = _dumps(payload).encode("utf-8")
+            body = dumps(payload).encode("utf-8")
         except (TypeError, ValueError) as exc:  # a value JSON cannot carry (an object, NaN...)
             raise LocalProtocolError(f"cannot send {payload!r:.80}: {exc}") from None
         return self._request_bytes(cmd, body)
@@ -416,7 +346,7 @@ class Connection:
                 body["t"] = t
         else:
             body = {"protocol": 4, "t": t, "data": {"dps": dps}}
-        return _dumps(body).encode("utf-8")
+        return dumps(body).encode("utf-8")
 
     def _device_frame(
         self, cmd: int, payload: bytes, request_seqno: int, retcode: int = 0, raw: bool = False
@@ -590,7 +520,7 @@ class Connection:
             try:
                 return seqno, cmd, retcode, self._local_ecb.decrypt(body)
             except IntegrityError:
-                if body[:1] == b"{" or _is_text(body):
+                if body[:1] == b"{" or is_text(body):
                     return seqno, cmd, retcode, body  # an aligned plaintext answer
                 raise
         ecb = self._ecb if self.state is _READY and cmd not in HANDSHAKE_CMDS else (
@@ -613,7 +543,7 @@ class Connection:
             if cmd == _HEART_BEAT:
                 return ev.HeartbeatAck(seqno)
             return ev.Ack(seqno, cmd)
-        data = self._parse_json(payload)
+        data = parse_json(payload)
         if data is None:
             return ev.DeviceErrorReply(seqno, cmd, payload.decode("ascii").strip(), retcode)
         dps = data.get("dps")
@@ -625,8 +555,8 @@ class Connection:
             if cmd == _HEART_BEAT:
                 return ev.HeartbeatAck(seqno)
             return ev.Reply(seqno, cmd, data)
-        if len(payload) > _DPS_CHECK_BYTES:
-            _check_dps(dps)
+        if len(payload) > DPS_CHECK_BYTES:
+            check_dps(dps)
         if cmd == _STATUS:
             return ev.DpsPush(seqno, dps, data)
         return ev.StatusReply(seqno, cmd, dps, data)
@@ -635,7 +565,7 @@ class Connection:
         if not payload or payload == _EMPTY_JSON:  # 3.4/3.5 queries: nothing to parse
             data: dict[str, Any] | None = {}
         else:
-            data = self._parse_json(payload)
+            data = parse_json(payload)
         if data is None:
             raise IntegrityError("request did not decode to JSON: wrong key or version")
         if cmd in _QUERY_CMDS:
@@ -657,31 +587,6 @@ class Connection:
                 return ev.QueryRequest(seqno, cmd, tuple(str(k) for k in dps))
             return ev.ControlRequest(seqno, cmd, {str(k): v for k, v in dps.items()})
         return ev.UnknownRequest(seqno, cmd, data)
-
-    @staticmethod
-    def _parse_json(payload: bytes) -> dict[str, Any] | None:
-        """Parse a JSON object; None for printable text (a device error message)."""
-        if len(payload) > DEEP_CHECK_BYTES:
-            _check_depth(payload)
-        try:
-            data = _compact_json(payload)
-        except RecursionError:  # cannot happen after _check_depth; kept as the last line
-            raise LimitExceededError("payload nests JSON too deeply: refused") from None
-        except ValueError:  # UnicodeDecodeError included: json.loads has the final word
-            try:
-                data = json.loads(payload)
-            except RecursionError:
-                raise LimitExceededError("payload nests JSON too deeply: refused") from None
-            except (ValueError, UnicodeDecodeError):
-                if _is_text(payload.strip()):
-                    return None
-                raise IntegrityError(
-                    "payload did not decrypt to valid data: the local key or protocol version "
-                    "is wrong"
-                ) from None
-        if not isinstance(data, dict):
-            raise IntegrityError("payload is JSON but not an object")
-        return data
 
     # ------------------------------------------------------------------ handshake
 
