@@ -52,6 +52,16 @@ class ConfigError(UsageError):
         self.column = column
 
 
+class MissingKeyError(UsageError):
+    """A configured plug has no local key yet, and its protocol version needs one.
+
+    Such a plug may be in the config (``scan --add`` saves what it heard, the key comes later
+    from ``devices set`` or ``wizard``) but is not watched until its key is set.
+    """
+
+    kind = "config"
+
+
 class UnknownVersionError(PowermonitorError, ValueError):
     """A protocol version that does not exist (``"3.9"``). Raised by the protocol layer, which
     knows the versions; the CLI and the config report it as bad input (exit 2)."""

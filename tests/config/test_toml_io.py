@@ -26,6 +26,8 @@ from powermonitor.config import (
     default_config_path,
     load_config,
     mapping_to_source,
+    missing_key_message,
+    needs_key,
     parse_config,
     parse_mapping,
     render_config,
@@ -129,8 +131,6 @@ INVALID: list[tuple[str, str, int, str]] = [
      "plug 'fridge': the local key must be exactly 16 characters (got 15"),
     ("key-with-space", GOOD_PLUG.replace(KEY_A, KEY_A + " "), 6, "(got 17; check for stray"),
     ("key-not-string", GOOD_PLUG.replace(f'"{KEY_A}"', "1234"), 6, "'key' must be a string"),
-    ("no-key-for-33", '[[plugs]]\nname = "a"\nid = "x1"\nhost = "h"\nversion = "3.3"\n', 1,
-     "protocol 3.3 needs the plug's 16-character local key"),
     ("bad-version", GOOD_PLUG + 'version = "3.9"\n', 7, "unknown protocol version '3.9'"),
     ("bool-version", GOOD_PLUG + 'version = true\n', 7, "'version' must be a string"),
     ("plug-interval-too-fast", GOOD_PLUG + 'poll_interval = 0.5\n', 7,
@@ -256,12 +256,16 @@ def test_unreadable_files(tmp_path: Path) -> None:
     assert str(info.value) == f"{binary}:2: the file is not UTF-8 text"
 
 
-def test_keyless_plugs_are_fine_for_31_and_auto(tmp_path: Path) -> None:
+def test_keyless_plugs_are_kept_and_only_31_and_auto_can_be_read(tmp_path: Path) -> None:
     config = parse_config(
         '[[plugs]]\nname = "old"\nid = "a1"\nhost = "10.0.0.2"\nversion = 3.1\n'
         '[[plugs]]\nname = "any"\nid = "a2"\nhost = "fe80::1"\n'
+        '[[plugs]]\nname = "heard"\nid = "a3"\nhost = "10.0.0.3"\nversion = "3.4"\n'
     )
-    assert [(p.version, p.local_key) for p in config.plugs] == [("3.1", ""), ("auto", "")]
+    assert [(p.version, p.local_key) for p in config.plugs] == [
+        ("3.1", ""), ("auto", ""), ("3.4", "")]
+    assert [needs_key(p.local_key, p.version) for p in config.plugs] == [False, False, True]
+    assert "devices set heard --key -" in missing_key_message("heard", "3.4")
 
 
 def test_versions_are_normalised() -> None:

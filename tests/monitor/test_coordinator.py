@@ -218,3 +218,23 @@ def test_backoff_is_capped_with_jitter_and_jumps_on_key_errors() -> None:
     assert b.next_delay(key_error=True) >= 270.0
     b.reset()
     assert b.next_delay() <= 1.1
+
+
+async def test_a_plug_without_its_key_is_reported_once_and_never_contacted(
+    running: list[asyncio.Task[None]], caplog: pytest.LogCaptureFixture
+) -> None:
+    """scan --add keeps the version it heard; until the key is set the plug is not watched."""
+    keyless, keyed = await serve("3.4", index=0), await serve("3.4", index=1)
+    config = Config(plugs=(plug_config(keyless, key="", version="3.4"),
+                           plug_config(keyed, version="3.4")), defaults=FAST)
+    monitor = Monitor(config, start_spread=0, clock=virtual_clock)
+    running.append(asyncio.create_task(monitor.run()))
+    await asyncio.sleep(5)
+    state = monitor.hub.states[keyless.plug.device_id]
+    assert not state.online and state.kind == "config"
+    assert "devices set" in state.reason and "--key -" in state.reason
+    assert keyless.plug.connections_total == 0
+    assert keyed.plug.device_id in monitor.hub.latest()  # the others are read as usual
+    assert sum("is not watched" in r.getMessage() for r in caplog.records) == 1
+    await keyless.stop()
+    await keyed.stop()

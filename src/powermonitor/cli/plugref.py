@@ -11,9 +11,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import Config, PlugConfig, load_config
+from ..config import Config, PlugConfig, load_config, missing_key_message, needs_key
 from ..dps import DpMapping
-from ..errors import PowermonitorError, UsageError
+from ..errors import MissingKeyError, PowermonitorError, UsageError
 from ..models import DeviceInfo
 from ..protocol.versions import normalize_version
 from .options import require_config
@@ -41,7 +41,7 @@ def resolve_target(
     version = normalize_version(version)
     if key and len(key) != 16:
         raise UsageError(f"the local key must be exactly 16 characters (got {len(key)})")
-    if not key and version not in ("3.1", "auto"):
+    if needs_key(key or "", version):
         raise UsageError(f"protocol {version} needs the plug's 16-character local key")
     return DeviceInfo(device_id=device_id, host=ip, local_key=key, version=version, port=port)
 
@@ -84,6 +84,8 @@ def resolve_plug(
         config = load_config(config_path)
         where: Path | None = service_dir(config, db)
         plug = configured_plug(config_path, first, config)
+        if needs_key(plug.local_key, plug.version):
+            raise MissingKeyError(missing_key_message(plug.name, plug.version))
         info = DeviceInfo(plug.device_id, plug.host, plug.local_key, plug.version, plug.port,
                           plug.name)
         return PlugTarget(info, plug.mapping, plug.product_id, configured=True, service_dir=where)

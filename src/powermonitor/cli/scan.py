@@ -133,8 +133,8 @@ async def scan_rows(
 def new_plug(beacon: Beacon, taken: set[str]) -> cfg.PlugConfig:
     """A config entry for a plug heard but not configured; its key is left for the user.
 
-    The config refuses a keyless plug on a version that needs a key, so such plugs are saved
-    with version "auto" (the scan output tells the user the version to set with the key).
+    The version the plug announced is kept; a plug on a version that needs a key is not
+    watched until the key is set (``devices set NAME --key -`` or ``wizard``).
     """
     base = f"plug-{beacon.device_id[-6:]}"
     name, n = base, 2
@@ -144,8 +144,6 @@ def new_plug(beacon: Beacon, taken: set[str]) -> cfg.PlugConfig:
     try:
         version = normalize_version(beacon.version)
     except PowermonitorError:
-        version = "auto"
-    if version != "3.1":
         version = "auto"
     product_id = beacon.product_key if cfg.is_product_id(beacon.product_key) else ""
     return cfg.PlugConfig(

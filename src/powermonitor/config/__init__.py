@@ -82,7 +82,14 @@ from .model import (
     StorageSettings,
     WebSettings,
 )
-from .plugs import is_product_id, mapping_to_source, parse_mapping, validate_plug
+from .plugs import (
+    is_product_id,
+    mapping_to_source,
+    missing_key_message,
+    needs_key,
+    parse_mapping,
+    validate_plug,
+)
 from .sections import ENV, SECTIONS
 from .toml_io import (
     KNOWN_SECTIONS,
@@ -124,6 +131,8 @@ __all__ = [
     "locked",
     "mapping_to_source",
     "merge_plugs",
+    "missing_key_message",
+    "needs_key",
     "parse_config",
     "parse_mapping",
     "remove_plug",

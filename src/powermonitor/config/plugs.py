@@ -37,6 +37,8 @@ __all__ = [
     "defaults_from",
     "is_product_id",
     "mapping_to_source",
+    "missing_key_message",
+    "needs_key",
     "parse_mapping",
     "plug_document",
     "plug_from",
@@ -59,6 +61,21 @@ _POLL_WHY: Final = " (plugs hang or reset when polled faster)"
 
 def _interval(value: object) -> float:
     return f.number("poll_interval", value, MIN_POLL_INTERVAL, MAX_POLL_INTERVAL, "s", _POLL_WHY)
+
+
+def needs_key(local_key: str, version: str) -> bool:
+    """True for a plug that cannot be read yet: no local key on a version that needs one.
+
+    The config keeps such plugs (``scan --add`` saves the version it heard; the key comes later
+    from ``devices set NAME --key -`` or ``wizard``); the monitor does not watch them and says so.
+    """
+    return not local_key and version not in _KEYLESS_VERSIONS
+
+
+def missing_key_message(name: str, version: str) -> str:
+    """What to do about a plug that :func:`needs_key`."""
+    return (f"{name} has no local key yet (protocol {version} needs one): set it with "
+            f"'powermonitor devices set {name} --key -' or 'powermonitor wizard'")
 
 
 def check_key(key: object) -> str:
@@ -92,9 +109,7 @@ def check_plug(plug: PlugConfig) -> PlugConfig:
         raise FieldError("host", "'host' must be a string")
     f.host("host", plug.host)
     version = f.version("version", plug.version)
-    key = check_key(plug.local_key)
-    if not key and version not in _KEYLESS_VERSIONS:
-        raise FieldError("key", f"protocol {version} needs the plug's 16-character local key")
+    check_key(plug.local_key)  # a missing key is allowed: see needs_key()
     f.port("port", plug.port)
     if plug.poll_interval is not None:
         _interval(plug.poll_interval)

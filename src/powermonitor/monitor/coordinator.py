@@ -26,10 +26,11 @@ from typing import Any
 from ..client.device import TuyaDevice
 from ..client.plug import open_detecting
 from ..client.reconnect import Backoff, error_kind
-from ..config import Defaults, PlugConfig
+from ..config import Defaults, PlugConfig, missing_key_message, needs_key
 from ..dps import DpMapping, interpret, merge_dps, resolve_mapping
 from ..errors import (
     KeyOrVersionError,
+    MissingKeyError,
     PowermonitorError,
     UnreachableError,
 )
@@ -101,6 +102,10 @@ class PlugCoordinator:
 
     async def run(self) -> None:
         """Poll until cancelled; never raises for plug errors (they are availability events)."""
+        if needs_key(self.plug.local_key, self.plug.version):
+            # Nothing to try until the user sets the key: say so once, never connect.
+            self._offline(MissingKeyError(missing_key_message(self.name, self.plug.version)), 0)
+            await asyncio.Future()  # until cancelled
         if self.start_spread > 0:  # spread a fleet's first connects over a moment
             await asyncio.sleep(random.uniform(0, min(self.start_spread, self.interval)))
         try:
@@ -242,7 +247,10 @@ class PlugCoordinator:
         kind = error_kind(exc)
         event = Availability(self.plug.device_id, self.name, False, now, str(exc), kind)
         if self.hub.set_availability(event):
-            log.warning("%s (%s) is offline: %s; retrying in %.0f s", self.name, self.plug.host,
-                        exc, delay)
+            if isinstance(exc, MissingKeyError):
+                log.warning("%s is not watched: %s", self.name, exc)
+            else:
+                log.warning("%s (%s) is offline: %s; retrying in %.0f s", self.name,
+                            self.plug.host, exc, delay)
         else:
             log.debug("%s still offline: %s; retrying in %.1f s", self.name, exc, delay)
