@@ -36,7 +36,6 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -49,6 +48,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path[:0] = [str(REPO / "src"), str(HERE), str(REPO / "tests")]
 
+from portpick import fixed_port_block  # tests/portpick.py: the one port rule
 from soak_checks import (
     check_counters_forward,
     check_energy,
@@ -112,26 +112,6 @@ class SoakResult:
         return "\n".join(out + [f"- {p}" for p in self.problems[:50]])
 
 
-def free_port_block(count: int) -> int:
-    """A first port with ``count`` free TCP ports after it on 127.0.0.1."""
-    rng = random.Random()
-    for _ in range(50):
-        base = rng.randrange(20000, 60000 - count)
-        socks = []
-        try:
-            for port in range(base, base + count):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError(f"no block of {count} free ports")
-
-
 def make_windows(cfg: SoakConfig, t0: float, ordinary: int) -> list[list[Any]]:
     """Fault windows ``[plug, kind, start, end]`` (absolute times) between 8 % and 75 %."""
     rng = random.Random(cfg.seed)
@@ -176,8 +156,8 @@ class Soak:
         self.result = SoakResult(cfg.plugs, cfg.duration, cfg.db)
         self.hostile = min(len(HOSTILE_DPS), max(0, cfg.plugs // 10))
         self.ordinary = cfg.plugs - self.hostile
-        self.base_port = free_port_block(cfg.plugs)
-        self.web_port = free_port_block(1)
+        self.base_port = fixed_port_block(cfg.plugs)
+        self.web_port = fixed_port_block(1)
         self.plan_path = work / "plan.json"
         self.plan: dict[str, Any] = {
             "count": cfg.plugs, "seed": cfg.seed, "base_port": self.base_port,

@@ -5,7 +5,6 @@ publishes and Prometheus scrapes, and the scrape target names the compose servic
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 import urllib.error
@@ -15,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml  # type: ignore[import-untyped,unused-ignore]
+from portpick import free_port
 
 from powermonitor.config import parse_config
 
@@ -30,13 +30,6 @@ def compose_service() -> dict[str, Any]:
     compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
     service: dict[str, Any] = compose["services"]["powermonitor"]
     return service
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def test_example_config_passes_config_check_with_the_compose_environment() -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from portpick import free_port as _free_port
 
 from .conftest import Simulator, command, run
 
@@ -142,12 +142,6 @@ def test_switch_and_poll_by_name_directly(tmp_path: Path) -> None:
         assert bad.returncode == 2 and "on|off|toggle" in bad.stderr
     finally:
         assert sim.stop() == 0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.service

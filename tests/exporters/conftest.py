@@ -24,6 +24,7 @@ from typing import Any, Self
 
 import aiomqtt
 import pytest
+from portpick import free_port
 
 from powermonitor.client.reconnect import Backoff
 from powermonitor.config import Config, Defaults, PlugConfig
@@ -32,13 +33,6 @@ from powermonitor.monitor.directory import resolve_id
 from powermonitor.monitor.hub import Hub
 from powermonitor.monitor.supervisor import Monitor
 from powermonitor.simulator.server import Fleet, fleet_specs
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def wait_port(port: int, timeout: float = 10.0) -> None:

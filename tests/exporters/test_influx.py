@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from portpick import free_port
 
 from powermonitor.client.reconnect import Backoff
 from powermonitor.config import Config
@@ -29,7 +30,7 @@ from powermonitor.exporters.influx import (
 from powermonitor.models import Reading
 from powermonitor.monitor.hub import Hub
 
-from .conftest import Influxd, Receiver, StubService, free_port, live_fleet, until
+from .conftest import Influxd, Receiver, StubService, live_fleet, until
 
 T0 = datetime(2026, 11, 26, 12, 0, 0, 123456, tzinfo=UTC)
 T0_NS = 1_795_694_400_123_456_000

@@ -223,7 +223,7 @@ async def test_bad_credentials_one_error_and_polling_goes_on(
 
 
 async def test_broker_down_at_start_is_one_error(caplog: pytest.LogCaptureFixture) -> None:
-    from .conftest import free_port
+    from portpick import free_port
 
     async with live_fleet(["cz"]) as live:
         async with running(live.service, f"mqtt://127.0.0.1:{free_port()}"):

@@ -24,15 +24,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from portpick import fixed_port_block
 
 FD_LIMIT = 80
 FLOOD = 300
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def spawn(args: list[str], tmp: Path, log: Path, limit_fds: bool = False
@@ -73,7 +68,7 @@ class Simulator:
 
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
-        self.base_port = free_port()
+        self.base_port = fixed_port_block(3)
         self.devices_file = tmp / "devices.json"
         self.proc: subprocess.Popen[str] | None = None
 
@@ -132,7 +127,7 @@ def test_a_trickling_flood_neither_starves_the_plugs_nor_goes_unlogged(
     config.chmod(0o600)
     db = tmp_path / "pm.db"
     log = tmp_path / "service.log"
-    port = free_port()
+    port = fixed_port_block(1)
     service = spawn(["run", "--config", str(config), "--db", str(db), "--listen",
                      f"127.0.0.1:{port}"], tmp_path, log, limit_fds=True)
     flood: list[socket.socket] = []
