@@ -26,6 +26,8 @@ from pathlib import Path
 import pytest
 from portpick import fixed_port_block
 
+pytestmark = [pytest.mark.slow, pytest.mark.service]  # runs `powermonitor run` (~13 s)
+
 FD_LIMIT = 80
 FLOOD = 300
 
