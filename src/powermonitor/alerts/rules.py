@@ -273,7 +273,7 @@ def parse_target(table: Mapping[str, Any], position: int) -> NotifyTarget:
             from .notify import apprise_available
 
             if not apprise_available():
-                raise _Bad(f"{scheme}:// needs Apprise: pip install 'powermonitor[apprise]'"
+                raise _Bad(f"{scheme}:// needs Apprise: pip install 'tuya-powermonitor[apprise]'"
                                  " (built in: https://, http://, ntfy://, ntfys://, mqtt:)")
         key = "title"
         title = _text("title", table["title"]) if "title" in table else ""
