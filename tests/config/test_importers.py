@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -22,30 +21,7 @@ from powermonitor.dps import DpField, DpMapping
 from powermonitor.errors import ConfigError
 from powermonitor.simulator.server import Fleet
 
-KEY_A = "0123456789abcdef"
-KEY_B = "fedcba9876543210"
-KEY_C = "Zq7!xY2#pL9$wR4&"
-ALL_KEYS = (KEY_A, KEY_B, KEY_C)
-
-
-@pytest.fixture(autouse=True)
-def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Never read or write the real user's config."""
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    monkeypatch.delenv("POWERMONITOR_CONFIG", raising=False)
-
-
-def write(tmp_path: Path, text: str, name: str = "config.toml") -> Path:
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(text))
-    return path
-
-
-def assert_no_key(text: str) -> None:
-    for key in ALL_KEYS:
-        assert key not in text
-
+from .helpers import ALL_KEYS, KEY_A, KEY_B, KEY_C, _isolated_home, assert_no_key, write  # noqa: F401
 
 # ----------------------------------------------------------------------------- imports
 
