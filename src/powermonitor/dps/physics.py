@@ -19,7 +19,6 @@ notes: the doctor shows them, and a wrong mapping is visible instead of silently
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
@@ -80,7 +79,7 @@ def reject_absurd(
         if value is None or role in skip:
             continue
         low, high = BOUNDS[role]
-        if not (math.isfinite(value) and low <= value <= high):
+        if not low <= value <= high:  # (NaN compares False: caught here too)
             field = mapping.field_for(role)
             dp = field.dp if field is not None else "?"
             notes.append(f"DP {dp}: {_label(role)} {value:g} {_SI_UNIT[role]} is impossible "
@@ -96,6 +95,8 @@ def _dp_of(mapping: DpMapping, role: MeasurementRole) -> str:
 
 def _settle_voltage(voltage: float) -> tuple[float | None, int]:
     """The one decade shift that puts ``voltage`` in mains range, or (None, 0)."""
+    if MAINS_V[0] <= voltage <= MAINS_V[1]:  # the usual reading: MAINS_V spans < 1 decade,
+        return round(voltage, 6), 0  # so no other decade can fit too
     fits = [d for d in _DECADES if MAINS_V[0] <= voltage * 10.0**d <= MAINS_V[1]]
     if len(fits) != 1:
         return None, 0
@@ -148,11 +149,10 @@ def settle_guess(
                                 "against", roles=("current",))
     elif power and current is not None and voltage:
         apparent = voltage * current
-        fits = [d for d in _DECADES if _pf_fits(power, voltage, current, d)]
         # The layout's own scale stands when physics allows it, even if another decade would
         # too (a 1 W standby load at 4 mA fits W and W/10): that is how the common layouts
         # are read. Only when the layout's scale is impossible is nothing shown.
-        if 0 not in fits:  # the layout itself is in doubt: nothing from it is shown
+        if not _pf_fits(power, voltage, current, 0):  # the layout itself is in doubt
             why = ("power exceeds voltage × current" if power > PF_RANGE[1] * apparent
                    else "no single decimal scale fits power and current")
             _unknown(values, notes, f"DP {pdp} power and DP {idp} current: {why} "
