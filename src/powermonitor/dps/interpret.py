@@ -110,7 +110,14 @@ DETECTION_RULES: Final[tuple[DetectionRule, ...]] = (
 
 def _normalize(dps: Mapping[Any, Any]) -> dict[str, Any]:
     """String DP ids: JSON gives strings, but tuyapi-style callers and tests use ints."""
-    if type(dps) is not dict and not isinstance(dps, Mapping):  # (an ABC check is slow)
+    if type(dps) is dict:
+        norm = dict(dps)  # what JSON gives (string ids): one C-level copy, then a check
+        for key in norm:
+            if type(key) is not str:
+                break
+        else:
+            return norm
+    elif not isinstance(dps, Mapping):  # (an ABC check is slow: asked only when not a dict)
         return {}
     return {str(key): value for key, value in dps.items()}
 
@@ -324,14 +331,23 @@ def _fast_shift(field: DpField, role: MeasurementRole) -> int | None:
     return shift if -_MAX_FAST_SHIFT <= shift <= _MAX_FAST_SHIFT else None
 
 
-def _value(
-    raw: object, field: DpField, role: MeasurementRole, shift: int | None
-) -> tuple[float | None, str]:
-    """:func:`field_value`, with a short path for the plain integer a plug sends: the same
-    exact expression as ``scaled_value``, whose result is always finite in these bounds."""
-    if shift is not None and type(raw) is int and -_EXACT < raw < _EXACT:
-        return float(raw * 10**shift if shift >= 0 else raw / 10 ** (-shift)), ""
-    return field_value(raw, field, role)
+def _rivals_off_mains(get: Any, rivals: tuple[Profile, ...]) -> bool:
+    """True when no rival model reads a mains voltage from these dps (the usual case, in
+    which :func:`_rival_models` finds nothing): a plain integer check, no field_value call."""
+    for profile in rivals:
+        voltage = profile.mapping.voltage
+        if voltage is None:
+            return False
+        raw = get(voltage.dp)
+        if raw is None:
+            continue  # field_value(None) is None: not mains
+        shift = _fast_shift(voltage, "voltage")
+        if shift is None or type(raw) is not int or not -_EXACT < raw < _EXACT:
+            return False  # not the plain case: let _rival_models decide
+        value = float(raw * 10**shift if shift >= 0 else raw / 10 ** (-shift))
+        if physics.is_mains(value):
+            return False
+    return True
 
 
 _EXACT: Final = 1 << 53
@@ -360,16 +376,21 @@ def interpret(
     values: dict[MeasurementRole, float | None] = {}
     get = norm.get
     for role, field, shift in plan.fields:
-        value, note = _value(get(field.dp), field, role, shift)
+        raw = get(field.dp)
+        if shift is not None and type(raw) is int and -_EXACT < raw < _EXACT:
+            # field_value's result for the plain integer a plug sends: scaled_value's exact
+            # expression, always finite in these bounds
+            values[role] = float(raw * 10**shift if shift >= 0 else raw / 10 ** (-shift))
+            continue
+        value, note = field_value(raw, field, role)
         values[role] = value
         if note:
             notes.append(note)
     if values:
         if plan.guess:  # settling may rescale the voltage: its bounds after
-            notes += physics.reject_absurd(values, mapping, skip=("voltage",))
-            notes += physics.settle_guess(values, mapping)
-            notes += physics.reject_absurd(values, mapping)
-            notes += _rival_models(norm, mapping, values, plan.rivals)
+            notes += physics.check_guess(values, mapping)
+            if plan.rivals and not _rivals_off_mains(get, plan.rivals):
+                notes += _rival_models(norm, mapping, values, plan.rivals)
         else:
             notes += physics.reject_absurd(values, mapping)
             notes += physics.cross_check(values, mapping)

@@ -29,6 +29,7 @@ __all__ = [
     "BOUNDS",
     "MAINS_V",
     "PF_RANGE",
+    "check_guess",
     "counter_step_note",
     "cross_check",
     "is_mains",
@@ -168,6 +169,41 @@ def settle_guess(
                      f"{increment:g} Wh is more than a plug counts between reports; scale unknown")
         values["energy_increment"] = None
     return notes
+
+
+def check_guess(values: dict[MeasurementRole, float | None], mapping: DpMapping) -> list[str]:
+    """Every check of a position-guessed layout, in order: bounds (voltage after settling),
+    :func:`settle_guess`, bounds again. Changes ``values`` in place; returns the notes.
+
+    The usual reading (mains voltage, power and current that fit it, everything in bounds)
+    is recognised in one pass: the full sequence would only round the voltage.
+    """
+    voltage, power, current = values.get("voltage"), values.get("power"), values.get("current")
+    increment = values.get("energy_increment")
+    total = values.get("energy_total")
+    if (
+        voltage is not None and _MAINS_LOW <= voltage <= _MAINS_HIGH
+        and (settled := round(voltage, 6)) is not None  # settling rounds a mains voltage
+        and (power is None or 0.0 <= power <= _MAX_POWER)
+        and (current is None or 0.0 <= current <= _PLUG_MAX_A)
+        and (increment is None or 0.0 <= increment <= _PLUG_MAX_INCREMENT_WH)
+        and (total is None or 0.0 <= total <= _MAX_TOTAL)
+        and (
+            (not power and not current)
+            or (power and current and _pf_fits(power, settled, current, 0))
+        )
+    ):
+        values["voltage"] = settled
+        return []
+    notes = reject_absurd(values, mapping, skip=("voltage",))
+    notes += settle_guess(values, mapping)
+    notes += reject_absurd(values, mapping)
+    return notes
+
+
+_MAINS_LOW, _MAINS_HIGH = MAINS_V
+_MAX_POWER: Final = BOUNDS["power"][1]
+_MAX_TOTAL: Final = BOUNDS["energy_total"][1]
 
 
 def _unknown(
