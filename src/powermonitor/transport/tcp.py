@@ -16,13 +16,33 @@ import asyncio
 import errno
 import os
 import socket
+import threading
 from collections.abc import Callable
-from typing import cast
+from typing import Final, cast
 
 from ..errors import DeviceTimeoutError, UnreachableError
 
+_READ_SIZE: Final = 0x10000
+"""Bytes read per wake-up: a few frames of the largest size limits.py allows."""
+_buffers = threading.local()
 
-class TcpLink(asyncio.Protocol):
+
+def _read_buffer() -> memoryview:
+    """This thread's receive buffer, shared by its links.
+
+    The default ``data_received`` path reads into a fresh 256 KiB bytes object per read, which
+    the allocator maps and unmaps every time (mmap, page faults, mremap, munmap per poll). A
+    link reads into this buffer instead and hands on a copy of just the bytes received; one
+    buffer per thread is enough, since a read and its hand-over run without a loop turn in
+    between.
+    """
+    view: memoryview | None = getattr(_buffers, "view", None)
+    if view is None:
+        view = _buffers.view = memoryview(bytearray(_READ_SIZE))
+    return view
+
+
+class TcpLink(asyncio.BufferedProtocol):
     """One TCP connection; received bytes go to ``on_data``, loss to ``on_lost``."""
 
     def __init__(
@@ -34,6 +54,7 @@ class TcpLink(asyncio.Protocol):
         self._on_lost = on_lost
         self._transport: asyncio.Transport | None = None
         self._sock: socket.socket | None = None  # our own socket, when open_link made it
+        self._buffer = _read_buffer()
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -45,8 +66,11 @@ class TcpLink(asyncio.Protocol):
             except OSError:  # pragma: no cover - not a TCP socket
                 pass
 
-    def data_received(self, data: bytes) -> None:
-        self._on_data(data)
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self._on_data(bytes(self._buffer[:nbytes]))
 
     def eof_received(self) -> bool | None:
         return False  # close our side too: a plug that half-closes is gone
