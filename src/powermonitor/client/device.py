@@ -248,7 +248,12 @@ class TuyaDevice:
             else:
                 frame = conn.refresh(refresh)  # sent (and numbered) first
                 frame += conn.query(int(self._clock()))
-            reply = await self._exchange(frame, self._query_wanted, "status")
+            waiter = self._send(frame, self._query_wanted, "status")  # (_exchange, inlined:
+            try:  # the poll is the hot path and a coroutine frame less shows)
+                reply = await waiter
+            finally:
+                if self._waiter is waiter:
+                    self._waiter = None
             if type(reply) is ev.DeviceErrorReply:
                 await self._device22_retry(conn, reply)
             return dict(self.dps)

@@ -59,6 +59,8 @@ class TcpLink(asyncio.BufferedProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        if self._sock is not None:
+            return  # our own socket: TCP_NODELAY is set already
         sock = self._transport.get_extra_info("socket")
         if sock is not None:
             try:
@@ -121,12 +123,16 @@ async def open_link(
     link = TcpLink(on_data, on_lost)
     family = _literal_family(host)
     try:
-        async with asyncio.timeout(timeout):
-            if family is None:
+        if family is None:
+            async with asyncio.timeout(timeout):
                 await loop.create_connection(lambda: link, host, port)
-            else:
-                sock = link._sock = await _connect_literal(loop, family, host, port)
-                await loop.create_connection(lambda: link, sock=sock)
+        else:
+            sock = link._sock = await _connect_literal(loop, family, host, port, timeout)
+            try:
+                await loop.create_connection(lambda: link, sock=sock)  # connected: no wait
+            except BaseException:
+                sock.close()
+                raise
     except TimeoutError:
         raise DeviceTimeoutError(
             f"no TCP answer from {host}:{port} within {timeout:g} s (plug offline or wrong address?)"
@@ -157,9 +163,11 @@ def _literal_family(host: str) -> socket.AddressFamily | None:
 
 
 async def _connect_literal(
-    loop: asyncio.AbstractEventLoop, family: socket.AddressFamily, host: str, port: int
+    loop: asyncio.AbstractEventLoop, family: socket.AddressFamily, host: str, port: int,
+    timeout: float,
 ) -> socket.socket:
-    """A connected non-blocking TCP socket (TCP_NODELAY); OSError like ``connect()``."""
+    """A connected non-blocking TCP socket (TCP_NODELAY); OSError like ``connect()``,
+    TimeoutError after ``timeout`` seconds (a timer only when the connection is slow)."""
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setblocking(False)
@@ -172,7 +180,8 @@ async def _connect_literal(
             if error:  # refused at once (loopback, or a LAN host's immediate reset)
                 raise OSError(error, os.strerror(error)) from None
             if not _connected(sock):
-                await loop.sock_connect(sock, address)  # still in progress: wait for it
+                async with asyncio.timeout(timeout):  # still in progress: wait for it
+                    await loop.sock_connect(sock, address)
     except BaseException:
         sock.close()
         raise
