@@ -117,8 +117,13 @@ async def open_link(
     timeout: float,
     on_data: Callable[[bytes], None],
     on_lost: Callable[[Exception | None], None],
+    first: bytes = b"",
 ) -> TcpLink:
-    """Connect to ``host:port`` within ``timeout`` seconds."""
+    """Connect to ``host:port`` within ``timeout`` seconds, then send ``first``.
+
+    On our own socket ``first`` is sent as soon as the connection stands, before the loop
+    wraps the socket in a transport: the plug works on its answer meanwhile.
+    """
     loop = asyncio.get_running_loop()
     link = TcpLink(on_data, on_lost)
     family = _literal_family(host)
@@ -128,6 +133,11 @@ async def open_link(
                 await loop.create_connection(lambda: link, host, port)
         else:
             sock = link._sock = await _connect_literal(loop, family, host, port, timeout)
+            if first:
+                try:
+                    first = first[sock.send(first):]
+                except OSError:  # (BlockingIOError too) the transport sends it, or says why not
+                    pass
             try:
                 await loop.create_connection(lambda: link, sock=sock)  # connected: no wait
             except BaseException:
@@ -144,6 +154,11 @@ async def open_link(
         raise UnreachableError(
             f"cannot connect to {host[:80]!r}: not a valid host name or address"
         ) from exc
+    if first:
+        try:
+            link.write(first)
+        except UnreachableError:  # lost already: connection_lost tells the owner why
+            pass
     return link
 
 
