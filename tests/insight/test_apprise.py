@@ -6,7 +6,7 @@ import pytest
 
 from powermonitor.alerts.events import AlertEvent
 from powermonitor.alerts.notify import AppriseNotifier, DeliveryError, build_notifier
-from powermonitor.alerts.rules import NotifyTarget
+from powermonitor.config.alerts import NotifyTarget
 
 from .receiver import Receiver
 

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from ..alerts.rules import AlertConfig
 from ..dps import DpMapping
 from ..models import DeviceInfo, mask_key
 from ..monitor.directory import resolve_id
 from ..storage.base import DEFAULT_RETENTION, Retention
 from ..tariff import Tariff
+from .alerts import AlertConfig
 
 __all__ = [
     "DEFAULT_LISTEN",
