@@ -26,7 +26,6 @@ from .fakes import FakeDevice, FakeSharing, QrAccount, plug_status, serving
 KETTLE, FRIDGE = LAN_SPECS
 USER_CODE = "EU1234567"
 
-pytest.importorskip("tuya_sharing", reason="the cloud extra is a test dependency")
 
 
 def account() -> QrAccount:

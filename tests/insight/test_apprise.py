@@ -10,8 +10,6 @@ from powermonitor.config.alerts import NotifyTarget
 
 from .receiver import Receiver
 
-pytest.importorskip("apprise")  # in the test extra; CI turns a skip into a failure
-
 
 async def test_a_json_url_goes_through_apprise_to_the_receiver() -> None:
     receiver = Receiver()
