@@ -2,11 +2,19 @@
 
 It knows nothing of Tuya frames or retries (those live in ``protocol/`` and ``client/``). An
 ``asyncio.Protocol`` rather than streams: fewer wake-ups and allocations per poll.
+
+Connecting and closing cost loop turns, and a client that reconnects per poll pays them every
+time. An IP literal (what plugs are configured with) is connected on our own non-blocking
+socket: no resolver round, and when the kernel has already finished the handshake (loopback,
+a fast LAN) no wait for writability either. Closing with nothing left to send shuts the socket
+down at once, so the plug sees the close before :meth:`TcpLink.close` returns.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
 import socket
 from collections.abc import Callable
 from typing import cast
@@ -25,6 +33,7 @@ class TcpLink(asyncio.Protocol):
         self._on_data = on_data
         self._on_lost = on_lost
         self._transport: asyncio.Transport | None = None
+        self._sock: socket.socket | None = None  # our own socket, when open_link made it
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -52,9 +61,23 @@ class TcpLink(asyncio.Protocol):
             raise UnreachableError("the connection to the plug is closed")
         self._transport.write(data)
 
-    def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
+    def close(self) -> bool:
+        """Close; True when nothing was left to send and the plug has been told already
+        (shutdown), so the caller need not wait for :meth:`connection_lost`."""
+        transport = self._transport
+        if transport is None:
+            return True
+        self._on_data = _ignore  # whatever still arrives belongs to no request
+        drained = transport.get_write_buffer_size() == 0
+        transport.close()
+        sock = self._sock
+        if not drained or sock is None:
+            return False
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:  # already reset by the plug: nothing to tell it
+            pass
+        return True
 
     def abort(self) -> None:
         if self._transport is not None:
@@ -72,9 +95,14 @@ async def open_link(
     """Connect to ``host:port`` within ``timeout`` seconds."""
     loop = asyncio.get_running_loop()
     link = TcpLink(on_data, on_lost)
+    family = _literal_family(host)
     try:
         async with asyncio.timeout(timeout):
-            await loop.create_connection(lambda: link, host, port)
+            if family is None:
+                await loop.create_connection(lambda: link, host, port)
+            else:
+                sock = link._sock = await _connect_literal(loop, family, host, port)
+                await loop.create_connection(lambda: link, sock=sock)
     except TimeoutError:
         raise DeviceTimeoutError(
             f"no TCP answer from {host}:{port} within {timeout:g} s (plug offline or wrong address?)"
@@ -87,3 +115,51 @@ async def open_link(
             f"cannot connect to {host[:80]!r}: not a valid host name or address"
         ) from exc
     return link
+
+
+def _ignore(data: bytes) -> None:
+    pass
+
+
+def _literal_family(host: str) -> socket.AddressFamily | None:
+    """AF_INET/AF_INET6 for a plain IP literal, None for a name (or a scoped IPv6 address)."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+        except (OSError, ValueError):
+            continue
+        return family
+    return None
+
+
+async def _connect_literal(
+    loop: asyncio.AbstractEventLoop, family: socket.AddressFamily, host: str, port: int
+) -> socket.socket:
+    """A connected non-blocking TCP socket (TCP_NODELAY); OSError like ``connect()``."""
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        address = (host, port)
+        try:
+            sock.connect(address)
+        except BlockingIOError:
+            error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if error:  # refused at once (loopback, or a LAN host's immediate reset)
+                raise OSError(error, os.strerror(error)) from None
+            if not _connected(sock):
+                await loop.sock_connect(sock, address)  # still in progress: wait for it
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _connected(sock: socket.socket) -> bool:
+    try:
+        sock.getpeername()
+    except OSError as exc:
+        if exc.errno == errno.ENOTCONN:
+            return False
+        raise
+    return True
