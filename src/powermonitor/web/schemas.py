@@ -94,8 +94,8 @@ class SeriesOut(_Out):
     voltage_v: list[Volts | None]
     current_a: list[Amps | None]
     wh: list[Wh] = Field(description="energy of the bucket")
-    covered_s: list[Seconds] = Field(description="seconds of the bucket counted as measured")
-    uncovered_s: list[Seconds] = Field(description="seconds of the bucket lost to a gap")
+    covered_s: list[float] = Field(description="seconds of the bucket counted as measured")
+    uncovered_s: list[float] = Field(description="seconds of the bucket lost to a gap")
     readings: list[int] = Field(description="readings in the bucket (1 for raw)")
 
 
