@@ -2,57 +2,69 @@
 
 Every entry point restores default signal handling first and runs under one error boundary
 (:class:`~powermonitor.cli.runtime.ErrorBoundary`), so errors look the same in every command.
+A subcommand's module is imported when that command runs (or help lists it), not at start:
+``powermonitor poll`` does not pay for the service, the demo or the cloud wizards.
 """
 
 from __future__ import annotations
+
+import importlib
+from typing import Final
 
 import click
 
 from .. import __version__
 from . import runtime
-from .config_cmd import config_group
-from .demo import demo_command
-from .devices import devices_group
-from .doctor import doctor_command
-from .energy import energy_command, export_command, history_command
-from .insight import alerts_group, cycles_command, report_command
 from .options import debug_option
-from .poll import plugjson_command, plugpower_command, poll_command
-from .run import run_command
-from .scan import scan_command
-from .simulate import simulate_command
-from .switch import switch_command
-from .watch import watch_command
-from .wizard import wizard_group
+
+COMMANDS: Final[dict[str, str]] = {
+    "alerts": "insight:alerts_group",
+    "config": "config_cmd:config_group",
+    "cycles": "insight:cycles_command",
+    "demo": "demo:demo_command",
+    "devices": "devices:devices_group",
+    "doctor": "doctor:doctor_command",
+    "energy": "energy:energy_command",
+    "export": "energy:export_command",
+    "history": "energy:history_command",
+    "poll": "poll:poll_command",
+    "report": "insight:report_command",
+    "run": "run:run_command",
+    "scan": "scan:scan_command",
+    "simulate": "simulate:simulate_command",
+    "switch": "switch:switch_command",
+    "watch": "watch:watch_command",
+    "wizard": "wizard:wizard_group",
+}
+"""Subcommand name → ``module:attribute`` in this package."""
 
 
-@click.group(cls=runtime.ErrorBoundaryGroup,
-             context_settings={"help_option_names": ["-h", "--help"]})
+def load(target: str) -> click.Command:
+    """The command object named by a ``module:attribute`` of :data:`COMMANDS`."""
+    module, attribute = target.split(":")
+    command: click.Command = getattr(importlib.import_module(f".{module}", __package__),
+                                     attribute)
+    return command
+
+
+class LazyGroup(runtime.ErrorBoundaryGroup):
+    """The root group: subcommands from :data:`COMMANDS`, imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        return None if target is None else load(target)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="powermonitor")
 @debug_option()
 @click.option("-v", "--verbose", count=True, help="More log output.")
 def cli(debug: bool, verbose: int) -> None:
     """See, record and understand what your Tuya WiFi smart plugs draw."""
     runtime.setup_logging(debug, verbose)
-
-
-cli.add_command(poll_command)
-cli.add_command(simulate_command)
-cli.add_command(demo_command)
-cli.add_command(devices_group)
-cli.add_command(config_group)
-cli.add_command(run_command)
-cli.add_command(energy_command)
-cli.add_command(history_command)
-cli.add_command(export_command)
-cli.add_command(scan_command)
-cli.add_command(watch_command)
-cli.add_command(doctor_command)
-cli.add_command(switch_command)
-cli.add_command(wizard_group)
-cli.add_command(alerts_group)
-cli.add_command(cycles_command)
-cli.add_command(report_command)
 
 
 def main() -> None:
@@ -62,9 +74,9 @@ def main() -> None:
 
 def plugpower_main() -> None:
     runtime.restore_default_signals()
-    plugpower_command(prog_name="plugpower")
+    load("poll:plugpower_command")(prog_name="plugpower")
 
 
 def plugjson_main() -> None:
     runtime.restore_default_signals()
-    plugjson_command(prog_name="plugjson")
+    load("poll:plugjson_command")(prog_name="plugjson")
