@@ -2,14 +2,11 @@
 
 Every entry point restores default signal handling first and runs under one error boundary
 (:class:`~powermonitor.cli.runtime.ErrorBoundary`), so errors look the same in every command.
-A subcommand's module is imported when that command runs (or help lists it), not at start:
-``powermonitor poll`` does not pay for the service, the demo or the cloud wizards.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Final
 
 import click
 
@@ -17,45 +14,46 @@ from .. import __version__
 from . import runtime
 from .options import debug_option
 
-COMMANDS: Final[dict[str, str]] = {
-    "alerts": "insight:alerts_group",
-    "config": "config_cmd:config_group",
-    "cycles": "insight:cycles_command",
-    "demo": "demo:demo_command",
-    "devices": "devices:devices_group",
-    "doctor": "doctor:doctor_command",
-    "energy": "energy:energy_command",
-    "export": "energy:export_command",
-    "history": "energy:history_command",
-    "poll": "poll:poll_command",
-    "report": "insight:report_command",
-    "run": "run:run_command",
-    "scan": "scan:scan_command",
-    "simulate": "simulate:simulate_command",
-    "switch": "switch:switch_command",
-    "watch": "watch:watch_command",
-    "wizard": "wizard:wizard_group",
+COMMANDS: dict[str, tuple[str, str]] = {
+    "alerts": ("insight", "alerts_group"),
+    "config": ("config_cmd", "config_group"),
+    "cycles": ("insight", "cycles_command"),
+    "demo": ("demo", "demo_command"),
+    "devices": ("devices", "devices_group"),
+    "doctor": ("doctor", "doctor_command"),
+    "energy": ("energy", "energy_command"),
+    "export": ("energy", "export_command"),
+    "history": ("energy", "history_command"),
+    "poll": ("poll", "poll_command"),
+    "report": ("insight", "report_command"),
+    "run": ("run", "run_command"),
+    "scan": ("scan", "scan_command"),
+    "simulate": ("simulate", "simulate_command"),
+    "switch": ("switch", "switch_command"),
+    "watch": ("watch", "watch_command"),
+    "wizard": ("wizard", "wizard_group"),
 }
-"""Subcommand name → ``module:attribute`` in this package."""
+"""Each command's module (in this package) and object: imported when the command runs.
 
-
-def load(target: str) -> click.Command:
-    """The command object named by a ``module:attribute`` of :data:`COMMANDS`."""
-    module, attribute = target.split(":")
-    command: click.Command = getattr(importlib.import_module(f".{module}", __package__),
-                                     attribute)
-    return command
+Importing every command's dependencies (the service, the web app, HTTP clients, the simulator)
+took most of a short command's time, e.g. half a second of ``powermonitor energy``
+(bench/README.md, "Storage")."""
 
 
 class LazyGroup(runtime.ErrorBoundaryGroup):
-    """The root group: subcommands from :data:`COMMANDS`, imported on first use."""
+    """The root group, loading a command's module only when that command is asked for."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
+        return sorted(self.commands.keys() | COMMANDS.keys())
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = COMMANDS.get(cmd_name)
-        return None if target is None else load(target)
+        command = self.commands.get(cmd_name)
+        if command is None and cmd_name in COMMANDS:
+            module, name = COMMANDS[cmd_name]
+            command = getattr(importlib.import_module(f"{__package__}.{module}"), name)
+            assert isinstance(command, click.Command)
+            self.add_command(command, cmd_name)
+        return command
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -73,10 +71,14 @@ def main() -> None:
 
 
 def plugpower_main() -> None:
+    from .poll import plugpower_command
+
     runtime.restore_default_signals()
-    load("poll:plugpower_command")(prog_name="plugpower")
+    plugpower_command(prog_name="plugpower")
 
 
 def plugjson_main() -> None:
+    from .poll import plugjson_command
+
     runtime.restore_default_signals()
-    load("poll:plugjson_command")(prog_name="plugjson")
+    plugjson_command(prog_name="plugjson")
