@@ -194,15 +194,32 @@ class TuyaDevice:
         loop = self._loop = asyncio.get_running_loop()
         self._tokens, self._tokens_at = float(PUSH_BURST), loop.time()
         closed = self._closed = loop.create_future()
-        self._link = await open_link(
-            self.host, self.port, timeout=self.timeout,
-            on_data=self._data_received, on_lost=partial(self._connection_lost, closed),
-        )
         first = conn.start()
-        if not first:
-            return
+        waiter: asyncio.Future[ev.Event] | None = None
+        if first:  # 3.4/3.5: START leaves with the connection, so its answer may come early
+            waiter = self._waiter = loop.create_future()
+            self._wanted, self._what, self._acked = frozenset(), "session negotiation", False
         try:
-            await self._request(first, frozenset(), "session negotiation")
+            self._link = await open_link(
+                self.host, self.port, timeout=self.timeout, first=first,
+                on_data=self._data_received, on_lost=partial(self._connection_lost, closed),
+            )
+        except BaseException:
+            self._waiter = None
+            raise
+        if waiter is None:
+            return
+        deadline = self._deadline = loop.time() + self.timeout  # (as _send: from now on)
+        if self._timer is None or self._timer_at > deadline:
+            self._arm_timer(deadline)
+        try:
+            try:
+                reply = await waiter
+            finally:
+                if self._waiter is waiter:
+                    self._waiter = None
+            if type(reply) is ev.DeviceErrorReply:
+                _raise_refused(reply, "session negotiation")
         except PowermonitorError:
             await self.close()
             raise
@@ -248,7 +265,12 @@ class TuyaDevice:
             else:
                 frame = conn.refresh(refresh)  # sent (and numbered) first
                 frame += conn.query(int(self._clock()))
-            reply = await self._exchange(frame, self._query_wanted, "status")
+            waiter = self._send(frame, self._query_wanted, "status")  # (_exchange, inlined:
+            try:  # the poll is the hot path and a coroutine frame less shows)
+                reply = await waiter
+            finally:
+                if self._waiter is waiter:
+                    self._waiter = None
             if type(reply) is ev.DeviceErrorReply:
                 await self._device22_retry(conn, reply)
             return dict(self.dps)

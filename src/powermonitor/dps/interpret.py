@@ -291,6 +291,7 @@ class _Plan:
     fields: tuple[tuple[MeasurementRole, DpField, int | None], ...]  # role, field, _fast_shift
     outlets: tuple[str, ...]
     rivals: tuple[Profile, ...]
+    rival_volts: tuple[tuple[str, int], ...] | None  # each rival's voltage (DP, shift), if plain
 
 
 _PLANS: dict[tuple[int, str | None, tuple[type, ...]], _Plan] = {}
@@ -308,6 +309,7 @@ def _plan(norm: Mapping[str, Any], mapping: DpMapping | None, product_id: str | 
         return plan
     resolved, source = resolve_mapping(norm, mapping, product_id)
     guess = source.startswith("guess")
+    rivals = _rivals(resolved) if guess else ()
     fields = tuple(
         (role, field, _fast_shift(field, role))
         for role in MEASUREMENT_ROLES if (field := resolved.field_for(role)) is not None
@@ -315,7 +317,7 @@ def _plan(norm: Mapping[str, Any], mapping: DpMapping | None, product_id: str | 
     plan = _Plan(
         given=mapping, mapping=resolved, source=source, guess=guess, fields=fields,
         outlets=resolved.switches or _detect_switches(norm),
-        rivals=_rivals(resolved) if guess else (),
+        rivals=rivals, rival_volts=_rival_volts(rivals),
     )
     if len(_PLANS) >= _PLAN_CACHE_MAX:
         _PLANS.clear()
@@ -331,21 +333,30 @@ def _fast_shift(field: DpField, role: MeasurementRole) -> int | None:
     return shift if -_MAX_FAST_SHIFT <= shift <= _MAX_FAST_SHIFT else None
 
 
-def _rivals_off_mains(get: Any, rivals: tuple[Profile, ...]) -> bool:
-    """True when no rival model reads a mains voltage from these dps (the usual case, in
-    which :func:`_rival_models` finds nothing): a plain integer check, no field_value call."""
+def _rival_volts(rivals: tuple[Profile, ...]) -> tuple[tuple[str, int], ...] | None:
+    """Where each rival model reads its voltage, as (DP, shift) for :func:`_rivals_off_mains`;
+    None when one of them reads it otherwise (no voltage, a blob): _rival_models decides."""
+    volts = []
     for profile in rivals:
         voltage = profile.mapping.voltage
-        if voltage is None:
-            return False
-        raw = get(voltage.dp)
+        shift = None if voltage is None else _fast_shift(voltage, "voltage")
+        if voltage is None or shift is None:
+            return None
+        volts.append((voltage.dp, shift))
+    return tuple(volts)
+
+
+def _rivals_off_mains(get: Any, volts: tuple[tuple[str, int], ...]) -> bool:
+    """True when no rival model reads a mains voltage from these dps (the usual case, in
+    which :func:`_rival_models` finds nothing), by plain integer arithmetic."""
+    low, high = physics.MAINS_V
+    for dp, shift in volts:
+        raw = get(dp)
         if raw is None:
             continue  # field_value(None) is None: not mains
-        shift = _fast_shift(voltage, "voltage")
-        if shift is None or type(raw) is not int or not -_EXACT < raw < _EXACT:
+        if type(raw) is not int or not -_EXACT < raw < _EXACT:
             return False  # not the plain case: let _rival_models decide
-        value = float(raw * 10**shift if shift >= 0 else raw / 10 ** (-shift))
-        if physics.is_mains(value):
+        if low <= float(raw * 10**shift if shift >= 0 else raw / 10 ** (-shift)) <= high:
             return False
     return True
 
@@ -389,7 +400,8 @@ def interpret(
     if values:
         if plan.guess:  # settling may rescale the voltage: its bounds after
             notes += physics.check_guess(values, mapping)
-            if plan.rivals and not _rivals_off_mains(get, plan.rivals):
+            volts = plan.rival_volts
+            if plan.rivals and (volts is None or not _rivals_off_mains(get, volts)):
                 notes += _rival_models(norm, mapping, values, plan.rivals)
         else:
             notes += physics.reject_absurd(values, mapping)

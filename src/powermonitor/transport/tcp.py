@@ -16,13 +16,33 @@ import asyncio
 import errno
 import os
 import socket
+import threading
 from collections.abc import Callable
-from typing import cast
+from typing import Final, cast
 
 from ..errors import DeviceTimeoutError, UnreachableError
 
+_READ_SIZE: Final = 0x10000
+"""Bytes read per wake-up: a few frames of the largest size limits.py allows."""
+_buffers = threading.local()
 
-class TcpLink(asyncio.Protocol):
+
+def _read_buffer() -> memoryview:
+    """This thread's receive buffer, shared by its links.
+
+    The default ``data_received`` path reads into a fresh 256 KiB bytes object per read, which
+    the allocator maps and unmaps every time (mmap, page faults, mremap, munmap per poll). A
+    link reads into this buffer instead and hands on a copy of just the bytes received; one
+    buffer per thread is enough, since a read and its hand-over run without a loop turn in
+    between.
+    """
+    view: memoryview | None = getattr(_buffers, "view", None)
+    if view is None:
+        view = _buffers.view = memoryview(bytearray(_READ_SIZE))
+    return view
+
+
+class TcpLink(asyncio.BufferedProtocol):
     """One TCP connection; received bytes go to ``on_data``, loss to ``on_lost``."""
 
     def __init__(
@@ -34,10 +54,13 @@ class TcpLink(asyncio.Protocol):
         self._on_lost = on_lost
         self._transport: asyncio.Transport | None = None
         self._sock: socket.socket | None = None  # our own socket, when open_link made it
+        self._buffer = _read_buffer()
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        if self._sock is not None:
+            return  # our own socket: TCP_NODELAY is set already
         sock = self._transport.get_extra_info("socket")
         if sock is not None:
             try:
@@ -45,8 +68,11 @@ class TcpLink(asyncio.Protocol):
             except OSError:  # pragma: no cover - not a TCP socket
                 pass
 
-    def data_received(self, data: bytes) -> None:
-        self._on_data(data)
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self._on_data(bytes(self._buffer[:nbytes]))
 
     def eof_received(self) -> bool | None:
         return False  # close our side too: a plug that half-closes is gone
@@ -91,18 +117,32 @@ async def open_link(
     timeout: float,
     on_data: Callable[[bytes], None],
     on_lost: Callable[[Exception | None], None],
+    first: bytes = b"",
 ) -> TcpLink:
-    """Connect to ``host:port`` within ``timeout`` seconds."""
+    """Connect to ``host:port`` within ``timeout`` seconds, then send ``first``.
+
+    On our own socket ``first`` is sent as soon as the connection stands, before the loop
+    wraps the socket in a transport: the plug works on its answer meanwhile.
+    """
     loop = asyncio.get_running_loop()
     link = TcpLink(on_data, on_lost)
     family = _literal_family(host)
     try:
-        async with asyncio.timeout(timeout):
-            if family is None:
+        if family is None:
+            async with asyncio.timeout(timeout):
                 await loop.create_connection(lambda: link, host, port)
-            else:
-                sock = link._sock = await _connect_literal(loop, family, host, port)
-                await loop.create_connection(lambda: link, sock=sock)
+        else:
+            sock = link._sock = await _connect_literal(loop, family, host, port, timeout)
+            if first:
+                try:
+                    first = first[sock.send(first):]
+                except OSError:  # (BlockingIOError too) the transport sends it, or says why not
+                    pass
+            try:
+                await loop.create_connection(lambda: link, sock=sock)  # connected: no wait
+            except BaseException:
+                sock.close()
+                raise
     except TimeoutError:
         raise DeviceTimeoutError(
             f"no TCP answer from {host}:{port} within {timeout:g} s (plug offline or wrong address?)"
@@ -114,6 +154,11 @@ async def open_link(
         raise UnreachableError(
             f"cannot connect to {host[:80]!r}: not a valid host name or address"
         ) from exc
+    if first:
+        try:
+            link.write(first)
+        except UnreachableError:  # lost already: connection_lost tells the owner why
+            pass
     return link
 
 
@@ -133,9 +178,11 @@ def _literal_family(host: str) -> socket.AddressFamily | None:
 
 
 async def _connect_literal(
-    loop: asyncio.AbstractEventLoop, family: socket.AddressFamily, host: str, port: int
+    loop: asyncio.AbstractEventLoop, family: socket.AddressFamily, host: str, port: int,
+    timeout: float,
 ) -> socket.socket:
-    """A connected non-blocking TCP socket (TCP_NODELAY); OSError like ``connect()``."""
+    """A connected non-blocking TCP socket (TCP_NODELAY); OSError like ``connect()``,
+    TimeoutError after ``timeout`` seconds (a timer only when the connection is slow)."""
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setblocking(False)
@@ -148,7 +195,8 @@ async def _connect_literal(
             if error:  # refused at once (loopback, or a LAN host's immediate reset)
                 raise OSError(error, os.strerror(error)) from None
             if not _connected(sock):
-                await loop.sock_connect(sock, address)  # still in progress: wait for it
+                async with asyncio.timeout(timeout):  # still in progress: wait for it
+                    await loop.sock_connect(sock, address)
     except BaseException:
         sock.close()
         raise
