@@ -293,6 +293,8 @@ async def test_energy_filters_devices_and_periods(store: Store) -> None:
     rows = await store.energy("hour", t0, t0 + 7200, ["a", "c"])
     assert {r.device_id for r in rows} == {"a", "c"} and len(rows) == 4
     assert [r.device_id for r in rows] == ["a", "a", "c", "c"]  # by device, then time
+    again = await store.energy("hour", t0, t0 + 7200, ["c", "nobody", "a", "c"])
+    assert again == rows  # order of the ids, repeats and unknown ids change nothing
     assert await store.energy("day", t0, t0 + 3600, []) == []
     # whole periods overlapping [since, until) are reported whole
     part = await store.energy("hour", t0 + 1800, t0 + 1801, ["a"])
