@@ -54,10 +54,8 @@ async def test_a_host_name_connects_through_the_resolver(fleet: Fleet) -> None:
         assert (await plug.status()).switch is not None
 
 
-async def test_refused_ip_literal_says_cannot_connect() -> None:
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        port = listener.getsockname()[1]
-    device = TuyaDevice("bf01", "127.0.0.1", KEY, "3.4", port=port, timeout=2)
+async def test_refused_ip_literal_says_cannot_connect(refused_port: int) -> None:
+    device = TuyaDevice("bf01", "127.0.0.1", KEY, "3.4", port=refused_port, timeout=2)
     with pytest.raises(UnreachableError, match="cannot connect to 127.0.0.1"):
         await device.connect()
     assert not device.connected
