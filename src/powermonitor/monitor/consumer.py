@@ -79,15 +79,13 @@ class HubConsumer:
 
     @staticmethod
     def _queued(sub: Subscription, most: int) -> list[HubEvent]:
-        events: list[HubEvent] = []
-        while len(events) < most and (event := sub.get_nowait()) is not None:
-            events.append(event)
-        return events
+        return sub.take(most)
 
     async def _drain(self, sub: Subscription) -> None:
         while True:
             first = await sub.get()
-            events = [first, *self._queued(sub, self.batch - 1)]
+            events = sub.take(self.batch - 1)
+            events.insert(0, first)
             self.take(events)
 
 

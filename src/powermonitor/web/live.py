@@ -195,9 +195,9 @@ class Live:
         async def pump() -> None:
             with sub:  # closed here too if the pump fails
                 while True:
-                    events = [await sub.get()]
-                    while (more := sub.get_nowait()) is not None:  # a burst: one batch
-                        events.append(more)
+                    first = await sub.get()
+                    events = sub.take(LIVE_HUB_QUEUE)  # the rest of the burst: one batch
+                    events.insert(0, first)
                     names = self.names()  # once per burst: it may build a dict of every plug
                     frames = tuple((e.device_id, f) for e in events
                                    if (f := self._encode_or_skip(e, names)) is not None)
