@@ -315,8 +315,24 @@ def serve_profiled(out: str, argv: list[str]) -> None:
     import cProfile
 
     prof = cProfile.Profile(time.process_time)
-    signal.signal(signal.SIGUSR1, lambda *_: prof.enable())
-    signal.signal(signal.SIGUSR2, lambda *_: (prof.disable(), prof.dump_stats(out)))
+    top = int(os.environ.get("PM_BENCH_TRACEMALLOC", "0"))
+    if top:  # allocations alive at the end of the window instead of a profile
+        import tracemalloc
+
+        tracemalloc.start()
+
+        def snapshot(*_: object) -> None:
+            stats = tracemalloc.take_snapshot().statistics("lineno")
+            with open(out + ".txt", "w") as fh:
+                fh.write(f"total {sum(st.size for st in stats)} bytes\n")
+                for st in stats[:top]:
+                    frame = st.traceback[0]
+                    fh.write(f"{st.size:10d} {st.count:8d}  {frame.filename}:{frame.lineno}\n")
+
+        signal.signal(signal.SIGUSR2, snapshot)
+    else:
+        signal.signal(signal.SIGUSR1, lambda *_: prof.enable())
+        signal.signal(signal.SIGUSR2, lambda *_: (prof.disable(), prof.dump_stats(out)))
     from powermonitor.cli.main import main
 
     sys.argv = ["powermonitor", *argv]
@@ -356,7 +372,9 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
             helpers["influx"], ready = start_helper(["--influx-receiver"])
             influx_port = int(ready.split()[1])
         cfg = write_config(work, sim.devices, a, mqtt_port, influx_port)
-        svc = ServiceProc(work, cfg, "service", a.profile)
+        if a.tracemalloc:
+            os.environ["PM_BENCH_TRACEMALLOC"] = str(a.tracemalloc)
+        svc = ServiceProc(work, cfg, "service", a.profile or a.tracemalloc)
         try:
             online_s = svc.wait_online(len(sim.devices), a.connect_timeout)
             if a.exporters:
@@ -368,13 +386,14 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
                 helpers["sse"], _ = start_helper(["--sse-clients", str(svc.port), str(a.sse),
                                                str(t0_plan), str(t0_plan + a.duration)])
                 time.sleep(max(0.0, t0_plan - time.time()))
-            if a.profile:
+            if a.profile and not a.tracemalloc:
                 os.kill(svc.pid, signal.SIGUSR1)
             w0, c0, s0 = time.time(), C.proc_cpu_ns(svc.pid), C.proc_cpu_ns(sim.pid)
             time.sleep(a.duration)
             w1, c1, s1 = time.time(), C.proc_cpu_ns(svc.pid), C.proc_cpu_ns(sim.pid)
-            if a.profile:
+            if a.profile or a.tracemalloc:
                 os.kill(svc.pid, signal.SIGUSR2)
+                time.sleep(5.0 if a.tracemalloc else 1.0)  # the dump is written
             rss = vm_kb(svc.pid, "VmRSS")
             hwm = vm_kb(svc.pid, "VmHWM")
             time.sleep(3.0)  # the writer commits what the window produced
@@ -418,7 +437,11 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
             "per_client_counts_min_max": [min(sse["counts"]), max(sse["counts"])],
             "ended_early": sse["ended_early"], "refused": sse["refused"],
         }
-    if a.profile:
+    if a.tracemalloc:
+        dest = C.RESULTS / f"{a.name}_tracemalloc.txt"
+        dest.write_text(Path(str(svc.profile_out) + ".txt").read_text())
+        out["tracemalloc"] = str(dest.relative_to(C.REPO))
+    elif a.profile:
         import pstats
 
         dest = C.RESULTS / f"{a.name}_profile.txt"
@@ -457,6 +480,8 @@ def main() -> None:
     p.add_argument("--exporters", action="store_true")
     p.add_argument("--sse", type=int, default=0, help="live-event clients through the window")
     p.add_argument("--profile", type=int, default=0, metavar="N")
+    p.add_argument("--tracemalloc", type=int, default=0, metavar="N",
+                   help="Python allocations alive after the window, top N sites (no profile)")
     p.add_argument("--connect-timeout", type=float, default=90.0)
     p.add_argument("--name", default="", help="results file stem in bench/results/")
     p.add_argument("--influx-receiver", action="store_true", help=argparse.SUPPRESS)

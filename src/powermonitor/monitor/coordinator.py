@@ -81,9 +81,9 @@ class PlugCoordinator:
         self._dps: dict[str, Any] = {}
         # _refresh_ids(), worked out again when the plug's set of DPs changes (not its values:
         # the layout, a mapping or a product profile say which DPs measure, not what they read)
-        self._ids_keys: frozenset[str] | None = None
+        self._ids_keys: tuple[str, ...] | None = None  # a tuple: smaller than a frozenset
         self._ids: list[int] = []
-        self._id_strs: frozenset[str] = frozenset()
+        self._id_strs: tuple[str, ...] = ()
         self.polls = 0
         self.connects = 0
         self._learn_left = LEARN_POLLS if self.refresh_setting is None else 0
@@ -212,18 +212,19 @@ class PlugCoordinator:
     def _refresh_ids(self) -> list[int]:
         """The power DPs to refresh (by layout); worked out again only when the DP ids change."""
         dps = self._dps
-        if self._ids_keys is None or dps.keys() != self._ids_keys:
+        keys = tuple(dps)  # in merge order, which stays put while no DP is added
+        if keys != self._ids_keys:
             mapping, _ = resolve_mapping(dps, self.plug.mapping, self._product_id)
             fields = (mapping.current, mapping.power, mapping.voltage)
             self._ids = sorted({int(f.dp) for f in fields if f})
-            self._id_strs = frozenset(str(i) for i in self._ids)
-            self._ids_keys = frozenset(dps)
+            self._id_strs = tuple(str(i) for i in self._ids)
+            self._ids_keys = keys
         return self._ids
 
     def _on_push(self, dps: dict[str, Any]) -> None:
         if self._polling:
             self._refresh_ids()
-            if not self._id_strs.isdisjoint(dps):
+            if any(dp in dps for dp in self._id_strs):
                 self._refresh_answered = True
             return  # the poll in progress publishes the merged state
         merged = merge_dps(self.dps, dps)
