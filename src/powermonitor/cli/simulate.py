@@ -13,6 +13,7 @@ from ..errors import PowermonitorError, UsageError
 from ..models import mask_key
 from ..protocol.versions import normalize_version
 from ..simulator.beacons import BeaconSender
+from ..simulator.latency import Latency, parse_latency
 from ..simulator.layouts import LAYOUTS
 from ..simulator.profiles import make_profile
 from ..simulator.server import FAULTS, Faults, Fleet, check_loopback, fleet_specs
@@ -38,7 +39,7 @@ def build_fleet(
     count: int, protocol: str, layout: str, profile: str, host: str, base_port: int,
     address_per_plug: bool, seed: int, push_interval: float, idle_timeout: float,
     time_scale: float, faults: Faults, fault_plugs: str, device22: str = "",
-    spec_file: str | None = None,
+    spec_file: str | None = None, latency: Latency | None = None,
 ) -> Fleet:
     try:
         check_loopback(host)
@@ -68,7 +69,7 @@ def build_fleet(
     return Fleet(
         specs, host=host, base_port=base_port, address_per_plug=address_per_plug,
         faults=fault_map, idle_timeout=idle_timeout, push_interval=push_interval,
-        time_scale=time_scale,
+        time_scale=time_scale, latency=latency or Latency(),
     )
 
 
@@ -118,6 +119,9 @@ def print_fleet(fleet: Fleet, devices_file: str, console: Console) -> None:
               help="Drop a client connection after N silent seconds, as real plugs do.")
 @click.option("--time-scale", type=click.FloatRange(0.001), default=1.0, show_default=True,
               help="Simulated seconds per real second for the load profiles.")
+@click.option("--latency", "latency_text", default="0ms", show_default=True,
+              help="Every plug answers after this, like a real plug over Wi-Fi: 5ms, 0.02s, or "
+                   "a range 5ms..20ms (uniform jitter). A spec file's \"latency\" wins.")
 @click.option("--delay", type=click.FloatRange(0), default=0.0, help="Fault: reply delay (s).")
 @click.option("--drop-after", type=click.IntRange(0), default=0,
               help="Fault: close each connection after N requests.")
@@ -150,7 +154,8 @@ def simulate_command(
     count: int, protocol: str, layout: str, profile: str, spec_file: str | None,
     devices_file: str | None, host: str,
     base_port: int, address_per_plug: bool, seed: int, push_interval: float,
-    idle_timeout: float, time_scale: float, delay: float, drop_after: int, garbage: float,
+    idle_timeout: float, time_scale: float, latency_text: str, delay: float, drop_after: int,
+    garbage: float,
     silent: bool, fault_names: tuple[str, ...], fault_plugs: str, device22: str, beacons: bool,
     beacon_interval: float,
     beacon_address: str, beacon_port_31: int, beacon_port_33: int, beacon_port_35: int,
@@ -159,13 +164,14 @@ def simulate_command(
     """Serve simulated Tuya plugs on loopback until Ctrl-C or SIGTERM."""
     faults = Faults.named(fault_names, delay_s=delay, drop_after=drop_after, garbage=garbage,
                           silent=silent)
+    latency = parse_latency(latency_text)
     path = devices_file or str(default_devices_file())
 
     async def main() -> None:
         stop = runtime.StopSignal()  # before the devices file announces that we are ready
         fleet = build_fleet(count, protocol, layout, profile, host, base_port, address_per_plug,
                             seed, push_interval, idle_timeout, time_scale, faults, fault_plugs,
-                            device22, spec_file)
+                            device22, spec_file, latency)
         try:
             await fleet.start()
         except OSError as exc:
@@ -190,6 +196,8 @@ def simulate_command(
                 raise UsageError(f"cannot send beacons: {exc}") from None
         console = Console(stderr=False)
         print_fleet(fleet, str(written), console)
+        if latency:
+            console.print(f"every plug answers after {latency}", highlight=False)
         if sender is not None:
             console.print(
                 f"beacons every {beacon_interval:g} s to {beacon_address} (UDP {beacon_port_31} "

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..models import mask_key
 from .electrical import Mains
+from .latency import Latency
 from .layouts import AddEleWindow, encode_dps, get_layout, switch_dps
 from .profiles import LoadProfile, make_profile
 
@@ -39,6 +40,8 @@ class PlugSpec:
     """Serve exactly these raw dps (``simulate --spec``); boolean DPs are the switches."""
     product_key: str = ""
     """What the plug's broadcasts say as ``productKey`` (empty: one made from the id)."""
+    latency: Latency | None = None
+    """How long it takes to answer (``"latency"`` in a spec); None: the server's default."""
 
     def __post_init__(self) -> None:
         get_layout(self.layout)  # validates

@@ -29,6 +29,7 @@ from ..protocol.commands import Cmd
 from ..protocol.connection import Connection, Role
 from ..protocol.versions import normalize_version
 from .faults import FAULTS, Faults, check_loopback, is_loopback
+from .latency import Latency, ReplyQueue
 from .plug import PlugSpec, SimulatedPlug, make_identity
 
 __all__ = [  # Faults and the loopback rule live in faults.py; re-exported, import paths kept
@@ -93,6 +94,10 @@ class _Session(asyncio.Protocol):
         # the last status payload: for this dps object at this second
         self._payload_for: tuple[dict[str, Any], int] | None = None
         self._payload = b""
+        # answers held for the plug's latency and the delay fault (made when first needed)
+        self._delayed = bool(server.latency) or server.faults.delay_s > 0
+        self._replies: ReplyQueue | None = None
+        self._jitter = random.Random(spec.seed) if server.latency.jitter else None
 
     # -- connection lifecycle
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -150,6 +155,8 @@ class _Session(asyncio.Protocol):
         if self.transport is None:
             return
         self.transport = None
+        if self._replies is not None:
+            self._replies.cancel()
         self.plug.active_connections -= 1
         self.server.sessions.discard(self)
         for handle in (self._idle, self._pusher):
@@ -159,6 +166,13 @@ class _Session(asyncio.Protocol):
 
     def close(self) -> None:
         if self.transport is not None:
+            self.transport.close()
+
+    def _close_after_replies(self) -> None:
+        """Hang up once the answers still held for the latency have left."""
+        if self.transport is not None and (
+            self._replies is None or not self._replies.close_when_sent()
+        ):
             self.transport.close()
 
     def _check_idle(self) -> None:
@@ -220,20 +234,20 @@ class _Session(asyncio.Protocol):
             log.debug("%s: dropping client after bad frame: %s", self.plug.device_id, exc)
             if isinstance(exc, KeyOrVersionError):
                 # wrong key or version: real plugs answer under their own key, then we hang up
-                self._write(self.conn.refusal(data))
-            self.transport.close()
+                self._reply(self.conn.refusal(data))
+            self._close_after_replies()
             return
         handshake_reply = self.conn.data_to_send()
         if faults.silent:
             return
         if faults.dp_flood or faults.push_flood:  # negotiates, then floods instead of answering
             if handshake_reply:
-                self._write(handshake_reply)
+                self._reply(handshake_reply)
             return
         if faults.junk:
-            self._write(JUNK_REPLY)
+            self._reply(JUNK_REPLY)
             return
-        if faults.garbage or faults.delay_s > 0:  # faults act per reply: no batching
+        if faults.garbage:  # junk is drawn per reply: no batching
             if handshake_reply:
                 self._send(handshake_reply)
             for event in events:
@@ -246,7 +260,7 @@ class _Session(asyncio.Protocol):
         finally:
             self._batch = None
             if batch:
-                self._write(batch[0] if len(batch) == 1 else b"".join(batch))
+                self._reply(batch[0] if len(batch) == 1 else b"".join(batch))
 
     def _handle(self, event: ev.Event) -> None:
         handler = _HANDLERS.get(type(event))
@@ -257,7 +271,7 @@ class _Session(asyncio.Protocol):
         if drop_after and self.requests > drop_after:
             assert self.transport is not None
             self._flush()  # what was answered before goes out first
-            self.transport.close()
+            self._close_after_replies()
             return
         handler(self, event)
 
@@ -324,18 +338,37 @@ class _Session(asyncio.Protocol):
                 self._rng = random.Random(self.plug.spec.seed)
             if self._rng.random() < faults.garbage:
                 data = os.urandom(self._rng.randint(1, 40)) + data
-        if faults.delay_s > 0:
-            self._loop.call_later(faults.delay_s, self._write, data)
-        else:
-            self._write(data)
+        self._reply(data)
 
     def _flush(self) -> None:
         batch = self._batch
         if batch:
-            self._write(b"".join(batch))
+            self._reply(b"".join(batch))
             batch.clear()
 
-    def _write(self, data: bytes) -> None:
+    def _reply(self, data: bytes) -> None:
+        """Send an answer after the plug's latency (and the delay fault), if it has one."""
+        if not self._delayed:
+            self._write(data)
+            return
+        self._write(data, self.server.faults.delay_s + self.server.latency.sample(self._jitter))
+
+    def _write(self, data: bytes, delay: float = 0.0) -> None:
+        """Send now, or after ``delay`` s; never ahead of an answer still held."""
+        tr = self.transport
+        if tr is None or tr.is_closing():
+            return
+        replies = self._replies
+        if delay <= 0.0 and not replies:
+            tr.write(data)
+            return
+        if replies is None:
+            replies = self._replies = ReplyQueue(
+                self._loop, self._write_now, tr.pause_reading, tr.resume_reading, tr.close
+            )
+        replies.add(data, delay)
+
+    def _write_now(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
 
@@ -364,6 +397,7 @@ class PlugServer:
         push_interval: float = 0.0,
         max_connections: int = 1,
         seqno_mode: str = "echo",
+        latency: Latency | None = None,
     ) -> None:
         check_loopback(host)
         self.plug = plug
@@ -374,6 +408,9 @@ class PlugServer:
         self.push_interval = push_interval
         self.max_connections = max_connections
         self.seqno_mode = seqno_mode
+        own = plug.spec.latency
+        self.latency = own if own is not None else (latency or Latency())
+        """Delay of every answer: the plug's own (spec file), else the server's, else none."""
         self.sessions: set[_Session] = set()
         self.waiting: list[_Session] = []
         self._server: asyncio.base_events.Server | None = None
@@ -477,6 +514,8 @@ class Fleet:
     push_interval: float = 0.0
     time_scale: float = 1.0
     clock: Callable[[], float] = time.time
+    latency: Latency = field(default_factory=Latency)
+    """Of every plug whose spec has no latency of its own."""
     servers: list[PlugServer] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -489,7 +528,7 @@ class Fleet:
             plug = SimulatedPlug(spec, clock=self.clock, epoch=epoch, time_scale=self.time_scale)
             server = PlugServer(
                 plug, host, port, faults=self.faults.get(i), idle_timeout=self.idle_timeout,
-                push_interval=self.push_interval,
+                push_interval=self.push_interval, latency=self.latency,
             )
             await server.start()
             self.servers.append(server)

@@ -10,6 +10,9 @@ An entry may carry ``"power_schedule": [[seconds_from_start, watts], ...]`` (pie
 ``"repeat": true`` to loop it): DPs 18/19/20 (current, power, voltage, as "cz" plugs report
 them) then follow the schedule, so a washing-machine cycle with its pauses can be replayed.
 
+An entry may carry ``"latency": "5ms"`` (or a range, ``"5ms..20ms"``, the same text as
+``simulate --latency``): that plug answers after it, whatever ``--latency`` says.
+
 ``id``, ``key`` and ``dps`` are required; ``version`` defaults to 3.3. The raw values are served
 as given (NaN and Infinity included: the file is read the way plugs' JSON is); the boolean
 DPs are the plug's switches and stay switchable; ``product_key`` goes into the plug's LAN
@@ -30,6 +33,7 @@ from typing import Any, Final
 
 from ..errors import UsageError
 from ..protocol.versions import normalize_version
+from .latency import Latency, parse_latency
 from .plug import PlugSpec
 from .profiles import MAX_SCHEDULE_STEPS, schedule_spec
 
@@ -100,6 +104,15 @@ def _schedule(value: object, field: str) -> list[tuple[float, float]]:
     return out
 
 
+def _latency(value: object, field: str) -> Latency:
+    if not isinstance(value, str):
+        raise _SpecError(f"{field!r} must be text such as \"5ms\" or \"5ms..20ms\"")
+    try:
+        return parse_latency(value)
+    except UsageError as exc:
+        raise _SpecError(f"{field!r}: {exc}") from None
+
+
 def _flag(value: object, field: str) -> bool:
     if not isinstance(value, bool):
         raise _SpecError(f"{field!r} must be true or false")
@@ -124,6 +137,7 @@ FIELDS: Final[tuple[_Field, ...]] = (
     _Field("name", "name", lambda v, f: _text(v, f, empty_ok=True)),
     _Field("power_schedule", "profile", _schedule),
     _Field("repeat", "repeat", _flag),
+    _Field("latency", "latency", _latency),
 )
 _KNOWN: Final = frozenset(f.name for f in FIELDS)
 
