@@ -345,7 +345,7 @@ def serve_profiled(out: str, argv: list[str]) -> None:
 def rss_base(a: argparse.Namespace, work: Path) -> int | None:
     if not a.rss_base:
         return None
-    sim = C.start_simulator(a.rss_base, [a.version], uvloop=True)
+    sim = C.start_simulator(a.rss_base, [a.version], uvloop=True, latency=a.latency)
     try:
         cfg = write_config(work, sim.devices, a, None, None)
         svc = ServiceProc(work, cfg, "base")
@@ -362,7 +362,7 @@ def rss_base(a: argparse.Namespace, work: Path) -> int | None:
 def run(a: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="pm-service-bench-"))
     base = rss_base(a, work)
-    sim = C.start_simulator(a.count, [a.version], uvloop=True)
+    sim = C.start_simulator(a.count, [a.version], uvloop=True, latency=a.latency)
     helpers: dict[str, subprocess.Popen[str]] = {}
     mosq = None
     try:
@@ -412,7 +412,7 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
     wall = w1 - w0
     n = a.count
     out: dict[str, Any] = {
-        "plugs": n, "interval_s": a.interval, "refresh": a.refresh, "exporters": a.exporters,
+        "plugs": n, "interval_s": a.interval, "latency": a.latency or "0", "refresh": a.refresh, "exporters": a.exporters,
         "sse_clients": a.sse, "all_online_s": round(online_s, 1), "window_s": round(wall, 2),
         "cpu_pct_of_core": 100.0 * (c1 - c0) / 1e9 / wall,
         "readings_stored": len(rows), "readings_per_s": len(rows) / wall,
@@ -473,6 +473,7 @@ def main() -> None:
     p.add_argument("--count", type=int, default=1000)
     p.add_argument("--version", default="3.4")
     p.add_argument("--interval", type=float, default=1.0)
+    p.add_argument("--latency", default="", help="simulated plugs answer after 5ms, 5ms..20ms")
     p.add_argument("--refresh", choices=("learn", "on", "off"), default="learn")
     p.add_argument("--duration", type=float, default=30.0, help="measured seconds")
     p.add_argument("--warmup", type=float, default=5.0)
