@@ -145,6 +145,22 @@ class ServiceProc:
         self.log.close()
 
 
+def threads_cpu_ns(pid: int) -> dict[str, int]:
+    """CPU of each thread of ``pid`` by thread name (the loop's, SQLite's executor, ...)."""
+    out: dict[str, int] = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as fh:
+                name = fh.read().strip()
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as fh:
+                ns = int(fh.read().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        key = "main (the event loop)" if tid == str(pid) else name
+        out[key] = out.get(key, 0) + ns
+    return out
+
+
 def stored_in(db: Path, t0: float, t1: float) -> list[tuple[str, int]]:
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
     try:
@@ -388,9 +404,11 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
                 time.sleep(max(0.0, t0_plan - time.time()))
             if a.profile and not a.tracemalloc:
                 os.kill(svc.pid, signal.SIGUSR1)
+            th0 = threads_cpu_ns(svc.pid)
             w0, c0, s0 = time.time(), C.proc_cpu_ns(svc.pid), C.proc_cpu_ns(sim.pid)
             time.sleep(a.duration)
             w1, c1, s1 = time.time(), C.proc_cpu_ns(svc.pid), C.proc_cpu_ns(sim.pid)
+            th1 = threads_cpu_ns(svc.pid)
             if a.profile or a.tracemalloc:
                 os.kill(svc.pid, signal.SIGUSR2)
                 time.sleep(5.0 if a.tracemalloc else 1.0)  # the dump is written
@@ -419,6 +437,8 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
         "expected_per_s": n / a.interval,
         "cpu_us_per_reading": (c1 - c0) / 1e3 / len(rows) if rows else None,
         "sim_cpu_pct_of_core": 100.0 * (s1 - s0) / 1e9 / wall,
+        "threads_pct_of_core": {k: round(100.0 * (v - th0.get(k, 0)) / 1e9 / wall, 2)
+                                for k, v in th1.items() if v - th0.get(k, 0) > 0},
         "rss_kb": rss, "vmhwm_kb": hwm, "rss_base_kb": base, "rss_base_plugs": a.rss_base,
         "rss_kb_per_plug": (rss - base) / (n - a.rss_base) if base else None,
         "work": str(work),

@@ -86,6 +86,15 @@ class Recorder(HubConsumer):
             out[device_id] = Totals(total_wh, self._cost.get(device_id, 0.0), last_ts)
         return out
 
+    def total_wh(self, device_id: str) -> float | None:
+        """One plug's total Wh (what :meth:`totals` says for it), None when it has none: the
+        exporters ask for the few plugs a burst touched, not for a copy of every plug's."""
+        integ = self._integrators.get(device_id)
+        if integ is not None:
+            return integ.total_wh
+        counter = self._counters.get(device_id)
+        return None if counter is None else counter.total_wh
+
     def record(self, reading: Reading) -> Sample:
         """Account one reading; return the sample handed to the writer."""
         # The store keeps milliseconds and one sample per plug and millisecond: integrate on the

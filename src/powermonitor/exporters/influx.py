@@ -50,10 +50,11 @@ import httpx
 
 from ..client.reconnect import Backoff, QuietLog
 from ..config import ENV, InfluxSettings
+from ..limits import BURST_S
 from ..models import Reading
 from ..monitor.consumer import HubConsumer
 from ..monitor.hub import HubEvent
-from .base import ServiceLike, totals_wh
+from .base import ServiceLike, energy_lookup
 
 __all__ = [
     "ENV_PASSWORD",
@@ -171,6 +172,7 @@ class InfluxWriter(HubConsumer):
 
     name = "influx"
     queue_size = 100_000
+    gather_s = BURST_S  # lines are batched for the server anyway
 
     def __init__(self, service: ServiceLike, settings: InfluxSettings, *,
                  backoff: Backoff | None = None,
@@ -201,13 +203,13 @@ class InfluxWriter(HubConsumer):
         await self._flush_loop()
 
     def add(self, readings: list[Reading]) -> None:
-        """Render readings as lines into the buffer (the energy totals are read once)."""
-        totals = totals_wh(self.service)
+        """Render readings as lines into the buffer (the plugs' names are read once)."""
+        energy_of = energy_lookup(self.service)
         names = self.service.names()
         measurement = self.settings.measurement
         for reading in readings:
             line = line_for(reading, names.get(reading.device_id, ""),
-                            totals.get(reading.device_id), measurement)
+                            energy_of(reading.device_id), measurement)
             if line is not None:
                 self._append(line)
         if len(self.buffer) >= self._batch_size:

@@ -48,6 +48,10 @@ class HubConsumer:
     """Most events handed to one :meth:`take`."""
     drain_on_close = False
     """Take the events still queued when cancelled (the recorder: account every reading)."""
+    gather_s = 0.0
+    """After a first event, wait this long for more before :meth:`take`: a consumer whose
+    per-batch cost is high (names and totals of every plug) pays it per burst, not per
+    reading. 0 for the recorder (storage gets every reading at once)."""
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
@@ -84,6 +88,8 @@ class HubConsumer:
     async def _drain(self, sub: Subscription) -> None:
         while True:
             first = await sub.get()
+            if self.gather_s > 0:
+                await asyncio.sleep(self.gather_s)
             events = sub.take(self.batch - 1)
             events.insert(0, first)
             self.take(events)

@@ -5,7 +5,7 @@ Polling and recording come first, so the cost of live clients is kept flat:
 * **One Hub subscription, each event encoded once.** A pump drains the Hub while at least one
   client is connected and appends each burst, encoded, to a short shared backlog; clients
   take the bytes from there (a client that wants every plug takes one joined blob per burst).
-* **Bursts, not single readings.** The pump gathers what arrives within ``coalesce_s`` (0.1 s)
+* **Bursts, not single readings.** The pump gathers what arrives within ``coalesce_s`` (BURST_S)
   of a first event into one burst, so a client wakes and writes ten times a second however
   many plugs are polled, instead of once per reading.
 * **Capped clients.** :meth:`Live.open` refuses beyond ``max_clients`` (:class:`LiveFull`;
@@ -29,7 +29,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
-from ..limits import LIVE_BACKLOG_BATCHES, LIVE_COALESCE_S, LIVE_HUB_QUEUE, MAX_LIVE_CLIENTS
+from ..limits import BURST_S, LIVE_BACKLOG_BATCHES, LIVE_HUB_QUEUE, MAX_LIVE_CLIENTS
 from ..models import Reading
 from ..monitor.hub import Availability, Hub, Subscription
 from ..timeparse import iso_utc
@@ -149,7 +149,7 @@ class Live:
         heartbeat_s: float = HEARTBEAT_S,
         max_clients: int = MAX_LIVE_CLIENTS,
         backlog: int = LIVE_BACKLOG_BATCHES,
-        coalesce_s: float = LIVE_COALESCE_S,
+        coalesce_s: float = BURST_S,
     ) -> None:
         self.hub = hub
         self.coalesce_s = coalesce_s
