@@ -395,6 +395,10 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
             online_s = svc.wait_online(len(sim.devices), a.connect_timeout)
             if a.exporters:
                 helpers["scraper"], _ = start_helper(["--scraper", str(svc.port)])
+                mqtt_log = open(work / "mqtt_sub.txt", "wb")  # noqa: SIM115 - closed below
+                mqtt_sub = subprocess.Popen(
+                    [*C.taskset(C.DEVICE_CORE), "mosquitto_sub", "-h", "127.0.0.1", "-p",
+                     str(mqtt_port), "-t", "#", "-F", "%t"], stdout=mqtt_log)
             time.sleep(a.warmup)
             if a.sse:
                 # the window is known in advance: clients check readings stamped inside it
@@ -404,11 +408,20 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
                 time.sleep(max(0.0, t0_plan - time.time()))
             if a.profile and not a.tracemalloc:
                 os.kill(svc.pid, signal.SIGUSR1)
+            m0 = (work / "mqtt_sub.txt").stat().st_size if a.exporters else 0
             th0 = threads_cpu_ns(svc.pid)
             w0, c0, s0 = time.time(), C.proc_cpu_ns(svc.pid), C.proc_cpu_ns(sim.pid)
             time.sleep(a.duration)
             w1, c1, s1 = time.time(), C.proc_cpu_ns(svc.pid), C.proc_cpu_ns(sim.pid)
             th1 = threads_cpu_ns(svc.pid)
+            if a.exporters:
+                mqtt_sub.terminate()  # our child only
+                mqtt_sub.wait(5)
+                mqtt_log.close()
+                with open(work / "mqtt_sub.txt", "rb") as fh:
+                    fh.seek(m0)
+                    window = fh.read()
+                mqtt_msgs = window.count(b"\n")
             if a.profile or a.tracemalloc:
                 os.kill(svc.pid, signal.SIGUSR2)
                 time.sleep(5.0 if a.tracemalloc else 1.0)  # the dump is written
@@ -443,6 +456,8 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
         "rss_kb_per_plug": (rss - base) / (n - a.rss_base) if base else None,
         "work": str(work),
     }
+    if a.exporters:
+        out["mqtt_messages_per_s"] = mqtt_msgs / wall
     if "influx" in results:
         out["influx"] = results["influx"]
     if "scraper" in results:
