@@ -13,8 +13,13 @@ retention (raw 14 days, minutes 90 days, hours and days forever), so the file lo
 collector's after a year. Then ``energy(by="day")`` over the whole year (50 × 365 rows) is
 timed (first call, then the median and p90 of ``--queries`` calls), with a split between the
 SQL fetch and building the ``EnergyRow`` objects; week, month, hour and history queries too.
+"Cold" is the query in an open store with its past-days cache emptied (the definition used
+since the first run). Also timed: the same query as the first thing a fresh process does
+(imports excluded), and the whole ``powermonitor energy --by day`` command as a user runs it
+(interpreter start-up, imports, rendering; JSON and table).
 
-Writes results/storage_ingest.{json,md}. Everything stays in a temporary directory.
+Writes results/storage_ingest.{json,md}. Everything stays in a temporary directory, unless
+``--year-db PATH`` keeps the year's file (and reuses it on the next run: loading takes minutes).
 """
 
 from __future__ import annotations
@@ -22,15 +27,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from _common import ensure_importable, environment, quantile, write_results
+from _common import child_env, ensure_importable, environment, quantile, write_results
 
 ensure_importable()
 
@@ -74,11 +81,16 @@ async def ingest_once(samples: list[Sample], batch: int, directory: Path) -> dic
         Path(str(path) + suffix).unlink(missing_ok=True)
     async with SqliteStore(path, timezone=TZ) as store:
         gc.collect()
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         for i in range(0, len(samples), batch):
             await store.write(samples[i : i + batch], {})
-        dt = time.perf_counter() - t
-    return {"seconds": dt, "rate": len(samples) / dt, "bytes": path.stat().st_size}
+        dt, cpu = time.perf_counter() - t, time.process_time() - cpu
+    return {
+        "seconds": dt,
+        "rate": len(samples) / dt,
+        "cpu_us": cpu / len(samples) * 1e6,
+        "bytes": path.stat().st_size,
+    }
 
 
 async def writer_once(samples: list[Sample], directory: Path) -> dict[str, float]:
@@ -113,8 +125,22 @@ def plan_cost(samples: list[Sample], batch: int) -> float:
 
 
 async def year(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
-    path = directory / "year.db"
+    path = Path(args.year_db) if args.year_db else directory / "year.db"
+    stamp = Path(str(path) + ".json")  # when a kept year was loaded (its "now")
+    if path.exists() and stamp.exists():
+        loaded = json.loads(stamp.read_text())
+        out = await year_queries(args, path, loaded["now"])
+        out.update({k: v for k, v in loaded.items() if k != "now"})
+        return out
     now = time.time()
+    out = await year_load(args, path, now)
+    if args.year_db:
+        stamp.write_text(json.dumps({**out, "now": now}))
+    out.update(await year_queries(args, path, now))
+    return out
+
+
+async def year_load(args: argparse.Namespace, path: Path, now: float) -> dict[str, Any]:
     start = now - 365 * 86400
     per_day = int(86400 // args.year_step)
     out: dict[str, Any] = {"plugs": args.year_plugs, "step_s": args.year_step}
@@ -156,6 +182,14 @@ async def year(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
                 0
             ]
         out["rows"] = sizes
+    out["file_mb"] = path.stat().st_size / 1e6
+    return out
+
+
+async def year_queries(args: argparse.Namespace, path: Path, now: float) -> dict[str, Any]:
+    start = now - 365 * 86400
+    out: dict[str, Any] = {}
+    async with SqliteStore(path, timezone=TZ, retention=Retention()) as store:
 
         async def timed(fn: Any, *a: Any) -> tuple[float, Any]:
             t = time.perf_counter()
@@ -165,14 +199,17 @@ async def year(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
         first, rows = await timed(store.energy, "day", start, now)
         out["energy_day_rows"] = len(rows)
         out["energy_day_first_ms"] = first
-        cold = []
+        cold, cold_cpu = [], []
         for _ in range(args.queries):  # without the past-days cache: the query and the objects
             store._forget_days(None)
+            cpu = time.process_time()
             cold.append((await timed(store.energy, "day", start, now))[0])
+            cold_cpu.append((time.process_time() - cpu) * 1000)
         out["energy_day_cold_ms"] = {
             "median": statistics.median(cold),
             "p90": quantile(cold, 0.9),
             "min": min(cold),
+            "cpu_median": statistics.median(cold_cpu),
         }
         times = [(await timed(store.energy, "day", start, now))[0] for _ in range(args.queries)]
         out["energy_day_ms"] = {
@@ -186,17 +223,23 @@ async def year(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
             sum(c.total_wh for c in (await store.counters()).values()) / 1000
         )
 
-        # where the time of energy(by="day") goes: the SQL + fetch alone, in the store's thread
+        # where the time of energy(by="day") goes: the SQL + fetch alone (the store's per-plug
+        # queries, without building EnergyRow objects), in the store's thread
         lo, hi = store._cal.span("day", round(start * 1000), round(now * 1000))
         sql = (
-            "SELECT r.device_id, r.bucket_start / 1000.0, r.bucket_end / 1000.0, r.wh, r.cost,"
-            " r.covered_s, r.uncovered_s FROM rollup_1d r WHERE r.bucket_start >= ?"
-            " AND r.bucket_start < ? AND r.device_id IN (SELECT device_id FROM devices)"
-            " ORDER BY r.device_id, r.bucket_start"
+            "SELECT r.bucket_start / 1000.0, r.bucket_end / 1000.0, r.wh, r.cost, r.covered_s,"
+            " r.uncovered_s FROM rollup_1d r WHERE r.device_id = ? AND r.bucket_start >= ?"
+            " AND r.bucket_start < ? ORDER BY r.bucket_start"
         )
+        devices = [d.device_id for d in await store.devices()]
+
+        def fetch_all() -> None:
+            for dev in devices:
+                store._query(sql, (dev, lo, hi))
+
         fetch = []
         for _ in range(args.queries):
-            fetch.append((await timed(store._run, store._query, sql, (lo, hi)))[0])
+            fetch.append((await timed(store._run, fetch_all))[0])
         out["energy_day_fetch_only_ms"] = statistics.median(fetch)
         for by in ("week", "month"):
             ts = [(await timed(store.energy, by, start, now))[0] for _ in range(args.queries)]
@@ -208,7 +251,64 @@ async def year(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
         out["history_1m_1d_ms"] = statistics.median(ts)
         ts = [(await timed(store.history, dev, start, now, "1d"))[0] for _ in range(10)]
         out["history_1d_1y_ms"] = statistics.median(ts)
-    out["file_mb"] = path.stat().st_size / 1e6
+    out.update(fresh_processes(args, path, now))
+    return out
+
+
+FRESH = """
+import asyncio, json, sys, time
+t0, c0 = time.perf_counter(), time.process_time()
+from powermonitor.storage.base import Retention
+from powermonitor.storage.sqlite import SqliteStore
+imported = time.perf_counter() - t0
+async def main():
+    async with SqliteStore(sys.argv[1], timezone=sys.argv[2], retention=Retention()) as store:
+        t, c = time.perf_counter(), time.process_time()
+        rows = await store.energy("day", float(sys.argv[3]), float(sys.argv[4]))
+        return len(rows), time.perf_counter() - t, time.process_time() - c
+n, wall, cpu = asyncio.run(main())
+print(json.dumps({"rows": n, "ms": wall * 1000, "cpu_ms": cpu * 1000, "import_ms": imported * 1000}))
+"""
+
+
+def fresh_processes(args: argparse.Namespace, path: Path, now: float) -> dict[str, Any]:
+    """The same query as the first thing a new process does (what ``powermonitor energy``
+    does), and the whole command's wall time as a user sees it (start-up, imports, rendering)."""
+    env = child_env()
+    since, until = str(now - 365 * 86400), str(now)
+    runs = []
+    for _ in range(args.fresh):
+        done = subprocess.run(
+            [sys.executable, "-c", FRESH, str(path), TZ, since, until],
+            env=env, capture_output=True, text=True, check=True,
+        )
+        runs.append(json.loads(done.stdout))
+    out: dict[str, Any] = {
+        "fresh_process_query_ms": statistics.median(r["ms"] for r in runs),
+        "fresh_process_query_cpu_ms": statistics.median(r["cpu_ms"] for r in runs),
+        "fresh_process_store_import_ms": statistics.median(r["import_ms"] for r in runs),
+    }
+    with tempfile.TemporaryDirectory(prefix="pm-bench-cfg-") as cfg_dir:
+        cfg = Path(cfg_dir) / "config.toml"  # the year's time zone, so nothing is rebuilt
+        cfg.write_text(f'[tariff]\ntimezone = "{TZ}"\nprice = 0.32\ncurrency = "EUR"\n')
+        day = time.strftime("%Y-%m-%d", time.localtime(now - 364 * 86400))
+        base = [sys.executable, "-m", "powermonitor", "energy", "--config", str(cfg),
+                "--db", str(path), "--by", "day", "--since", day]
+
+        def wall(cmd: list[str], times: int) -> float:
+            ts = []
+            for _ in range(times):
+                t = time.perf_counter()
+                subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, check=True)
+                ts.append((time.perf_counter() - t) * 1000)
+            return statistics.median(ts)
+
+        out["cli_python_startup_ms"] = wall([sys.executable, "-c", "pass"], args.fresh)
+        out["cli_import_ms"] = wall(
+            [sys.executable, "-c", "import powermonitor.cli.main"], args.fresh
+        )
+        out["cli_energy_json_ms"] = wall([*base, "--json"], args.fresh)
+        out["cli_energy_table_ms"] = wall(base, 1)
     return out
 
 
@@ -221,8 +321,13 @@ async def main() -> None:
     ap.add_argument("--year-plugs", type=int, default=50)
     ap.add_argument("--year-step", type=float, default=300.0)
     ap.add_argument("--queries", type=int, default=30)
+    ap.add_argument("--fresh", type=int, default=5, help="runs of each fresh-process measurement")
     ap.add_argument("--skip-year", action="store_true")
     ap.add_argument("--skip-ingest", action="store_true")
+    ap.add_argument(
+        "--year-db",
+        help="keep the year's database at this path and reuse it when it exists (skips loading)",
+    )
     ap.add_argument("--dir", help="where to put the database files (default: a temp dir)")
     ap.add_argument("--out", default="storage_ingest")
     args = ap.parse_args()
@@ -240,6 +345,7 @@ async def main() -> None:
             ingest[str(batch)] = {
                 "rate_median": statistics.median(rates),
                 "rates": rates,
+                "cpu_us": statistics.median(r["cpu_us"] for r in runs),
                 "file_mb": runs[-1]["bytes"] / 1e6,
                 "plan_us_per_sample": plan_cost(samples, batch),
             }
@@ -295,20 +401,20 @@ async def main() -> None:
             f"median of {args.repeat} runs."
         ),
         "",
-        "| path | samples/s, median (best run) | planning µs/sample |",
-        "|---|---:|---:|",
+        "| path | samples/s, median (best run) | CPU µs/sample | planning µs/sample |",
+        "|---|---:|---:|---:|",
     ]
     for batch in ("5000", "50000") if ingest.get("writer") else ():
         r = ingest[batch]
         md.append(
             f"| `write()` batches of {int(batch):,} | {r['rate_median']:,.0f} "
-            f"({max(r['rates']):,.0f}) | "
+            f"({max(r['rates']):,.0f}) | {r['cpu_us']:.2f} | "
             f"{r['plan_us_per_sample']:.2f} |"
         )
     if ingest.get("writer"):
         md.append(
             f"| `StoreWriter.submit` + flush (batches of 5,000) | "
-            f"{ingest['writer']['rate_median']:,.0f} ({ingest['writer']['rate_best']:,.0f}) | — |"
+            f"{ingest['writer']['rate_median']:,.0f} ({ingest['writer']['rate_best']:,.0f}) | — | — |"
         )
     if yr:
         md += [
@@ -330,6 +436,12 @@ async def main() -> None:
                 f"{args.queries} | {yr['energy_day_cold_ms']['median']:.1f} / "
                 f"{yr['energy_day_cold_ms']['p90']:.1f} / {yr['energy_day_cold_ms']['min']:.1f} |"
             ),
+            f"| … CPU time of the cold query, median | {yr['energy_day_cold_ms']['cpu_median']:.1f} |",
+            (
+                f"| `energy(by='day')` in a fresh process (first query after open; imports "
+                f"excluded), median of {args.fresh} (CPU) | {yr['fresh_process_query_ms']:.1f} "
+                f"({yr['fresh_process_query_cpu_ms']:.1f}) |"
+            ),
             (
                 f"| `energy(by='day')` warm (past days cached), median / p90 / min of "
                 f"{args.queries} | {yr['energy_day_ms']['median']:.1f} / "
@@ -344,6 +456,18 @@ async def main() -> None:
             f"| `energy(by='hour')`, 7 days | {yr['energy_hour_7d_ms']:.1f} |",
             f"| `history('1m')`, 1 plug, 1 day | {yr['history_1m_1d_ms']:.1f} |",
             f"| `history('1d')`, 1 plug, 1 year | {yr['history_1d_1y_ms']:.1f} |",
+            "",
+            f"The whole command, wall time (median of {args.fresh}; the table once):",
+            "",
+            "| command | ms |",
+            "|---|---:|",
+            f"| `python -c pass` (interpreter start-up) | {yr['cli_python_startup_ms']:.0f} |",
+            f"| `python -c 'import powermonitor.cli.main'` | {yr['cli_import_ms']:.0f} |",
+            (
+                f"| `powermonitor energy --by day --since <a year ago> --json` | "
+                f"{yr['cli_energy_json_ms']:.0f} |"
+            ),
+            f"| … the same as a table | {yr['cli_energy_table_ms']:.0f} |",
         ]
     jpath, mpath = write_results(args.out, data, "\n".join(md) + "\n")
     print(f"wrote {jpath} and {mpath}")

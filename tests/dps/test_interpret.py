@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +23,9 @@ from powermonitor.dps import (
     scaled_value,
 )
 from powermonitor.models import Reading
+
+interpret_module = importlib.import_module("powermonitor.dps.interpret")  # (the function
+# `interpret` shadows the module's name in the package)
 
 TS = datetime(2019, 8, 31, 7, 20, 59, tzinfo=UTC)
 
@@ -422,6 +426,33 @@ power_dps = st.dictionaries(
 @given(power_dps, st.sampled_from([None, *LAYOUTS.values()]))
 def test_power_dps_never_raise(dps: dict[str, Any], mapping: DpMapping | None) -> None:
     _check_reading(read(dps, mapping=mapping))
+
+
+def _shifted(dps: dict[str, Any], by: int) -> dict[str, Any]:
+    """The same shape (keys and value types), other numbers: a plug's next reading."""
+    return {k: v + by if type(v) is int else v for k, v in dps.items()}
+
+
+@settings(max_examples=300)
+@given(power_dps, st.integers(-5000, 5000), st.sampled_from([None, *LAYOUTS.values()]))
+def test_a_reading_reads_the_same_after_another_of_its_shape(
+    dps: dict[str, Any], by: int, mapping: DpMapping | None
+) -> None:
+    """The layout decision is made once per shape of dps and reused (interpret._plan): the
+    numbers of an earlier reading must not leak into a later one's interpretation."""
+    interpret_module._PLANS.clear()
+    fresh = read(dps, mapping=mapping)
+    interpret_module._PLANS.clear()
+    read(_shifted(dps, by), mapping=mapping)  # decides for this shape first
+    assert repr(read(dps, mapping=mapping)) == repr(fresh)  # (repr: NaN in dps equals itself)
+
+
+def test_a_plug_that_changes_shape_is_guessed_again() -> None:
+    assert read(CZ_DPS).source == "guess cz"
+    legacy = {"1": True, "4": 69, "5": 120, "6": 2301}
+    assert read(legacy).source == "guess legacy"
+    assert read({"1": True, "2": False, "3": True}).switches == {"1": True, "2": False, "3": True}
+    assert read(CZ_DPS).source == "guess cz"
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from powermonitor.dps import LAYOUTS, interpret
+from powermonitor.dps import LAYOUTS, interpret, physics
 from powermonitor.dps.physics import MAINS_V, counter_step_note
 from powermonitor.energy import EnergyIntegrator
 from powermonitor.models import DeviceInfo, Reading
@@ -141,3 +141,26 @@ def test_a_one_watt_standby_load_keeps_the_layouts_scale() -> None:
     """1 W at 4 mA fits W and W/10 within the readings' resolution: the layout's scale stands."""
     standby = read({"1": True, "18": 4, "19": 10, "20": 2300})
     assert (standby.power_w, standby.current_a, standby.voltage_v) == (1.0, 0.004, 230.0)
+
+
+_role_value = st.none() | st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from(
+    [0.0, 0.5, 20.0, 20.0001, 89.99, 90.0, 230.1, 265.0, 265.01, 2301.0, 3000.0, 3000.5]
+) | st.floats(min_value=0, max_value=300)
+
+
+@settings(max_examples=500)
+@given(st.fixed_dictionaries({}, optional={
+    "current": _role_value, "power": _role_value, "voltage": _role_value,
+    "energy_increment": _role_value, "energy_total": _role_value,
+}), st.sampled_from(sorted(LAYOUTS)))
+def test_check_guess_is_the_three_checks_in_order(values: dict[Any, Any], layout: str) -> None:
+    """check_guess's one-pass recognition of the usual reading changes nothing it decides:
+    the same values and notes as bounds (voltage skipped), settle_guess, bounds."""
+    mapping = LAYOUTS[layout]
+    fast, slow = dict(values), dict(values)
+    fast_notes = physics.check_guess(fast, mapping)
+    slow_notes = physics.reject_absurd(slow, mapping, skip=("voltage",))
+    slow_notes += physics.settle_guess(slow, mapping)
+    slow_notes += physics.reject_absurd(slow, mapping)
+    assert fast_notes == slow_notes
+    assert repr(fast) == repr(slow)  # (repr: a NaN that stayed equals itself)

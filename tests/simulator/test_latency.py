@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e.conftest import run
+from e2e.conftest import Simulator, run
 
 from powermonitor.errors import UsageError
 from powermonitor.protocol import events as ev
@@ -224,3 +224,17 @@ def test_simulate_spec_file_latency_error_names_the_file(tmp_path: Path) -> None
                  str(tmp_path / "d.json"))
     assert result.returncode == 2
     assert f"{spec}: plug 1: 'latency'" in result.stderr and result.stderr.count("\n") == 1
+
+
+async def test_simulate_latency_option_reaches_every_plug(tmp_path: Path) -> None:
+    """The CLI path: --latency is parsed, given to the fleet, and every plug answers after it."""
+    sim = await asyncio.to_thread(Simulator, tmp_path, "--count", "2", "--protocol", "3.3,3.4",
+                                  "--latency", "40ms")
+    try:
+        for dev in sim.devices:
+            client = RawClient(dev["version"], dev["id"], dev["key"])
+            await client.open(dev["port"])
+            assert await client.round_trip(client.conn.query(0), ev.StatusReply) >= 0.04
+            await client.close()
+    finally:
+        assert await asyncio.to_thread(sim.stop) == 0

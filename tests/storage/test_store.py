@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+import time
 from collections import defaultdict
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -12,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from powermonitor.errors import StorageError
-from powermonitor.storage.base import Retention, Sample, Store
+from powermonitor.storage.base import EnergyRow, Retention, Sample, Store
 from powermonitor.storage.postgres import PostgresStore
 from powermonitor.storage.sqlite import SqliteStore
 
@@ -292,6 +293,8 @@ async def test_energy_filters_devices_and_periods(store: Store) -> None:
     rows = await store.energy("hour", t0, t0 + 7200, ["a", "c"])
     assert {r.device_id for r in rows} == {"a", "c"} and len(rows) == 4
     assert [r.device_id for r in rows] == ["a", "a", "c", "c"]  # by device, then time
+    again = await store.energy("hour", t0, t0 + 7200, ["c", "nobody", "a", "c"])
+    assert again == rows  # order of the ids, repeats and unknown ids change nothing
     assert await store.energy("day", t0, t0 + 3600, []) == []
     # whole periods overlapping [since, until) are reported whole
     part = await store.energy("hour", t0 + 1800, t0 + 1801, ["a"])
@@ -448,3 +451,77 @@ async def test_energy_sees_every_change_to_past_days(make_store: StoreFactory) -
     assert await days(one) == approx({("p", 0): first + 7, ("p", 1): 100, ("q", 0): 100})
     await one.purge(t0 + 31 * 86400)  # day_days=30: 5 January goes
     assert await days(one) == approx({("p", 1): 100})
+
+
+async def test_a_version_2_database_migrates_and_answers_the_same(make_store: StoreFactory) -> None:
+    """Migration 3 (the covering index for energy by day) on a database written before it."""
+    store = await make_store(timezone=BERLIN)
+    t0 = at("2026-03-27 00:00", BERLIN)
+    await store.write(series("p", t0, 4 * 24 * 60, step=60.0, price=0.3), {"p": "Fridge"})
+    await store.write(series("q", t0, 2 * 24 * 60, step=60.0, power_w=500.0), {})
+    before = await store.energy("day", t0, t0 + 4 * 86400)
+    downgrade = (
+        "DROP INDEX rollup_1d_energy",
+        "DELETE FROM schema_version WHERE version >= 3",
+    )
+    for sql in downgrade:  # what a version 2 database looks like, with its data
+        if isinstance(store, SqliteStore):
+            await store._run(store._query, sql, ())
+        else:
+            assert isinstance(store, PostgresStore)
+            await store._fetch(sql)
+    await store.close()
+
+    again = await make_store(timezone=BERLIN)
+    if isinstance(again, SqliteStore):
+        versions = await again._run(again._query, "SELECT version FROM schema_version", ())
+        index = await again._run(
+            again._query, "SELECT name FROM sqlite_master WHERE name = 'rollup_1d_energy'", ()
+        )
+    else:
+        versions = await again._fetch("SELECT version FROM schema_version")
+        index = await again._fetch(
+            "SELECT indexname FROM pg_indexes WHERE indexname = 'rollup_1d_energy'"
+            " AND schemaname = current_schema()"
+        )
+    assert sorted(v[0] for v in versions) == [1, 2, 3]
+    assert len(index) == 1
+    after = await again.energy("day", t0, t0 + 4 * 86400)
+    assert after == before
+    assert [(r.device_id, round(r.wh)) for r in after] == [
+        ("p", 2400), ("p", 2400), ("p", 2300), ("p", 2400), ("p", 100),  # 29 March: 23 h
+        ("q", 12000), ("q", 12000), ("q", 0),  # the last reading, at midnight, opens a day
+    ]
+    assert [d.name for d in await again.devices()] == ["Fridge", "q"]
+
+
+async def test_energy_by_day_mixes_past_and_todays_rows_in_order(make_store: StoreFactory) -> None:
+    """Days before today may come from a cache (SQLite) and today's from the database: the
+    answer is still ordered by plug, then day, whichever plugs have rows on which side."""
+    store = await make_store()
+    today = (time.time() // 86400) * 86400  # UTC midnight: the store's calendar is UTC
+    yesterday = today - 86400
+    await store.write(
+        series("a", yesterday, 2, power_w=60.0)
+        + series("b", yesterday, 1, power_w=120.0)
+        + series("a", today, 3, power_w=60.0)
+        + series("c", today, 1, power_w=600.0),
+        {},
+    )
+    expected = [
+        ("a", yesterday, 2.0),
+        ("a", today, 3.0),
+        ("b", yesterday, 2.0),
+        ("c", today, 10.0),
+    ]
+
+    def seen(rows: list[EnergyRow]) -> list[tuple[str, float, float]]:
+        return [(r.device_id, r.start, round(r.wh, 6)) for r in rows]
+
+    first = await store.energy("day", yesterday - 86400, today + 86400)
+    assert seen(first) == expected
+    first.clear()  # the caller owns the list it got
+    assert seen(await store.energy("day", yesterday - 86400, today + 86400)) == expected
+    assert seen(await store.energy("day", yesterday, today)) == expected[:1] + expected[2:3]
+    only = await store.energy("day", yesterday, today + 86400, ["c", "a"])
+    assert seen(only) == [expected[0], expected[1], expected[3]]

@@ -88,17 +88,25 @@ async def energy_rows(
     finally:
         await store.close()
     label = PERIOD_LABEL[by]
-    out = [
-        {
+    stamps: dict[float, tuple[str, str]] = {}  # every plug has the same periods: format once
+
+    def stamp(ts: float) -> tuple[str, str]:
+        found = stamps.get(ts)
+        if found is None:
+            moment = datetime.fromtimestamp(ts, tz)
+            found = stamps[ts] = (moment.isoformat(timespec="seconds"), moment.strftime(label))
+        return found
+
+    out = []
+    for r in rows:
+        begins, period = stamp(r.start)
+        out.append({
             "id": r.device_id, "name": names.get(r.device_id, r.device_id),
-            "start": iso(r.start, tz), "end": iso(r.end, tz),
-            "period": datetime.fromtimestamp(r.start, tz).strftime(label),
+            "start": begins, "end": stamp(r.end)[0], "period": period,
             "kwh": r.wh / 1000, "cost": r.cost, "currency": tariff.currency,
             "covered_s": r.covered_s,
             "coverage": 100 * r.covered_s / (r.end - r.start) if r.end > r.start else None,
-        }
-        for r in rows
-    ]
+        })
     # per covered time, not per calendar day: a first day covered 6.6 % is not a whole day
     projection: dict[str, Any] = {}
     if recent:

@@ -27,6 +27,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any, NoReturn, Self
 
 from ..errors import (
@@ -192,16 +193,33 @@ class TuyaDevice:
         self.dps = {}
         loop = self._loop = asyncio.get_running_loop()
         self._tokens, self._tokens_at = float(PUSH_BURST), loop.time()
-        self._closed = loop.create_future()
-        self._link = await open_link(
-            self.host, self.port, timeout=self.timeout,
-            on_data=self._data_received, on_lost=self._connection_lost,
-        )
+        closed = self._closed = loop.create_future()
         first = conn.start()
-        if not first:
-            return
+        waiter: asyncio.Future[ev.Event] | None = None
+        if first:  # 3.4/3.5: START leaves with the connection, so its answer may come early
+            waiter = self._waiter = loop.create_future()
+            self._wanted, self._what, self._acked = frozenset(), "session negotiation", False
         try:
-            await self._request(first, frozenset(), "session negotiation")
+            self._link = await open_link(
+                self.host, self.port, timeout=self.timeout, first=first,
+                on_data=self._data_received, on_lost=partial(self._connection_lost, closed),
+            )
+        except BaseException:
+            self._waiter = None
+            raise
+        if waiter is None:
+            return
+        deadline = self._deadline = loop.time() + self.timeout  # (as _send: from now on)
+        if self._timer is None or self._timer_at > deadline:
+            self._arm_timer(deadline)
+        try:
+            try:
+                reply = await waiter
+            finally:
+                if self._waiter is waiter:
+                    self._waiter = None
+            if type(reply) is ev.DeviceErrorReply:
+                _raise_refused(reply, "session negotiation")
         except PowermonitorError:
             await self.close()
             raise
@@ -212,17 +230,20 @@ class TuyaDevice:
             await asyncio.shield(self._closed)
 
     async def close(self) -> None:
-        """Close and wait until the socket is gone: a plug takes one client at a time."""
+        """Close; on return the plug has seen the close (a plug takes one client at a time):
+        shut down at once when nothing was left to send, else once the socket is gone."""
         self._ending = True
         link, self._link = self._link, None
-        if link is not None and not link.closed:
-            link.close()
-            if self._closed is not None and not self._closed.done():
-                try:
-                    async with asyncio.timeout(1.0):
-                        await asyncio.shield(self._closed)
-                except TimeoutError:
-                    link.abort()
+        closed = self._closed
+        if (
+            link is not None and not link.closed and not link.close()
+            and closed is not None and not closed.done()
+        ):  # unsent bytes: wait (bounded) until they are out and the socket is gone
+            try:
+                async with asyncio.timeout(1.0):
+                    await asyncio.shield(closed)
+            except TimeoutError:
+                link.abort()
         self._fail_waiter(UnreachableError("connection closed"))
         self._stop_timer()
 
@@ -244,7 +265,12 @@ class TuyaDevice:
             else:
                 frame = conn.refresh(refresh)  # sent (and numbered) first
                 frame += conn.query(int(self._clock()))
-            reply = await self._exchange(frame, self._query_wanted, "status")
+            waiter = self._send(frame, self._query_wanted, "status")  # (_exchange, inlined:
+            try:  # the poll is the hot path and a coroutine frame less shows)
+                reply = await waiter
+            finally:
+                if self._waiter is waiter:
+                    self._waiter = None
             if type(reply) is ev.DeviceErrorReply:
                 await self._device22_retry(conn, reply)
             return dict(self.dps)
@@ -530,11 +556,11 @@ class TuyaDevice:
         ))
         self.dps = {}
 
-    def _connection_lost(self, exc: Exception | None) -> None:
-        if self._closed is not None and not self._closed.done():
-            self._closed.set_result(None)
-        if self._ending:
-            return  # we ended it (abort or close) and said why
+    def _connection_lost(self, closed: asyncio.Future[None], exc: Exception | None) -> None:
+        if not closed.done():
+            closed.set_result(None)
+        if self._ending or closed is not self._closed:
+            return  # we ended it (abort or close) and said why; or an old link, closed earlier
         self._fail(self._closed_error())
 
     def _closed_error(self) -> PowermonitorError:

@@ -123,7 +123,13 @@ class Plug:
         await self._with_retries(self._connect_once)
 
     async def status(self) -> Reading:
-        dps = await self._with_retries(self._status_once)
+        device = self._device
+        if device is None or not device.connected:
+            return self._reading(await self._with_retries(self._status_once))
+        try:  # the usual poll, on a live connection: no retry machinery until it fails
+            dps = await device.status()
+        except _RETRYABLE as exc:
+            dps = await self._with_retries(self._status_once, failed=exc)
         return self._reading(dps)
 
     async def status_dps(self) -> dict[str, Any]:
@@ -209,10 +215,16 @@ class Plug:
             on_push=self._on_push, clock=self._clock, tried=self.tried_versions,
         )
 
-    async def _with_retries(self, op: Callable[[], Any]) -> Any:
+    async def _with_retries(
+        self, op: Callable[[], Any], failed: PowermonitorError | None = None
+    ) -> Any:
+        """Run ``op`` with retries; ``failed``: the first attempt was already made, and failed."""
         delay = 0.2
         for attempt in range(self.retries + 1):
             try:
+                if failed is not None:
+                    exc, failed = failed, None
+                    raise exc
                 return await op()
             except _RETRYABLE as exc:
                 if attempt == self.retries:

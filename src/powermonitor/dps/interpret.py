@@ -44,6 +44,7 @@ from .fields import (
     DpField,
     DpMapping,
     MeasurementRole,
+    _unit_exponent,
     field_value,
 )
 from .profiles import Profile, profile_for, same_dps
@@ -109,7 +110,14 @@ DETECTION_RULES: Final[tuple[DetectionRule, ...]] = (
 
 def _normalize(dps: Mapping[Any, Any]) -> dict[str, Any]:
     """String DP ids: JSON gives strings, but tuyapi-style callers and tests use ints."""
-    if type(dps) is not dict and not isinstance(dps, Mapping):  # (an ABC check is slow)
+    if type(dps) is dict:
+        norm = dict(dps)  # what JSON gives (string ids): one C-level copy, then a check
+        for key in norm:
+            if type(key) is not str:
+                break
+        else:
+            return norm
+    elif not isinstance(dps, Mapping):  # (an ABC check is slow: asked only when not a dict)
         return {}
     return {str(key): value for key, value in dps.items()}
 
@@ -239,13 +247,14 @@ def _rivals(mapping: DpMapping) -> tuple[Profile, ...]:
 
 
 def _rival_models(
-    norm: Mapping[str, Any], mapping: DpMapping, values: dict[MeasurementRole, float | None]
+    norm: Mapping[str, Any], mapping: DpMapping, values: dict[MeasurementRole, float | None],
+    rivals: tuple[Profile, ...] | None = None,
 ) -> list[str]:
     """A guess stands only if no known model on the same DPs reads them differently and
     plausibly (e.g. a breaker with voltage and power swapped): otherwise nothing is shown."""
     if not any(values.get(role) is not None for role in _PIV):
         return []
-    for profile in _rivals(mapping):
+    for profile in _rivals(mapping) if rivals is None else rivals:
         voltage = profile.mapping.voltage
         if voltage is not None and not physics.is_mains(
             field_value(norm.get(voltage.dp), voltage, "voltage")[0]
@@ -260,6 +269,100 @@ def _rival_models(
                     "set the plug's product id or a mapping")
             return [note]
     return []
+
+
+# DPs whose *type* decides the layout guess (numbers on 5, 19, 21-23) and the outlets (booleans
+# on 1-7): a plug's readings share them, so the decision is made once per shape (_plan).
+_SHAPE_DPS: Final[tuple[str, ...]] = tuple(
+    sorted(set(_OUTLET_DPS) | {dp for rule in DETECTION_RULES for dp in rule.requires | rule.forbids},
+           key=int)
+)
+_PLAN_CACHE_MAX: Final = 512
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What a reading of one shape is read with: decided once, reused for every reading."""
+
+    given: DpMapping | None  # the caller's mapping (identity-checked: the cache key is its id)
+    mapping: DpMapping
+    source: str
+    guess: bool
+    fields: tuple[tuple[MeasurementRole, DpField, int | None], ...]  # role, field, _fast_shift
+    outlets: tuple[str, ...]
+    rivals: tuple[Profile, ...]
+    rival_volts: tuple[tuple[str, int], ...] | None  # each rival's voltage (DP, shift), if plain
+
+
+_PLANS: dict[tuple[int, str | None, tuple[type, ...]], _Plan] = {}
+
+
+def _plan(norm: Mapping[str, Any], mapping: DpMapping | None, product_id: str | None) -> _Plan:
+    """The cached :class:`_Plan` for these dps' shape (which of the deciding DPs are numbers,
+    booleans or absent), mapping and product id; bounded (a plug that keeps changing shape
+    only costs a fresh decision)."""
+    get = norm.get
+    shape = tuple([type(get(dp)) for dp in _SHAPE_DPS])
+    key = (id(mapping), product_id, shape)
+    plan = _PLANS.get(key)
+    if plan is not None and plan.given is mapping:
+        return plan
+    resolved, source = resolve_mapping(norm, mapping, product_id)
+    guess = source.startswith("guess")
+    rivals = _rivals(resolved) if guess else ()
+    fields = tuple(
+        (role, field, _fast_shift(field, role))
+        for role in MEASUREMENT_ROLES if (field := resolved.field_for(role)) is not None
+    )
+    plan = _Plan(
+        given=mapping, mapping=resolved, source=source, guess=guess, fields=fields,
+        outlets=resolved.switches or _detect_switches(norm),
+        rivals=rivals, rival_volts=_rival_volts(rivals),
+    )
+    if len(_PLANS) >= _PLAN_CACHE_MAX:
+        _PLANS.clear()
+    _PLANS[key] = plan
+    return plan
+
+
+def _fast_shift(field: DpField, role: MeasurementRole) -> int | None:
+    """The decimal shift to SI that :func:`_value` may apply itself, or None (use field_value)."""
+    if field.mask:
+        return None
+    shift = _unit_exponent(role, field.unit) - field.scale
+    return shift if -_MAX_FAST_SHIFT <= shift <= _MAX_FAST_SHIFT else None
+
+
+def _rival_volts(rivals: tuple[Profile, ...]) -> tuple[tuple[str, int], ...] | None:
+    """Where each rival model reads its voltage, as (DP, shift) for :func:`_rivals_off_mains`;
+    None when one of them reads it otherwise (no voltage, a blob): _rival_models decides."""
+    volts = []
+    for profile in rivals:
+        voltage = profile.mapping.voltage
+        shift = None if voltage is None else _fast_shift(voltage, "voltage")
+        if voltage is None or shift is None:
+            return None
+        volts.append((voltage.dp, shift))
+    return tuple(volts)
+
+
+def _rivals_off_mains(get: Any, volts: tuple[tuple[str, int], ...]) -> bool:
+    """True when no rival model reads a mains voltage from these dps (the usual case, in
+    which :func:`_rival_models` finds nothing), by plain integer arithmetic."""
+    low, high = physics.MAINS_V
+    for dp, shift in volts:
+        raw = get(dp)
+        if raw is None:
+            continue  # field_value(None) is None: not mains
+        if type(raw) is not int or not -_EXACT < raw < _EXACT:
+            return False  # not the plain case: let _rival_models decide
+        if low <= float(raw * 10**shift if shift >= 0 else raw / 10 ** (-shift)) <= high:
+            return False
+    return True
+
+
+_EXACT: Final = 1 << 53
+_MAX_FAST_SHIFT: Final = 30
 
 
 def interpret(
@@ -278,30 +381,34 @@ def interpret(
     with a note in ``Reading.notes``.
     """
     norm = _normalize(dps)  # the one copy (it becomes Reading.dps); helpers reuse it
-    mapping, source = resolve_mapping(norm, mapping, product_id)
+    plan = _plan(norm, mapping, product_id)
+    mapping, source = plan.mapping, plan.source
     notes: list[str] = []
     values: dict[MeasurementRole, float | None] = {}
-    for role in MEASUREMENT_ROLES:
-        field = mapping.field_for(role)
-        if field is None:
+    get = norm.get
+    for role, field, shift in plan.fields:
+        raw = get(field.dp)
+        if shift is not None and type(raw) is int and -_EXACT < raw < _EXACT:
+            # field_value's result for the plain integer a plug sends: scaled_value's exact
+            # expression, always finite in these bounds
+            values[role] = float(raw * 10**shift if shift >= 0 else raw / 10 ** (-shift))
             continue
-        value, note = field_value(norm.get(field.dp), field, role)
+        value, note = field_value(raw, field, role)
         values[role] = value
         if note:
             notes.append(note)
     if values:
-        if source.startswith("guess"):  # settling may rescale the voltage: its bounds after
-            notes += physics.reject_absurd(values, mapping, skip=("voltage",))
-            notes += physics.settle_guess(values, mapping)
-            notes += physics.reject_absurd(values, mapping)
-            notes += _rival_models(norm, mapping, values)
+        if plan.guess:  # settling may rescale the voltage: its bounds after
+            notes += physics.check_guess(values, mapping)
+            volts = plan.rival_volts
+            if plan.rivals and (volts is None or not _rivals_off_mains(get, volts)):
+                notes += _rival_models(norm, mapping, values, plan.rivals)
         else:
             notes += physics.reject_absurd(values, mapping)
             notes += physics.cross_check(values, mapping)
     current, power, voltage = values.get("current"), values.get("power"), values.get("voltage")
 
-    outlet_dps = mapping.switches or _detect_switches(norm)
-    switches = {dp: norm[dp] for dp in outlet_dps if isinstance(norm.get(dp), bool)}
+    switches = {dp: norm[dp] for dp in plan.outlets if type(get(dp)) is bool}
     main_switch = next(iter(switches.values()), None)  # outlet 1, or the first one reported
 
     apparent_va, power_factor = _derive(power, voltage, current)

@@ -19,7 +19,6 @@ notes: the doctor shows them, and a wrong mapping is visible instead of silently
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
@@ -30,6 +29,7 @@ __all__ = [
     "BOUNDS",
     "MAINS_V",
     "PF_RANGE",
+    "check_guess",
     "counter_step_note",
     "cross_check",
     "is_mains",
@@ -80,7 +80,7 @@ def reject_absurd(
         if value is None or role in skip:
             continue
         low, high = BOUNDS[role]
-        if not (math.isfinite(value) and low <= value <= high):
+        if not low <= value <= high:  # (NaN compares False: caught here too)
             field = mapping.field_for(role)
             dp = field.dp if field is not None else "?"
             notes.append(f"DP {dp}: {_label(role)} {value:g} {_SI_UNIT[role]} is impossible "
@@ -96,6 +96,8 @@ def _dp_of(mapping: DpMapping, role: MeasurementRole) -> str:
 
 def _settle_voltage(voltage: float) -> tuple[float | None, int]:
     """The one decade shift that puts ``voltage`` in mains range, or (None, 0)."""
+    if MAINS_V[0] <= voltage <= MAINS_V[1]:  # the usual reading: MAINS_V spans < 1 decade,
+        return round(voltage, 6), 0  # so no other decade can fit too
     fits = [d for d in _DECADES if MAINS_V[0] <= voltage * 10.0**d <= MAINS_V[1]]
     if len(fits) != 1:
         return None, 0
@@ -148,11 +150,10 @@ def settle_guess(
                                 "against", roles=("current",))
     elif power and current is not None and voltage:
         apparent = voltage * current
-        fits = [d for d in _DECADES if _pf_fits(power, voltage, current, d)]
         # The layout's own scale stands when physics allows it, even if another decade would
         # too (a 1 W standby load at 4 mA fits W and W/10): that is how the common layouts
         # are read. Only when the layout's scale is impossible is nothing shown.
-        if 0 not in fits:  # the layout itself is in doubt: nothing from it is shown
+        if not _pf_fits(power, voltage, current, 0):  # the layout itself is in doubt
             why = ("power exceeds voltage × current" if power > PF_RANGE[1] * apparent
                    else "no single decimal scale fits power and current")
             _unknown(values, notes, f"DP {pdp} power and DP {idp} current: {why} "
@@ -168,6 +169,41 @@ def settle_guess(
                      f"{increment:g} Wh is more than a plug counts between reports; scale unknown")
         values["energy_increment"] = None
     return notes
+
+
+def check_guess(values: dict[MeasurementRole, float | None], mapping: DpMapping) -> list[str]:
+    """Every check of a position-guessed layout, in order: bounds (voltage after settling),
+    :func:`settle_guess`, bounds again. Changes ``values`` in place; returns the notes.
+
+    The usual reading (mains voltage, power and current that fit it, everything in bounds)
+    is recognised in one pass: the full sequence would only round the voltage.
+    """
+    voltage, power, current = values.get("voltage"), values.get("power"), values.get("current")
+    increment = values.get("energy_increment")
+    total = values.get("energy_total")
+    if (
+        voltage is not None and _MAINS_LOW <= voltage <= _MAINS_HIGH
+        and (settled := round(voltage, 6)) is not None  # settling rounds a mains voltage
+        and (power is None or 0.0 <= power <= _MAX_POWER)
+        and (current is None or 0.0 <= current <= _PLUG_MAX_A)
+        and (increment is None or 0.0 <= increment <= _PLUG_MAX_INCREMENT_WH)
+        and (total is None or 0.0 <= total <= _MAX_TOTAL)
+        and (
+            (not power and not current)
+            or (power and current and _pf_fits(power, settled, current, 0))
+        )
+    ):
+        values["voltage"] = settled
+        return []
+    notes = reject_absurd(values, mapping, skip=("voltage",))
+    notes += settle_guess(values, mapping)
+    notes += reject_absurd(values, mapping)
+    return notes
+
+
+_MAINS_LOW, _MAINS_HIGH = MAINS_V
+_MAX_POWER: Final = BOUNDS["power"][1]
+_MAX_TOTAL: Final = BOUNDS["energy_total"][1]
 
 
 def _unknown(

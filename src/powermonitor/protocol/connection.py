@@ -45,6 +45,7 @@ from .crypto import (
     HmacSha256,
     crc32,
     hmac_sha256,
+    local_ecb,
     session_key_v34,
     session_key_v35,
     v31_decode,
@@ -146,7 +147,7 @@ class Connection:
         self._local_ecb: EcbCipher | None = None
         self._local_gcm: GcmCipher | None = None
         if len(key) == 16 and not self.spec.handshake:
-            self._local_ecb = EcbCipher(key)
+            self._local_ecb = local_ecb(key)
         self._local_hmac = HmacSha256(key)
         self._ecb: EcbCipher | None = None
         self._gcm: GcmCipher | None = None
@@ -436,7 +437,7 @@ class Connection:
     def _handshake_ecb(self) -> EcbCipher | None:
         """3.4: the ECB cipher under the local key, built when the handshake needs it."""
         if self._local_ecb is None and len(self._key) == 16:
-            self._local_ecb = EcbCipher(self._key)
+            self._local_ecb = local_ecb(self._key)
         return self._local_ecb
 
     def _handshake_gcm(self) -> GcmCipher | None:

@@ -71,6 +71,24 @@ class EcbCipher:
         return unpad(plain) if padding else plain
 
 
+_LOCAL_ECB: dict[bytes, EcbCipher] = {}
+_LOCAL_ECB_MAX: Final = 64
+
+
+def local_ecb(key: bytes) -> EcbCipher:
+    """The shared :class:`EcbCipher` of a local key (ECB holds no state between messages).
+
+    A reconnect would otherwise build the same two contexts again (about 14 µs); bounded, so
+    a fleet larger than the memo only loses the saving, not memory.
+    """
+    cipher = _LOCAL_ECB.get(key)
+    if cipher is None:
+        if len(_LOCAL_ECB) >= _LOCAL_ECB_MAX:
+            del _LOCAL_ECB[next(iter(_LOCAL_ECB))]  # the oldest
+        cipher = _LOCAL_ECB[key] = EcbCipher(key)
+    return cipher
+
+
 class GcmCipher:
     """AES-128-GCM as used by 6699 frames: 12-byte IV, 16-byte tag, AAD = frame header."""
 

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Final, cast
 
 from ..errors import KeyOrVersionError, PowermonitorError
 from ..protocol import events as ev
@@ -278,17 +278,20 @@ class _Session(asyncio.Protocol):
     def _on_query(self, event: ev.QueryRequest) -> None:
         plug, conn = self.plug, self.conn
         plug.queries += 1
-        if event.cmd in (Cmd.DP_QUERY, Cmd.DP_QUERY_NEW) and plug.spec.device22:
-            self._send(conn.error_reply(event.seqno, event.cmd, "json obj data unvalid"))
+        cmd = event.cmd
+        if plug.spec.device22 and cmd in _PLAIN_QUERIES:
+            self._send(conn.error_reply(event.seqno, cmd, "json obj data unvalid"))
             return
-        reply_cmd = event.cmd if event.cmd != Cmd.STATUS else Cmd.DP_QUERY
+        reply_cmd = cmd if cmd != _STATUS else _DP_QUERY
         now = int(time.time())
         if event.dp_ids is None:  # all of them: the plug's shared dps, the payload reused
             dps = plug.current_dps()
-            self.reported.update(dps)
-            if self._payload_for is None or self._payload_for[0] is not dps or (
-                self._payload_for[1] != now
-            ):
+            made = self._payload_for
+            if made is None or made[0] is not dps or made[1] != now:
+                if made is None or made[0] is not dps:
+                    # (current_dps() never hands out an old object again, so this client has
+                    # been told exactly these values if the payload was made from them)
+                    self.reported.update(dps)
                 self._payload = conn.dps_payload(dps, now)
                 self._payload_for = (dps, now)
             reply = conn.status_reply_payload(event.seqno, reply_cmd, self._payload)
@@ -296,7 +299,7 @@ class _Session(asyncio.Protocol):
             dps = plug.select(event.dp_ids)
             self.reported.update(dps)
             reply = conn.status_reply(event.seqno, reply_cmd, dps, now)
-        if event.cmd in (Cmd.CONTROL, Cmd.CONTROL_NEW):
+        if cmd in _CONTROLS:
             reply += conn.push(dps, now)  # tuyapi's null-value read completes on a push
         self._send(reply)
 
@@ -372,6 +375,12 @@ class _Session(asyncio.Protocol):
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
 
+
+_PLAIN_QUERIES: Final = frozenset({int(Cmd.DP_QUERY), int(Cmd.DP_QUERY_NEW)})
+"""What device22 firmware refuses (ints: a membership test of enum members costs 0.3 µs)."""
+_CONTROLS: Final = frozenset({int(Cmd.CONTROL), int(Cmd.CONTROL_NEW)})
+_STATUS: Final = int(Cmd.STATUS)
+_DP_QUERY: Final = int(Cmd.DP_QUERY)
 
 _HANDLERS: dict[type, Callable[[_Session, Any], None]] = {
     ev.QueryRequest: _Session._on_query,

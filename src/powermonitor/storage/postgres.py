@@ -53,6 +53,7 @@ from .base import (
 from .rollup import (
     Calendar,
     Plan,
+    SampleRow,
     only_new,
     period_map,
     plan_batch,
@@ -392,12 +393,12 @@ class PostgresStore:
         if not samples and not names:
             return
         plan = await self._plan(samples, floors)
-        plan.rows.sort(key=itemgetter(0, 1))  # lock order, see module doc
+        rows = sorted(plan.rows(), key=itemgetter(0, 1))  # lock order, see module doc
         pg = self._pg or _asyncpg()
         retry: tuple[type[BaseException], ...] = (pg.DeadlockDetectedError, pg.SerializationError)
         for attempt in range(5):
             try:
-                renamed, unnamed = await self._write_once(samples, names, plan, floors)
+                renamed, unnamed = await self._write_once(samples, names, plan, rows, floors)
                 break
             except retry as exc:
                 if attempt == 4:
@@ -414,12 +415,13 @@ class PostgresStore:
         samples: list[Sample],
         names: dict[str, str],
         plan: Plan,
+        raw: list[SampleRow],
         floors: tuple[int | None, int | None],
     ) -> tuple[list[tuple[str, str]], list[str]]:
         async with self._acquire() as conn, conn.transaction():
-            if plan.rows:
-                stored = await conn.fetch(_INSERT_SAMPLES, *_columns(plan.rows, 10))
-                if len(stored) != len(plan.rows):  # duplicates: roll up only what was inserted
+            if raw:
+                stored = await conn.fetch(_INSERT_SAMPLES, *_columns(raw, 10))
+                if len(stored) != len(raw):  # duplicates: roll up only what was inserted
                     keys = {(r[0], r[1]) for r in stored}
                     lo = -(2**62) if floors[0] is None else floors[0]  # below: never stored raw
                     fresh = only_new(samples, lambda d, t: t < lo or (d, t) in keys)

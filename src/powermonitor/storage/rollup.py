@@ -25,10 +25,13 @@ Bucket attribution (tested in tests/storage):
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from operator import add
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -160,21 +163,10 @@ def _get(acc: dict[Key, Bucket], key: Key) -> Bucket:
 
 
 def _merge(dst: Bucket, a: Bucket) -> None:
-    dst[N] += a[N]
-    dst[PN] += a[PN]
-    dst[PSUM] += a[PSUM]
-    if a[PMIN] < dst[PMIN]:
-        dst[PMIN] = a[PMIN]
-    if a[PMAX] > dst[PMAX]:
-        dst[PMAX] = a[PMAX]
-    dst[VN] += a[VN]
-    dst[VSUM] += a[VSUM]
-    dst[CN] += a[CN]
-    dst[CSUM] += a[CSUM]
-    dst[WH] += a[WH]
-    dst[COST] += a[COST]
-    dst[COV] += a[COV]
-    dst[UNC] += a[UNC]
+    pmin, pmax = dst[PMIN], dst[PMAX]
+    dst[:] = map(add, dst, a)  # every column is a sum but the extremes, put right below
+    dst[PMIN] = min(pmin, a[PMIN])
+    dst[PMAX] = max(pmax, a[PMAX])
 
 
 def _reading(a: Bucket, p: float | None, v: float | None, c: float | None) -> None:
@@ -251,43 +243,61 @@ def _spread(
 
 @dataclass(slots=True)
 class Plan:
-    """Everything one ``write`` stores, computed before the transaction opens."""
+    """Everything one ``write`` stores, computed before the transaction opens (the raw rows
+    as :meth:`rows` yields them)."""
 
-    rows: list[SampleRow] = field(default_factory=list)
+    samples: Sequence[Sample] = ()
+    raw_floor: int = _NEVER
+    row_count: int = 0  # how many raw rows :meth:`rows` yields
     rollups: dict[str, list[tuple[object, ...]]] = field(default_factory=dict)
     counters: list[CounterRow] = field(default_factory=list)
+
+    def rows(self) -> Iterator[SampleRow]:
+        """The raw ``samples`` rows, made one at a time as the driver consumes them: a list of
+        a whole batch of tuples would be walked by the garbage collector (bench/README.md,
+        "Storage")."""
+        floor = self.raw_floor
+        for s in self.samples:
+            ts = round(s.ts * 1000.0)
+            if ts >= floor:
+                yield (s.device_id, ts, s.power_w, s.voltage_v, s.current_a, s.switch,
+                       s.interval_wh, s.covered_s, s.uncovered_s, s.cost)
 
 
 def _rows(acc: dict[Key, Bucket], ends: Callable[[int], int] | None) -> list[tuple[object, ...]]:
     out: list[tuple[object, ...]] = []
     for (dev, lo), a in sorted(acc.items()):
-        pn = a[PN]
-        pmin = a[PMIN] if pn else None
-        pmax = a[PMAX] if pn else None
         head: tuple[object, ...] = (dev, lo) if ends is None else (dev, lo, ends(lo))
-        out.append(
-            (
-                *head,
-                a[N],
-                pn,
-                a[PSUM],
-                pmin,
-                pmax,
-                a[VN],
-                a[VSUM],
-                a[CN],
-                a[CSUM],
-                a[WH],
-                a[COST],
-                a[COV],
-                a[UNC],
-            )
-        )
+        if a[PN]:
+            out.append((*head, *a))
+        else:  # no power reading: no extremes (NULL), not the accumulator's ±inf
+            out.append((*head, a[N], 0, a[PSUM], None, None, *a[VN:]))
     return out
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a batch builds many small objects.
+
+    Planning a batch (or reading a year of rows) allocates tens of thousands of acyclic tuples
+    and lists; each 700 allocations start a collection, and the older generations' passes walk
+    every long-lived object of the process. Measured, that was a third of planning time
+    (bench/README.md, "Storage"). Nothing here makes cycles, so deferring collection loses
+    nothing. If the collector is off already (the application's choice), it stays off; two
+    threads pausing at once at worst collect early, never leave it off.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def plan_batch(
-    samples: Iterable[Sample],
+    samples: Sequence[Sample],
     cal: Calendar,
     raw_floor: int | None = None,
     minute_floor: int | None = None,
@@ -297,10 +307,16 @@ def plan_batch(
     ``raw_floor``/``minute_floor`` (ms) leave out raw rows and minute buckets older than that
     (a backfill past the retention); hours, days and counters always get everything.
     """
+    with gc_paused():
+        return _plan(samples, cal, raw_floor, minute_floor)
+
+
+def _plan(
+    samples: Sequence[Sample], cal: Calendar, raw_floor: int | None, minute_floor: int | None
+) -> Plan:
     raw_lo = _NEVER if raw_floor is None else raw_floor
     min_lo = _NEVER if minute_floor is None else minute_floor
-    rows: list[SampleRow] = []
-    append = rows.append
+    nrows = 0
     fast: dict[Key, Bucket] = {}  # minute buckets of samples whose interval fits their minute
     mins: dict[Key, Bucket] = {}
     hours: dict[Key, Bucket] = {}
@@ -314,7 +330,7 @@ def plan_batch(
         p, v, c = s.power_w, s.voltage_v, s.current_a
         wh, cost, cov, unc = s.interval_wh, s.cost, s.covered_s, s.uncovered_s
         if ts >= raw_lo:
-            append((dev, ts, p, v, c, s.switch, wh, cov, unc, cost))
+            nrows += 1
         k = counters.get(dev)
         if k is None:
             counters[dev] = [s.total_wh, cost, ts, p]
@@ -413,7 +429,9 @@ def plan_batch(
         else:
             _merge(dst, a)
     return Plan(
-        rows=rows,
+        samples=samples,
+        raw_floor=raw_lo,
+        row_count=nrows,
         rollups={
             "1m": _rows(mins, None),
             "1h": _rows(hours, None),

@@ -196,6 +196,18 @@ POSTGRES_MIGRATIONS += (
               _insight("BIGINT", "DOUBLE PRECISION", "")),
 )
 
+# Migration 3 (both backends): energy by day reads only these columns of rollup_1d; a covering
+# index in key order lets a year of days be read without the 9 power/voltage/current columns
+# (bench/README.md, "Storage"). It adds one index entry per plug and day: nothing for ingest.
+_ENERGY_INDEX = (
+    (
+        "CREATE INDEX rollup_1d_energy ON rollup_1d"
+        " (device_id, bucket_start, bucket_end, wh, cost, covered_s, uncovered_s)"
+    ),
+)
+SQLITE_MIGRATIONS += (Migration(3, "covering index for energy by day", _ENERGY_INDEX),)
+POSTGRES_MIGRATIONS += (Migration(3, "covering index for energy by day", _ENERGY_INDEX),)
+
 SCHEMA_VERSION = len(SQLITE_MIGRATIONS)
 assert [m.version for m in SQLITE_MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1))
 assert [m.version for m in POSTGRES_MIGRATIONS] == [m.version for m in SQLITE_MIGRATIONS]

@@ -28,12 +28,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from itertools import starmap
+from itertools import groupby, repeat, starmap
+from operator import add, itemgetter
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
@@ -51,6 +54,7 @@ from .base import (
 )
 from .rollup import (
     Calendar,
+    gc_paused,
     only_new,
     period_map,
     plan_batch,
@@ -126,6 +130,23 @@ _DAY_CACHE_ENTRIES = 4
 _DAY_CACHE_ROWS = 200_000
 
 
+_TUPLE_NEW = tuple.__new__  # EnergyRow straight from a fetched row, without a Python __new__
+
+
+def _by_device(closed: list[EnergyRow], fresh: list[EnergyRow]) -> list[EnergyRow]:
+    """Two row lists ordered by (device, start), where each device's ``fresh`` rows come after
+    its ``closed`` ones, merged in that order: slices of ``closed``, found by bisection."""
+    out: list[EnergyRow] = []
+    i = 0
+    for dev, rows in groupby(fresh, itemgetter(0)):
+        j = bisect_right(closed, (dev, math.inf), i)
+        out += closed[i:j]
+        out += rows
+        i = j
+    out += closed[i:]
+    return out
+
+
 class SqliteStore:
     """The :class:`~powermonitor.storage.base.Store` on one SQLite file (or ``":memory:"``)."""
 
@@ -149,7 +170,7 @@ class SqliteStore:
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
         self._names: dict[str, str] = {}  # device names as stored (what the file holds)
-        self._day_cache: dict[tuple[int, int, tuple[str, ...] | None], dict[str, list[EnergyRow]]]
+        self._day_cache: dict[tuple[int, int, tuple[str, ...] | None], list[EnergyRow]]
         self._day_cache = {}
         self._data_version = -1
 
@@ -424,13 +445,13 @@ class SqliteStore:
         try:
             with self._immediate(conn):
                 before = conn.total_changes
-                conn.executemany(_INSERT_SAMPLES, plan.rows)
-                if conn.total_changes - before != len(plan.rows):  # duplicates: redo without
+                conn.executemany(_INSERT_SAMPLES, plan.rows())
+                if conn.total_changes - before != plan.row_count:  # duplicates: redo without
                     conn.execute("ROLLBACK")
                     conn.execute("BEGIN IMMEDIATE")
-                    fresh = only_new(samples, self._absent(conn, plan.rows))
+                    fresh = only_new(samples, self._absent(conn, plan.rows()))
                     plan = plan_batch(fresh, self._cal, *floors)
-                    conn.executemany(_INSERT_SAMPLES, plan.rows)
+                    conn.executemany(_INSERT_SAMPLES, plan.rows())
                 for tier in TIERS:
                     conn.executemany(_UPSERT_ROLLUP[tier], plan.rollups[tier])
                 conn.executemany(_UPSERT_COUNTER, plan.counters)
@@ -453,7 +474,7 @@ class SqliteStore:
 
     @staticmethod
     def _absent(
-        conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]
+        conn: sqlite3.Connection, rows: Iterable[tuple[Any, ...]]
     ) -> Callable[[str, int], bool]:
         spans: dict[str, list[int]] = {}
         for row in rows:
@@ -502,33 +523,42 @@ class SqliteStore:
     def _energy_rows(
         self, by: Period, lo: int, hi: int, device_ids: Sequence[str] | None
     ) -> list[EnergyRow]:
-        """One query; ``device_id IN (...)`` makes each plug's rows one range of the rollup's
-        primary key instead of a scan of the whole table."""
-        args: list[Any] = []
+        """Hours and days: one primary-key range per plug, a query each, so the plug's id is not
+        read and decoded again for every row (a year of days is 18,000 rows for 50 plugs, and
+        the per-value cost of the driver is most of the time: bench/README.md, "Storage")."""
+        if by in ("hour", "day"):
+            table, end = ENERGY_TABLES[by]
+            sql = (
+                f"SELECT r.bucket_start / 1000.0, ({end}) / 1000.0, r.wh, r.cost, r.covered_s,"
+                f" r.uncovered_s FROM {table} r WHERE r.device_id = ? AND r.bucket_start >= ?"
+                " AND r.bucket_start < ? ORDER BY r.bucket_start"
+            )
+            if device_ids is None:
+                devices = [d for (d,) in self._query("SELECT device_id FROM devices ORDER BY 1", ())]
+            else:
+                devices = sorted(set(device_ids))
+            out: list[EnergyRow] = []
+            with gc_paused():  # many small objects, no cycles (see gc_paused)
+                for dev in devices:
+                    rows = self._query(sql, (dev, lo, hi))
+                    out += map(_TUPLE_NEW, repeat(EnergyRow), map(add, repeat((dev,)), rows))
+            return out
+        # weeks and months: the database sums local days via a day → period map;
+        # ``device_id IN (...)`` makes each plug's days one range of the primary key
         where = "r.bucket_start >= ? AND r.bucket_start < ? AND r.device_id IN "
         if device_ids is None:
             where += "(SELECT device_id FROM devices)"
         else:
             where += f"({','.join('?' * len(device_ids))})"
-        if by in ("hour", "day"):
-            table, end = ENERGY_TABLES[by]
-            sql = (
-                f"SELECT r.device_id, r.bucket_start / 1000.0, ({end}) / 1000.0, r.wh, r.cost,"
-                f" r.covered_s, r.uncovered_s FROM {table} r"
-                f" WHERE {where} ORDER BY r.device_id, r.bucket_start"
-            )
-        else:  # weeks and months: the database sums local days via a day → period map
-            self._load_periods(by, lo, hi)
-            sql = (
-                "SELECT r.device_id, p.ps / 1000.0, p.pe / 1000.0, total(r.wh), total(r.cost),"
-                " total(r.covered_s), total(r.uncovered_s)"
-                " FROM rollup_1d r JOIN temp.periods p ON p.day = r.bucket_start"
-                f" WHERE {where} GROUP BY r.device_id, p.ps ORDER BY r.device_id, p.ps"
-            )
-        args += [lo, hi]
-        if device_ids is not None:
-            args += list(device_ids)
-        return list(starmap(EnergyRow, self._query(sql, args)))
+        self._load_periods(by, lo, hi)
+        sql = (
+            "SELECT r.device_id, p.ps / 1000.0, p.pe / 1000.0, total(r.wh), total(r.cost),"
+            " total(r.covered_s), total(r.uncovered_s)"
+            " FROM rollup_1d r JOIN temp.periods p ON p.day = r.bucket_start"
+            f" WHERE {where} GROUP BY r.device_id, p.ps ORDER BY r.device_id, p.ps"
+        )
+        args: list[Any] = [lo, hi, *(device_ids or ())]
+        return list(map(_TUPLE_NEW, repeat(EnergyRow), self._query(sql, args)))
 
     def _load_periods(self, by: Period, lo: int, hi: int) -> None:
         conn = self._db()
@@ -547,10 +577,10 @@ class SqliteStore:
     def _days_cached(self, lo: int, hi: int, device_ids: Sequence[str] | None) -> list[EnergyRow]:
         """Local-day rows, with the days before today served from a small cache.
 
-        Days before today rarely change, and building ``EnergyRow`` objects costs more than the
-        query, so repeated dashboard queries reuse them. An entry is dropped when this store
-        writes into one of its days (a late sample), purges or rebuilds days, and the whole
-        cache when another connection has committed (``PRAGMA data_version``)."""
+        Days before today rarely change, so repeated dashboard queries reuse their rows and read
+        only today's. An entry is dropped when this store writes into one of its days (a late
+        sample), purges or rebuilds days, and the whole cache when another connection has
+        committed (``PRAGMA data_version``)."""
         conn = self._db()
         version = conn.execute("PRAGMA data_version").fetchone()[0]
         if version != self._data_version:
@@ -562,24 +592,14 @@ class SqliteStore:
         key = (lo, cut, None if device_ids is None else tuple(device_ids))
         closed = self._day_cache.pop(key, None)
         if closed is None:
-            closed = {}
-            for row in self._energy_rows("day", lo, cut, device_ids):
-                closed.setdefault(row.device_id, []).append(row)
-        if sum(map(len, closed.values())) <= _DAY_CACHE_ROWS:
+            closed = self._energy_rows("day", lo, cut, device_ids)
+        if len(closed) <= _DAY_CACHE_ROWS:
             self._day_cache[key] = closed  # most recently used last
             while len(self._day_cache) > _DAY_CACHE_ENTRIES:
                 del self._day_cache[next(iter(self._day_cache))]
         if cut >= hi:
-            fresh: dict[str, list[EnergyRow]] = {}
-        else:
-            fresh = {}
-            for row in self._energy_rows("day", cut, hi, device_ids):
-                fresh.setdefault(row.device_id, []).append(row)
-        out: list[EnergyRow] = []
-        for dev in sorted(closed.keys() | fresh.keys()):
-            out += closed.get(dev, ())
-            out += fresh.get(dev, ())
-        return out
+            return list(closed)  # a copy: the cached list stays as it is
+        return _by_device(closed, self._energy_rows("day", cut, hi, device_ids))
 
     def _forget_days(self, since_ms: int | None) -> None:
         """Drop cached day rows from ``since_ms`` on (None: all): this store changed them."""

@@ -2,19 +2,47 @@
 
 It knows nothing of Tuya frames or retries (those live in ``protocol/`` and ``client/``). An
 ``asyncio.Protocol`` rather than streams: fewer wake-ups and allocations per poll.
+
+Connecting and closing cost loop turns, and a client that reconnects per poll pays them every
+time. An IP literal (what plugs are configured with) is connected on our own non-blocking
+socket: no resolver round, and when the kernel has already finished the handshake (loopback,
+a fast LAN) no wait for writability either. Closing with nothing left to send shuts the socket
+down at once, so the plug sees the close before :meth:`TcpLink.close` returns.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
 import socket
+import threading
 from collections.abc import Callable
-from typing import cast
+from typing import Final, cast
 
 from ..errors import DeviceTimeoutError, UnreachableError
 
+_READ_SIZE: Final = 0x10000
+"""Bytes read per wake-up: a few frames of the largest size limits.py allows."""
+_buffers = threading.local()
 
-class TcpLink(asyncio.Protocol):
+
+def _read_buffer() -> memoryview:
+    """This thread's receive buffer, shared by its links.
+
+    The default ``data_received`` path reads into a fresh 256 KiB bytes object per read, which
+    the allocator maps and unmaps every time (mmap, page faults, mremap, munmap per poll). A
+    link reads into this buffer instead and hands on a copy of just the bytes received; one
+    buffer per thread is enough, since a read and its hand-over run without a loop turn in
+    between.
+    """
+    view: memoryview | None = getattr(_buffers, "view", None)
+    if view is None:
+        view = _buffers.view = memoryview(bytearray(_READ_SIZE))
+    return view
+
+
+class TcpLink(asyncio.BufferedProtocol):
     """One TCP connection; received bytes go to ``on_data``, loss to ``on_lost``."""
 
     def __init__(
@@ -25,10 +53,14 @@ class TcpLink(asyncio.Protocol):
         self._on_data = on_data
         self._on_lost = on_lost
         self._transport: asyncio.Transport | None = None
+        self._sock: socket.socket | None = None  # our own socket, when open_link made it
+        self._buffer = _read_buffer()
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        if self._sock is not None:
+            return  # our own socket: TCP_NODELAY is set already
         sock = self._transport.get_extra_info("socket")
         if sock is not None:
             try:
@@ -36,8 +68,11 @@ class TcpLink(asyncio.Protocol):
             except OSError:  # pragma: no cover - not a TCP socket
                 pass
 
-    def data_received(self, data: bytes) -> None:
-        self._on_data(data)
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self._on_data(bytes(self._buffer[:nbytes]))
 
     def eof_received(self) -> bool | None:
         return False  # close our side too: a plug that half-closes is gone
@@ -52,9 +87,23 @@ class TcpLink(asyncio.Protocol):
             raise UnreachableError("the connection to the plug is closed")
         self._transport.write(data)
 
-    def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
+    def close(self) -> bool:
+        """Close; True when nothing was left to send and the plug has been told already
+        (shutdown), so the caller need not wait for :meth:`connection_lost`."""
+        transport = self._transport
+        if transport is None:
+            return True
+        self._on_data = _ignore  # whatever still arrives belongs to no request
+        drained = transport.get_write_buffer_size() == 0
+        transport.close()
+        sock = self._sock
+        if not drained or sock is None:
+            return False
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:  # already reset by the plug: nothing to tell it
+            pass
+        return True
 
     def abort(self) -> None:
         if self._transport is not None:
@@ -68,13 +117,32 @@ async def open_link(
     timeout: float,
     on_data: Callable[[bytes], None],
     on_lost: Callable[[Exception | None], None],
+    first: bytes = b"",
 ) -> TcpLink:
-    """Connect to ``host:port`` within ``timeout`` seconds."""
+    """Connect to ``host:port`` within ``timeout`` seconds, then send ``first``.
+
+    On our own socket ``first`` is sent as soon as the connection stands, before the loop
+    wraps the socket in a transport: the plug works on its answer meanwhile.
+    """
     loop = asyncio.get_running_loop()
     link = TcpLink(on_data, on_lost)
+    family = _literal_family(host)
     try:
-        async with asyncio.timeout(timeout):
-            await loop.create_connection(lambda: link, host, port)
+        if family is None:
+            async with asyncio.timeout(timeout):
+                await loop.create_connection(lambda: link, host, port)
+        else:
+            sock = link._sock = await _connect_literal(loop, family, host, port, timeout)
+            if first:
+                try:
+                    first = first[sock.send(first):]
+                except OSError:  # (BlockingIOError too) the transport sends it, or says why not
+                    pass
+            try:
+                await loop.create_connection(lambda: link, sock=sock)  # connected: no wait
+            except BaseException:
+                sock.close()
+                raise
     except TimeoutError:
         raise DeviceTimeoutError(
             f"no TCP answer from {host}:{port} within {timeout:g} s (plug offline or wrong address?)"
@@ -86,4 +154,60 @@ async def open_link(
         raise UnreachableError(
             f"cannot connect to {host[:80]!r}: not a valid host name or address"
         ) from exc
+    if first:
+        try:
+            link.write(first)
+        except UnreachableError:  # lost already: connection_lost tells the owner why
+            pass
     return link
+
+
+def _ignore(data: bytes) -> None:
+    pass
+
+
+def _literal_family(host: str) -> socket.AddressFamily | None:
+    """AF_INET/AF_INET6 for a plain IP literal, None for a name (or a scoped IPv6 address)."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+        except (OSError, ValueError):
+            continue
+        return family
+    return None
+
+
+async def _connect_literal(
+    loop: asyncio.AbstractEventLoop, family: socket.AddressFamily, host: str, port: int,
+    timeout: float,
+) -> socket.socket:
+    """A connected non-blocking TCP socket (TCP_NODELAY); OSError like ``connect()``,
+    TimeoutError after ``timeout`` seconds (a timer only when the connection is slow)."""
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        address = (host, port)
+        try:
+            sock.connect(address)
+        except BlockingIOError:
+            error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if error:  # refused at once (loopback, or a LAN host's immediate reset)
+                raise OSError(error, os.strerror(error)) from None
+            if not _connected(sock):
+                async with asyncio.timeout(timeout):  # still in progress: wait for it
+                    await loop.sock_connect(sock, address)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _connected(sock: socket.socket) -> bool:
+    try:
+        sock.getpeername()
+    except OSError as exc:
+        if exc.errno == errno.ENOTCONN:
+            return False
+        raise
+    return True

@@ -1,0 +1,63 @@
+"""The link's connect and close paths (transport/tcp.py) over real loopback sockets: an IP
+literal is connected on our own socket, a name through the resolver; close tells the plug at
+once; a link closed and reopened at once is not ended by the old link's late goodbye."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from powermonitor import Plug, TuyaDevice
+from powermonitor.errors import UnreachableError
+from powermonitor.simulator.server import Fleet
+
+KEY = "0123456789abcdef"
+
+
+async def test_close_tells_the_plug_before_it_returns() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        device = TuyaDevice("bf01", "127.0.0.1", KEY, "3.3", port=port, timeout=2)
+        await device.connect()
+        peer, _ = listener.accept()
+        with peer:
+            peer.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                peer.recv(1)  # open, nothing sent yet
+            await device.close()
+            assert peer.recv(1) == b""  # the FIN is already there: no loop turn needed
+        assert not device.connected
+
+
+@pytest.mark.parametrize("version", ["3.3", "3.4", "3.5"])
+async def test_reopened_link_survives_the_old_links_goodbye(fleet: Fleet, version: str) -> None:
+    srv = next(s for s in fleet.servers if s.plug.spec.version == version)
+    e = srv.device_entry()
+    device = TuyaDevice(e["id"], "127.0.0.1", e["key"], version, port=e["port"], timeout=2)
+    for _ in range(5):
+        await device.connect()
+        await device.close()  # its connection_lost runs on a later loop turn
+    await device.connect()
+    for _ in range(3):  # loop turns in which the old links' connection_lost calls arrive
+        assert "1" in await device.status()
+    assert device.connected and device.error is None
+    await device.close()
+    assert srv.plug.max_concurrent == 1
+
+
+async def test_a_host_name_connects_through_the_resolver(fleet: Fleet) -> None:
+    srv = next(s for s in fleet.servers if s.plug.spec.version == "3.4")
+    e = srv.device_entry()
+    async with Plug(e["id"], "localhost", e["key"], "3.4", port=e["port"], timeout=2,
+                    retries=0) as plug:
+        assert (await plug.status()).switch is not None
+
+
+async def test_refused_ip_literal_says_cannot_connect() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+    device = TuyaDevice("bf01", "127.0.0.1", KEY, "3.4", port=port, timeout=2)
+    with pytest.raises(UnreachableError, match="cannot connect to 127.0.0.1"):
+        await device.connect()
+    assert not device.connected
