@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
 from monitor.fakeclock import VirtualClockLoop
+from portpick import refusing_port
 
 from powermonitor.simulator.server import Fleet, fleet_specs
 
@@ -24,6 +26,17 @@ def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item
     if item.get_closest_marker("fake_clock"):
         return {"fake_clock": VirtualClockLoop}
     return {"asyncio": asyncio.new_event_loop}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_xdg_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The commands the tests run read no user config and write no user data: XDG config, data
+    and state dirs of the session's own (one per xdist worker, so workers share no files)."""
+    base = tmp_path_factory.mktemp("xdg")
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("CONFIG", "DATA", "STATE"):
+            mp.setenv(f"XDG_{name}_HOME", str(base / name.lower()))
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -59,6 +72,26 @@ async def fleet() -> AsyncIterator[Fleet]:
     await f.stop()
 
 
+@pytest.fixture(scope="session")
+def pg_dsn() -> Iterator[str]:
+    """DSN of a throw-away PostgreSQL server for the whole session (per
+    xdist worker), shared by the storage suite (a schema per test) and the soak (a database of its own)."""
+    from storage.pgserver import pg_bin, throwaway_postgres
+
+    bindir = pg_bin()
+    if bindir is None:
+        pytest.skip("PostgreSQL server binaries not found (apt-get install postgresql)")
+    with throwaway_postgres(bindir) as dsn:
+        yield dsn
+
+
+@pytest.fixture
+def refused_port() -> Iterator[int]:
+    """A loopback TCP port where connections are refused (held for the test: see portpick)."""
+    with refusing_port() as port:
+        yield port
+
+
 SERVICE_FIXTURES = frozenset({
     "mosquitto", "mosquitto_factory", "influxd", "pg_dsn", "pg_dsn_or_none", "scratch_schema",
     "stack",  # tests/web: the whole service (monitor, recorder, store, uvicorn) in-process
@@ -77,26 +110,30 @@ def _mark_tiers(items: list[pytest.Item]) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark the test tiers; under CI nothing may be skipped for want of a service: turn skip
-    marks into failures."""
-    import os
-
+    """Mark the test tiers."""
     _mark_tiers(items)
-    if not os.environ.get("CI"):
-        return
-    for item in items:
-        for mark in item.iter_markers("skipif"):
-            if mark.args and mark.args[0]:
-                reason = mark.kwargs.get("reason", "")
-                item.add_marker(pytest.mark.xfail(reason=f"CI forbids skipping: {reason}",
-                                                  strict=True, run=False))
+
+
+# Under CI (``CI`` set) nothing may be skipped for want of a service or a test dependency: a
+# skip there is a failure, whether a ``skipif`` mark, a ``pytest.skip`` in a fixture or test
+# (a missing mosquitto, promtool...), or a module-level ``importorskip``. A skip for a real
+# reason (another platform) has a condition that is false on CI's Linux and never fires.
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector):  # type: ignore[no-untyped-def]
+    """Under CI a module skipped while collecting is a failure."""
+    outcome = yield
+    report = outcome.get_result()
+    if os.environ.get("CI") and report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI (a required service or dependency is missing): {reason}"
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
-    """Under CI a runtime ``pytest.skip`` (a missing mosquitto, promtool...) is a failure."""
-    import os
-
+    """Under CI a skipped test (a skipif mark, a runtime ``pytest.skip``) is a failure."""
     outcome = yield
     report = outcome.get_result()
     if os.environ.get("CI") and report.skipped and call.excinfo is not None \

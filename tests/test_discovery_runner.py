@@ -12,6 +12,7 @@ import socket
 from collections.abc import AsyncIterator, Callable
 
 import pytest
+from portpick import free_udp_ports
 
 from powermonitor.discovery import Discovery, discover
 from powermonitor.errors import PowermonitorError, UsageError
@@ -37,17 +38,6 @@ async def until(cond: Callable[[], bool], timeout: float = 5.0) -> None:
     async with asyncio.timeout(timeout):
         while not cond():
             await asyncio.sleep(0.02)
-
-
-def free_udp_ports(n: int) -> list[int]:
-    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind((LOOP, 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 @pytest.fixture

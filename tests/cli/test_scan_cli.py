@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from beaconing import beaconing_fleet
 from click.testing import CliRunner, Result
+from portpick import free_udp_ports
 
 from powermonitor.cli.main import cli
 from powermonitor.cli.render import short_id
@@ -29,17 +31,6 @@ from powermonitor.simulator.server import Fleet, PlugServer, fleet_specs
 LOOP = "127.0.0.1"
 VERSIONS = ["3.1", "3.3", "3.4", "3.5"]
 SCAN_CODE = "import sys; from powermonitor.cli.main import main; sys.argv[1:1] = ['scan']; main()"
-
-
-def free_udp_ports(n: int) -> list[int]:
-    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind((LOOP, 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 class Lan:
@@ -64,17 +55,9 @@ class Lan:
 
 @pytest.fixture
 async def lan() -> AsyncIterator[Lan]:
-    fleet = Fleet(fleet_specs(len(VERSIONS), VERSIONS, ["cz"], ["constant:500"]))
-    await fleet.start()
-    ports = free_udp_ports(3)
-    sender = BeaconSender(fleet, interval=0.2, port_31=ports[0], port_33=ports[1],
-                          port_35=ports[1])
-    await sender.start()
-    try:
+    specs = fleet_specs(len(VERSIONS), VERSIONS, ["cz"], ["constant:500"])
+    async with beaconing_fleet(specs, 3) as (fleet, ports):
         yield Lan(fleet, ports)
-    finally:
-        await sender.stop()
-        await fleet.stop()
 
 
 async def invoke(args: list[str], env: dict[str, str] | None = None) -> Result:

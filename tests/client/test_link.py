@@ -54,10 +54,26 @@ async def test_a_host_name_connects_through_the_resolver(fleet: Fleet) -> None:
         assert (await plug.status()).switch is not None
 
 
-async def test_refused_ip_literal_says_cannot_connect() -> None:
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        port = listener.getsockname()[1]
-    device = TuyaDevice("bf01", "127.0.0.1", KEY, "3.4", port=port, timeout=2)
+async def test_refused_ip_literal_says_cannot_connect(refused_port: int) -> None:
+    device = TuyaDevice("bf01", "127.0.0.1", KEY, "3.4", port=refused_port, timeout=2)
     with pytest.raises(UnreachableError, match="cannot connect to 127.0.0.1"):
         await device.connect()
     assert not device.connected
+
+
+@pytest.mark.parametrize("version", ["3.1", "3.3", "3.4", "3.5"])
+async def test_one_shot_polls_send_the_first_frame_with_the_connection(
+    fleet: Fleet, version: str
+) -> None:
+    """A Plug polled without connect(): the query (3.1-3.3) or START (3.4/3.5) leaves as the
+    connection stands; every poll is a fresh connection, one at a time."""
+    srv = next(s for s in fleet.servers if s.plug.spec.version == version)
+    e = srv.device_entry()
+    for _ in range(3):
+        plug = Plug(e["id"], "127.0.0.1", e["key"], version, port=e["port"], timeout=2, retries=0)
+        try:
+            reading = await plug.status()
+        finally:
+            await plug.close()
+        assert reading.switch is True and reading.power_w is not None
+    assert srv.plug.max_concurrent == 1

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
+from beaconing import beaconing_fleet
+from click.testing import CliRunner
 
-from powermonitor.simulator.beacons import BeaconSender
+from powermonitor.cli.main import cli
 from powermonitor.simulator.plug import PlugSpec
 from powermonitor.simulator.server import Fleet
 
@@ -29,10 +30,20 @@ def cli_env(**extra: str) -> dict[str, str]:
 
 
 def wizard(*args: str, env: dict[str, str] | None = None, input: str | None = None,
-           timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "powermonitor", *args], check=False,
-                          capture_output=True,
-                          text=True, timeout=timeout, env=env or cli_env(), input=input)
+           process: bool = False) -> subprocess.CompletedProcess[str]:
+    """The CLI in this process (the error boundary, exit code and both streams, as a user
+    sees them), or with ``process`` in a subprocess: for what only a process shows (its log
+    output, a hidden import). wizard_async covers the whole process path end to end."""
+    env = env or cli_env()
+    if process:
+        return subprocess.run([sys.executable, "-m", "powermonitor", *args], check=False,
+                              capture_output=True, text=True, timeout=60, env=env, input=input)
+    unset: dict[str, str | None] = {k: None for k in os.environ if k not in env}
+    result = CliRunner().invoke(cli, list(args), env={**unset, **env}, input=input)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout,
+                                       result.stderr)
 
 
 async def wizard_async(*args: str, env: dict[str, str] | None = None
@@ -44,17 +55,6 @@ async def wizard_async(*args: str, env: dict[str, str] | None = None
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode is not None
     return subprocess.CompletedProcess(list(args), proc.returncode, out.decode(), err.decode())
-
-
-def free_udp_ports(n: int) -> list[int]:
-    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind((LOOP, 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 @dataclass
@@ -78,14 +78,5 @@ LAN_SPECS = [
 
 @pytest.fixture
 async def lan() -> AsyncIterator[Lan]:
-    fleet = Fleet(list(LAN_SPECS))
-    await fleet.start()
-    ports = free_udp_ports(2)
-    sender = BeaconSender(fleet, interval=0.2, port_31=ports[0], port_33=ports[1],
-                          port_35=ports[1])
-    await sender.start()
-    try:
+    async with beaconing_fleet(LAN_SPECS, 2) as (fleet, ports):
         yield Lan(fleet, ports)
-    finally:
-        await sender.stop()
-        await fleet.stop()

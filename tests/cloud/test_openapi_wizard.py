@@ -268,16 +268,14 @@ def test_old_signing(tmp_path: Path) -> None:
 def test_debug_output_never_shows_secrets(fake: FakeOpenApi, tmp_path: Path) -> None:
     fake.fail["associated"] = ["1010"]  # exercise the refresh path's logging too
     result = wizard("--debug", "-vv", *base_args(fake, tmp_path / "c.toml", "--dry-run"),
-                    env=env())
+                    env=env(), process=True)
     assert result.returncode == 0, result.stderr
     assert "DEBUG" in result.stderr  # logging was really on
     assert_no_secrets(result.stdout + result.stderr, fake)
 
 
-def test_unreachable_cloud(tmp_path: Path) -> None:
-    fake = FakeOpenApi([])
-    url = fake.url
-    fake.server.server_close()  # nothing listens there any more
+def test_unreachable_cloud(tmp_path: Path, refused_port: int) -> None:
+    url = f"http://127.0.0.1:{refused_port}"
     result = wizard("wizard", "openapi", "--base-url", url, "--config", str(tmp_path / "c"),
                     env=env())
     assert result.returncode == 11 and "cannot reach the Tuya cloud" in result.stderr

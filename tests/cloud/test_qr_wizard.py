@@ -26,7 +26,6 @@ from .fakes import FakeDevice, FakeSharing, QrAccount, plug_status, serving
 KETTLE, FRIDGE = LAN_SPECS
 USER_CODE = "EU1234567"
 
-pytest.importorskip("tuya_sharing", reason="the cloud extra is a test dependency")
 
 
 def account() -> QrAccount:
@@ -85,7 +84,7 @@ def test_sdk_token_refresh_and_key_change(tmp_path: Path) -> None:
     # A 30 s token is inside the SDK's 60 s margin: it refreshes before its first call, and
     # the fake accepts only the new token afterwards.
     with serving(FakeSharing(account(), confirm_after=1, expire_time=30)) as fake:
-        result = wizard("--debug", *args(fake, config))
+        result = wizard("--debug", *args(fake, config), process=True)
     assert result.returncode == 0, result.stderr
     assert fake.refreshes == 1 and fake.bad_signatures == 0
     assert (f"key changed for kettle ({mask_key('oldkeyoldkey1234')} → "
@@ -147,7 +146,7 @@ def test_missing_extra_is_explained(tmp_path: Path, fake: FakeSharing) -> None:
     (shim / "tuya_sharing").mkdir(parents=True)
     (shim / "tuya_sharing" / "__init__.py").write_text("raise ImportError('hidden')\n")
     env = cli_env(PYTHONPATH=f"{shim}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
-    result = wizard(*args(fake, tmp_path / "c"), env=env)
+    result = wizard(*args(fake, tmp_path / "c"), env=env, process=True)
     assert result.returncode == 2
     assert "pip install 'tuya-powermonitor[cloud]'" in result.stderr
     assert fake.calls == []  # said before any login, not after the user scanned

@@ -132,11 +132,22 @@ def test_check_as_a_process_without_a_traceback(tmp_path: Path) -> None:
                              "'listen'?)\n")
 
 
-def test_check_of_a_missing_default_file_says_defaults_only(tmp_path: Path) -> None:
-    code, out, _ = invoke("config", "check")
-    assert code == 0
-    assert "does not exist: defaults only" in out and "note: no plugs yet" in out
-    assert out.splitlines()[-1] == "ok"
+@pytest.mark.parametrize("text", [None, "[defaults]\npoll_interval = 10\n"])
+def test_check_refuses_what_run_refuses_no_plugs(tmp_path: Path, text: str | None) -> None:
+    """No file (defaults only) or a file without plugs: `run` would not start, so the check
+    fails with run's message and exit code, before printing anything."""
+    args = []
+    if text is not None:
+        path = tmp_path / "c.toml"
+        path.write_text(text)
+        args = ["--config", str(path)]
+    code, out, err = invoke("config", "check", *args)
+    run_code, _, run_err = invoke("run", *args, "--db", str(tmp_path / "pm.db"))
+    refused = ("error: no plugs configured: add one with 'powermonitor devices add' or "
+               "'powermonitor devices import FILE'\n")
+    assert (code, err) == (run_code, run_err) == (2, refused)
+    assert out == ""
+    assert not (tmp_path / "pm.db").exists()
 
 
 def test_run_listens_where_the_flag_then_the_config_then_the_default_says() -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO
 
 import pytest
+from portpick import free_port
 
 from powermonitor.cli.runtime import exit_code
 from powermonitor.errors import (
@@ -138,12 +139,6 @@ def plug_config(path: Path, port: int, name: str = "ghost") -> Path:
     return path
 
 
-def refused_port() -> int:
-    with socket.socket() as s:
-        s.bind((LOOP, 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def busy_port() -> Iterator[int]:
     with socket.socket() as s:
@@ -155,9 +150,9 @@ def busy_port() -> Iterator[int]:
 @pytest.mark.parametrize("argv", [["run"], ["demo"]])
 @pytest.mark.service
 def test_a_busy_listen_port_is_one_line_before_any_banner(
-    argv: list[str], busy_port: int, tmp_path: Path,
+    argv: list[str], busy_port: int, refused_port: int, tmp_path: Path,
 ) -> None:
-    config = plug_config(tmp_path / "c.toml", refused_port())
+    config = plug_config(tmp_path / "c.toml", refused_port)
     extra = (["--config", str(config), "--db", str(tmp_path / "pm.db")] if argv == ["run"]
              else ["--data-dir", str(tmp_path / "demo")])
     result = run("powermonitor", *argv, "--listen", f"{LOOP}:{busy_port}", *extra, timeout=60)
@@ -195,11 +190,12 @@ def test_extreme_dates_are_one_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.service
-def test_service_banner_names_the_token_file_beside_the_database(tmp_path: Path) -> None:
-    config = plug_config(tmp_path / "c.toml", refused_port())
+def test_service_banner_names_the_token_file_beside_the_database(tmp_path: Path,
+                                                                 refused_port: int) -> None:
+    config = plug_config(tmp_path / "c.toml", refused_port)
     db = tmp_path / "store" / "pm.db"
     proc, _, err = start("run", "--config", str(config), "--db", str(db), "--listen",
-                         f"{LOOP}:{refused_port()}", env={"XDG_DATA_HOME": str(tmp_path / "xdg")})
+                         f"{LOOP}:{free_port()}", env={"XDG_DATA_HOME": str(tmp_path / "xdg")})
     try:
         line = err.wait_for(lambda text: "API token" in text)
         proc.send_signal(signal.SIGTERM)
@@ -219,7 +215,8 @@ def test_service_banner_names_the_token_file_beside_the_database(tmp_path: Path)
         assert conn.execute("PRAGMA application_id").fetchone()[0] != 0
 
 
-def test_watch_json_carries_the_host_and_reports_offline_once(tmp_path: Path) -> None:
+def test_watch_json_carries_the_host_and_reports_offline_once(tmp_path: Path,
+                                                              refused_port: int) -> None:
     sim = Simulator(tmp_path, "--count", "1", "--protocol", "3.3", "--profile", "constant:42")
     try:
         dev = sim.devices[0]
@@ -228,7 +225,7 @@ def test_watch_json_carries_the_host_and_reports_offline_once(tmp_path: Path) ->
             f'[defaults]\npoll_interval = 1\n[[plugs]]\nname = "sim"\nid = "{dev["id"]}"\n'
             f'host = "{LOOP}"\nkey = "{dev["key"]}"\nversion = "3.3"\nport = {dev["port"]}\n'
             f'[[plugs]]\nname = "ghost"\nid = "bf00000000000000dead"\nhost = "{LOOP}"\n'
-            f'key = "0123456789abcdef"\nversion = "3.3"\nport = {refused_port()}\n')
+            f'key = "0123456789abcdef"\nversion = "3.3"\nport = {refused_port}\n')
         config.chmod(0o600)
         proc, out, err = start("watch", "--json", "--config", str(config))
         try:
@@ -254,9 +251,9 @@ def test_demo_once_ends_with_a_newline() -> None:
 
 
 @pytest.mark.parametrize("name", ["plugpower", "plugjson", "powermonitor"])
-def test_debug_adds_the_traceback_everywhere(name: str) -> None:
+def test_debug_adds_the_traceback_everywhere(name: str, refused_port: int) -> None:
     argv = ["bf00000000000000beef", LOOP, "0123456789abcdef", "3.3", "--port",
-            str(refused_port()), "--retries", "0"]
+            str(refused_port), "--retries", "0"]
     if name == "powermonitor":
         argv = ["poll", *argv]
     plain = run(name, *argv)

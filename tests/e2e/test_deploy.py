@@ -32,12 +32,30 @@ def compose_service() -> dict[str, Any]:
     return service
 
 
-def test_example_config_passes_config_check_with_the_compose_environment() -> None:
+def with_its_plug(tmp_path: Path) -> Path:
+    """The example with its commented-out plug written in, as deploy/README.md asks."""
+    lines = EXAMPLE.read_text().splitlines(keepends=True)
+    start = lines.index("# [[plugs]]\n")
+    end = lines.index("\n", start)
+    lines[start:end] = [line.removeprefix("# ") for line in lines[start:end]]
+    path = tmp_path / "config.toml"
+    path.write_text("".join(lines))
+    path.chmod(0o600)
+    return path
+
+
+def test_example_config_passes_config_check_with_the_compose_environment(tmp_path: Path
+                                                                         ) -> None:
     env = {k: str(v) for k, v in compose_service()["environment"].items()}
     env["POWERMONITOR_CONFIG"] = str(EXAMPLE)
+    as_shipped = run("powermonitor", "config", "check", env=env)
+    assert as_shipped.returncode == 2  # no plugs: refused, as `run` refuses it
+    assert as_shipped.stderr.startswith("error: no plugs configured: add one with")
+    env["POWERMONITOR_CONFIG"] = str(with_its_plug(tmp_path))
     result = run("powermonitor", "config", "check", env=env)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
+    assert any(line.startswith("  plug fridge: id bf1f6d1e0f8c3a2b4d5e") for line in lines)
     assert "web: 0.0.0.0:8000" in lines
     assert "storage: /data/powermonitor.db; keep raw 14 d, minutes 90 d, hours forever, days " \
            "forever" in lines

@@ -5,20 +5,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+from portpick import free_udp_ports
 
 from .conftest import Simulator, command, run
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.slow
@@ -117,7 +111,7 @@ def test_watch_with_a_malformed_config_names_file_and_line(tmp_path: Path) -> No
 
 @pytest.mark.slow
 def test_scan_finds_simulated_beacons(tmp_path: Path) -> None:
-    p31, p33, p35 = free_udp_port(), free_udp_port(), free_udp_port()
+    p31, p33, p35 = free_udp_ports(3)
     sim = Simulator(tmp_path, "--count", "3", "--protocol", "3.1,3.3,3.5", "--beacons",
                     "--beacon-interval", "0.3", "--beacon-port-31", str(p31), "--beacon-port-33",
                     str(p33), "--beacon-port-35", str(p35), "--probe-port", "0")

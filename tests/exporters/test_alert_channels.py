@@ -9,7 +9,7 @@ import pytest
 
 from powermonitor.alerts.events import AlertEvent
 from powermonitor.alerts.notify import DeliveryError, build_notifier
-from powermonitor.alerts.rules import NotifyTarget
+from powermonitor.config.alerts import NotifyTarget
 from powermonitor.config.model import MqttSettings
 
 from .conftest import Mosquitto, Watcher, until

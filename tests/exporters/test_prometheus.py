@@ -24,6 +24,8 @@ from powermonitor.exporters.prometheus import (
 )
 from powermonitor.models import Reading
 from powermonitor.monitor.hub import Availability, Hub
+from powermonitor.recorder import Recorder
+from powermonitor.tariff import Tariff
 
 from .conftest import FakeRecorder, StubService, find_binary, live_fleet, until
 
@@ -211,9 +213,10 @@ async def test_asgi_app() -> None:
 
 
 async def test_routed_in_a_fastapi_app() -> None:
-    fastapi = pytest.importorskip("fastapi")
+    import fastapi
+
     app = fastapi.FastAPI()
-    app.add_route("/metrics", metrics_asgi_app(service_with_states()), include_in_schema=False)
+    app.add_route("/metrics", metrics_asgi_app(service_with_states()), include_in_schema=False)  # type: ignore[arg-type]  # an ASGI app
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         r = await http.get("/metrics")
@@ -241,12 +244,9 @@ async def test_against_a_live_fleet() -> None:
 
 
 async def test_energy_counter_comes_from_the_real_recorder() -> None:
-    recorder_module = pytest.importorskip("powermonitor.recorder")
-    tariff_module = pytest.importorskip("powermonitor.tariff")
     async with live_fleet(["cz"]) as live:
         (cz,) = live.ids()
-        recorder = recorder_module.Recorder(live.service.hub, None,
-                                            tariff_module.Tariff(flat_price=0.3))
+        recorder = Recorder(live.service.hub, None, Tariff(flat_price=0.3))
         task = asyncio.create_task(recorder.run())
         try:
             live.service.recorder = recorder

@@ -20,6 +20,7 @@ from powermonitor.storage.sqlite import SqliteStore
 from powermonitor.tariff import Tariff
 
 
+@pytest.mark.slow  # a week of history for seven appliances: ~5 s
 async def test_backfilled_week_has_cycles_and_a_report(tmp_path: Path) -> None:
     tariff = Tariff(flat_price=0.30, currency="EUR", timezone="UTC")
     specs = [replace(s, profile=a.history) if a.history else s

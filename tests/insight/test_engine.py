@@ -9,7 +9,7 @@ import pytest
 
 from powermonitor.alerts.engine import Engine
 from powermonitor.alerts.events import AlertEvent
-from powermonitor.alerts.rules import CycleThresholds, RuleError, parse_sections
+from powermonitor.config.alerts import CycleThresholds, RuleError, parse_sections
 from powermonitor.insight.cycles import Cycle, CycleDetector
 
 WASHER = CycleThresholds(start_w=10, start_for_s=60, stop_w=5, stop_for_s=300, min_wh=20)

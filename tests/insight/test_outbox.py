@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from powermonitor.alerts.events import AlertEvent, Deliverable
 from powermonitor.alerts.notify import DeliveryError
 from powermonitor.alerts.outbox import Dispatcher, after_quiet, retry_delay
-from powermonitor.alerts.rules import parse_sections
+from powermonitor.config.alerts import parse_sections
 from powermonitor.insight.store import InsightStore
 from powermonitor.storage.sqlite import SqliteStore
 

@@ -8,7 +8,6 @@ a missing oracle fails with a hint to run scripts/install-test-deps.sh.
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 import pytest
@@ -37,13 +36,6 @@ def _mock_kwargs(version: str) -> dict[str, Any]:
     # tuyapi matches 3.5 replies by seqno (and skips one on set); tuyamock's
     # "faithful" global counter on 3.5 makes tuyapi's second request hang.
     return {"seqno_mode": "echo"} if version == "3.5" else {}
-
-
-def _free_closed_port() -> int:
-    """A loopback port nobody listens on (bound then closed)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_oracle_versions_installed() -> None:
@@ -145,8 +137,8 @@ def test_tinytuya_device22_tuyamock() -> None:
         assert d.status()["dps"] == {**PLUG_DPS, "1": False}
 
 
-def test_tinytuya_reports_refused_connection() -> None:
-    d = tinytuya_client(DEVICE_ID, "127.0.0.1", _free_closed_port(), DEFAULT_LOCAL_KEY, "3.3")
+def test_tinytuya_reports_refused_connection(refused_port: int) -> None:
+    d = tinytuya_client(DEVICE_ID, "127.0.0.1", refused_port, DEFAULT_LOCAL_KEY, "3.3")
     st = d.status()
     assert st is not None and "Error" in st and st.get("Err") == "901", st
 
@@ -243,8 +235,8 @@ def test_tuyapi_hard_timeout_on_waiting_set_against_tuyamock() -> None:
         assert dev.dps["1"] is False
 
 
-def test_tuyapi_reports_refused_connection() -> None:
-    res = run_tuyapi(DEVICE_ID, "127.0.0.1", _free_closed_port(), DEFAULT_LOCAL_KEY, "3.4", ["get"])
+def test_tuyapi_reports_refused_connection(refused_port: int) -> None:
+    res = run_tuyapi(DEVICE_ID, "127.0.0.1", refused_port, DEFAULT_LOCAL_KEY, "3.4", ["get"])
     assert res["ok"] is False
     assert res["exit_code"] == 1
     assert "ECONNREFUSED" in res["error"], res

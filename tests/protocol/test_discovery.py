@@ -351,7 +351,8 @@ def test_fuzz_valid_frames_with_odd_json(version: str, payload: dict[str, Any]) 
 
 def test_tinytuya_reads_our_beacons() -> None:
     """tinytuya's ``decrypt_udp`` (what its scanner uses) reads every form we encode."""
-    udp_helper = pytest.importorskip("tinytuya.core.udp_helper")
+    from tinytuya.core import udp_helper  # type: ignore[import-untyped]  # pinned test dependency
+
     for version in ("3.1", "3.2", "3.3", "3.4", "3.5"):
         payload = {"ip": "127.0.0.1", "gwId": "bf0000000000000000ab", "active": 2,
                    "ablilty": 0, "encrypt": True, "productKey": "k", "version": version}

@@ -39,7 +39,7 @@ soak = _load_soak()
 @pytest.mark.parametrize("db", ["sqlite", "postgres"])
 def test_fault_soak_keeps_its_invariants(db: str, tmp_path: Path,
                                          request: pytest.FixtureRequest) -> None:
-    dsn = request.getfixturevalue("soak_pg_dsn") if db == "postgres" else None
+    dsn = request.getfixturevalue("pg_dsn") if db == "postgres" else None
     cfg = soak.SoakConfig(plugs=40, duration=45.0, db=db, kills=1)
     result = asyncio.run(soak.soak(cfg, tmp_path, dsn))
     assert result.problems == [], result.markdown()

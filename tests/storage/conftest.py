@@ -1,17 +1,15 @@
 """Fixtures for the storage suite: every test runs against SQLite AND a real PostgreSQL.
 
-The PostgreSQL server is Debian's (``apt-get install postgresql``), started once per session by
-``initdb`` + ``pg_ctl`` in a temporary directory, listening on 127.0.0.1 at a free port with its
-socket in that directory, run as the ``postgres`` user when the tests run as root. Each test gets
-its own PostgreSQL schema, dropped afterwards. Without the server binaries the PostgreSQL cases
-are skipped, except under CI (``CI`` set), where that is an error.
+The PostgreSQL server is ``pg_dsn`` (tests/conftest.py: tests/storage/pgserver.py's throw-away
+server, once per session). Each test gets its own PostgreSQL schema, dropped afterwards. Without
+the server binaries the PostgreSQL cases are skipped, except under CI (``CI`` set), where that is
+an error.
 """
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,22 +19,7 @@ from powermonitor.storage.base import DEFAULT_RETENTION, Retention, Store
 from powermonitor.storage.postgres import PostgresStore
 from powermonitor.storage.sqlite import SqliteStore
 
-from .pgserver import pg_bin, throwaway_postgres
-
 StoreFactory = Callable[..., Awaitable[Any]]
-
-
-@pytest.fixture(scope="session")
-def pg_dsn() -> Iterator[str]:
-    """DSN of a throw-away PostgreSQL server for the whole session."""
-    bindir = pg_bin()
-    if bindir is None:
-        msg = "PostgreSQL server binaries not found (apt-get install postgresql)"
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
-    with throwaway_postgres(bindir) as dsn:
-        yield dsn
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import AsyncIterator
 
@@ -16,15 +15,8 @@ from powermonitor.storage.schema import SCHEMA_VERSION
 from .util import series
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port  # nothing listens there once the socket is closed
-
-
-async def test_unreachable_server_is_a_clear_storage_error() -> None:
-    port = _closed_port()
+async def test_unreachable_server_is_a_clear_storage_error(refused_port: int) -> None:
+    port = refused_port
     store = PostgresStore(f"postgresql://pm:s3cret@127.0.0.1:{port}/energy", connect_timeout=5)
     with pytest.raises(StorageError) as info:
         await store.open()

@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright import async_api as playwright_api
 
 from .harness import NAMES, TOKEN, Stack, until
-
-playwright_api = pytest.importorskip("playwright.async_api")
 
 CHROMIUM = os.environ.get("POWERMONITOR_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

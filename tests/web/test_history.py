@@ -49,8 +49,10 @@ def test_rounding_and_the_documented_shape() -> None:
     p = SeriesPoint(1.23456, 100.123456, 99.0, 101.0, 230.456, 0.123456789, 1.234567891, 59.96,
                     0.04, 5)
     cols = columns([p], raw=False, gap_s=90, step_s=60)
-    assert cols["ts"] == [1.23456] and cols["power_w"] == [100.12]  # means are rounded
-    assert cols["current_a"] == [0.1235] and cols["wh"] == [1.2346]
+    # means are rounded to what a plug measures (powermonitor.precision)
+    assert cols["ts"] == [1.23456] and cols["power_w"] == [100.1]
+    assert cols["voltage_v"] == [230.5] and cols["current_a"] == [0.123]
+    assert cols["wh"] == [1.235]
     head = {"id": "a", "name": "fridge", "since": "2026-01-01T00:00:00Z",
             "until": "2026-01-02T00:00:00Z", "since_ts": 0.0, "until_ts": 86400.0,
             "resolution": "1m", "gap_s": 90.0}

@@ -18,10 +18,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from ..config.alerts import CYCLE_RULES, CycleThresholds, Rule
 from ..insight.baseload import ShortAverages, always_on_w, standby_kwh_per_year
 from ..insight.cycles import Cycle, CycleDetector, CycleEvent, Price
 from .events import AlertEvent
-from .rules import CYCLE_RULES, CycleThresholds, Rule
 
 Output = AlertEvent | Cycle
 

@@ -17,11 +17,11 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from ..client.reconnect import Backoff
+from ..config.alerts import QuietHours, Rule
 from ..errors import PowermonitorError
 from ..insight.store import InsightStore
 from .events import AlertEvent, StoredEvent
 from .notify import DeliveryError, Notifier
-from .rules import QuietHours, Rule
 
 log = logging.getLogger(__name__)
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ..config.alerts import AlertConfig
 from ..errors import PowermonitorError
 from ..insight.cycles import Cycle
 from ..insight.store import InsightStore
@@ -25,7 +26,6 @@ from ..tariff import Tariff
 from .engine import Engine, Output
 from .notify import build_notifier
 from .outbox import Dispatcher
-from .rules import AlertConfig
 
 log = logging.getLogger(__name__)
 

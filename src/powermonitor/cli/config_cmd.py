@@ -2,8 +2,9 @@
 do with it; ``show`` prints the effective configuration (defaults filled in, environment
 applied) as TOML with every secret masked.
 
-Both read the file the same way ``run`` does (:func:`powermonitor.config.load_config`), so a
-file that passes ``check`` starts; an invalid one gives the config-error exit code (2) and one
+Both read the file the same way ``run`` does (:func:`powermonitor.config.load_config`), and
+``check`` refuses what ``run`` refuses (no plugs: :meth:`Config.require_plugs`), so a file that
+passes ``check`` starts; an invalid one gives the config-error exit code (2) and one
 ``file:line: message`` line.
 """
 
@@ -78,13 +79,9 @@ def check_command(config_path: Path | None) -> None:
     """Validate the configuration and print what `powermonitor run` would do with it."""
 
     config = load_config(config_path)
+    config.require_plugs()  # as `run` does: a file that passes starts
     for line in check_lines(config):
         click.echo(line)
-    if not config.path or not config.path.exists():
-        click.echo(f"note: {config.path} does not exist: defaults only")
-    if not config.plugs:
-        click.echo("note: no plugs yet: `run` starts once `powermonitor devices add` or "
-                   "`devices import` has added one")
     click.echo("ok")
 
 

@@ -19,9 +19,9 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from ..alerts.rules import parse_sections
 from ..client.plug import Plug
 from ..config import Config, Defaults, PlugConfig
+from ..config.alerts import parse_sections
 from ..errors import PowermonitorError
 from ..insight.cycles import CycleDetector
 from ..insight.report import build_report

@@ -17,8 +17,8 @@ import click
 
 from ..alerts.events import AlertEvent
 from ..alerts.notify import DeliveryError, build_notifier, send_now
-from ..alerts.rules import AlertConfig, Rule
 from ..config import Config, load_config
+from ..config.alerts import AlertConfig, Rule
 from ..errors import UsageError
 from ..insight.cycles import Cycle
 from ..insight.report import build_report

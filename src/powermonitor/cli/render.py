@@ -3,11 +3,8 @@
 Commands return rows and a list of :class:`Column`; nothing else prints data. The column's
 ``kind`` decides its unit and precision once for every output:
 
-* JSON and CSV carry every column, rounded to what a plug measures (:data:`DECIMALS`): power
-  0.1 W, voltage 0.1 V, current 1 mA (0.001 A), power factor 0.01, energy per period 0.001 kWh
-  (1 Wh, the plug's own counter step), integrated energy of one sample or bucket 0.001 Wh
-  (finer, or a one-minute bucket of a lamp would round to 0), cost 0.0001 (sums of hourly
-  costs stay exact to the cent), coverage 0.1 %, durations 1 s. No float noise
+* JSON and CSV carry every column, rounded to what a plug measures: the one rule of
+  :mod:`powermonitor.precision`, which the HTTP API uses too. No float noise
   (``106.19999999999999``, ``7e-06``), no ``-0.0``; a non-finite value is ``null``.
 * Tables fit 80 columns: ids are shortened in the middle (``bf12…9a3f``) and other cells wrap,
   never cut, so an address keeps its port; titles are words with units; money has 2 decimals.
@@ -30,16 +27,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ..precision import DECIMALS, measured
 from ..sanitize import printable
 
 Kind = Literal["text", "id", "time", "bool", "power", "voltage", "current_ma", "current_a",
                "pf", "wh", "kwh", "cost", "percent", "seconds"]
 
-DECIMALS: dict[str, int] = {
-    "power": 1, "voltage": 1, "current_ma": 0, "current_a": 3, "pf": 2, "wh": 3, "kwh": 3,
-    "cost": 4, "percent": 1, "seconds": 0,
-}
-"""Decimals in JSON and CSV, per kind (see the module docstring for why)."""
 TABLE_DECIMALS: dict[str, int] = {**DECIMALS, "cost": 2}
 
 _NUMERIC_KINDS = frozenset(DECIMALS)
@@ -69,19 +62,10 @@ def short_id(device_id: str, keep: int = ID_KEEP) -> str:
     return text if len(text) <= 2 * keep + 1 else f"{text[:keep]}…{text[-keep:]}"
 
 
-def number(value: Any, kind: str) -> float | None:
-    """``value`` rounded for JSON/CSV (None when missing or not finite)."""
-    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    if not math.isfinite(value):
-        return None
-    return round(float(value), DECIMALS[kind]) + 0.0  # + 0.0 turns -0.0 into 0.0
-
-
 def data_value(value: Any, kind: str) -> Any:
     """A cell for JSON/CSV: numbers rounded by kind, text cleaned, the rest as is."""
     if kind in _NUMERIC_KINDS:
-        return number(value, kind)
+        return measured(value, kind)
     if isinstance(value, Text):
         return clean(value.plain)
     if isinstance(value, str):
@@ -183,5 +167,5 @@ def emit(
         console.print(table(rows, columns, title=title, caption=caption, width=console.width))
 
 
-__all__ = ["DECIMALS", "Column", "Kind", "cell", "clean", "data_rows", "data_value", "dumps",
-           "emit", "number", "short_id", "table"]
+__all__ = ["Column", "Kind", "cell", "clean", "data_rows", "data_value", "dumps",
+           "emit", "short_id", "table"]

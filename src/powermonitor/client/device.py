@@ -181,6 +181,37 @@ class TuyaDevice:
         """Open the TCP link and, on 3.4/3.5, negotiate the session key."""
         if self.connected:
             return
+        await self._open(query=False)
+
+    async def _connect_status(self) -> dict[str, Any]:
+        """:meth:`connect` then :meth:`status`, with the first frame leaving with the connection.
+
+        On 3.1-3.3 the query is sent as soon as the connection stands, as 3.4/3.5 send START
+        (the one-shot poll: one wait for the plug instead of two loop turns and a wait). An
+        error of the query itself leaves the link open, as after :meth:`status`.
+        """
+        if self.connected:
+            return await self.status()
+        turns = self._turns
+        if not turns.take_now():
+            await turns.take()
+        try:
+            reply = await self._open(query=True)
+            if reply is None:  # a session was negotiated: the query rides with FINISH
+                conn = self._require()
+                reply = await self._exchange(conn.query(int(self._clock())), self._query_wanted,
+                                             "status")
+            if type(reply) is ev.DeviceErrorReply:
+                await self._device22_retry(self._require(), reply)
+            return dict(self.dps)
+        finally:
+            turns.release()
+
+    async def _open(self, query: bool) -> ev.Event | None:
+        """Connect; negotiate a 3.4/3.5 session, or with ``query`` send the query on 3.1-3.3.
+
+        Returns the query's reply (a refusal included) when the query was sent, else None.
+        """
         conn = Connection(
             Role.CLIENT, self._version, self._local_key, self.device_id,
             device22=self._device22, dp_ids_device22=DEVICE22_DPS,
@@ -195,10 +226,14 @@ class TuyaDevice:
         self._tokens, self._tokens_at = float(PUSH_BURST), loop.time()
         closed = self._closed = loop.create_future()
         first = conn.start()
+        wanted: frozenset[int] = frozenset()
+        what = "session negotiation"
+        if query and not first:
+            first, wanted, what = conn.query(int(self._clock())), self._query_wanted, "status"
         waiter: asyncio.Future[ev.Event] | None = None
-        if first:  # 3.4/3.5: START leaves with the connection, so its answer may come early
+        if first:  # START (or the query) leaves with the connection: its answer may come early
             waiter = self._waiter = loop.create_future()
-            self._wanted, self._what, self._acked = frozenset(), "session negotiation", False
+            self._wanted, self._what, self._acked = wanted, what, False
         try:
             self._link = await open_link(
                 self.host, self.port, timeout=self.timeout, first=first,
@@ -208,7 +243,7 @@ class TuyaDevice:
             self._waiter = None
             raise
         if waiter is None:
-            return
+            return None
         deadline = self._deadline = loop.time() + self.timeout  # (as _send: from now on)
         if self._timer is None or self._timer_at > deadline:
             self._arm_timer(deadline)
@@ -218,11 +253,17 @@ class TuyaDevice:
             finally:
                 if self._waiter is waiter:
                     self._waiter = None
-            if type(reply) is ev.DeviceErrorReply:
-                _raise_refused(reply, "session negotiation")
         except PowermonitorError:
+            if what == "status":
+                raise  # as status(): the link's fate was decided where the error arose
             await self.close()
             raise
+        if what == "status":
+            return reply
+        if type(reply) is ev.DeviceErrorReply:
+            await self.close()
+            _raise_refused(reply, what)
+        return None
 
     async def wait_closed(self) -> None:
         """Wait until the link is gone, for whatever reason (the plug, a cap, :meth:`close`)."""

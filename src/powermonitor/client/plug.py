@@ -171,15 +171,22 @@ class Plug:
     async def _ensure(self) -> TuyaDevice:
         device = self._device
         if device is None or not device.connected:
-            error = device.error if device is not None else None
-            if error is not None and not isinstance(error, _RETRYABLE):
-                raise error  # garbage, a broken cap or a wrong key ended the last link
+            self._raise_last_error()
             await self._connect_once()
         assert self._device is not None
         return self._device
 
+    def _raise_last_error(self) -> None:
+        error = self._device.error if self._device is not None else None
+        if error is not None and not isinstance(error, _RETRYABLE):
+            raise error  # garbage, a broken cap or a wrong key ended the last link
+
     async def _status_once(self) -> dict[str, Any]:
         fresh = self._device is None or not self._device.connected
+        if fresh and self.requested_version != "auto":  # the query leaves with the connection
+            self._raise_last_error()
+            self._device = self._new_device(self.requested_version, self._device22_hint())
+            return await self._device._connect_status()
         device = await self._ensure()
         if fresh and self.requested_version == "auto" and device.dps:
             return dict(device.dps)  # detection already read the plug on this connection

@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from ..alerts.rules import AlertConfig
 from ..dps import DpMapping
+from ..errors import UsageError
 from ..models import DeviceInfo, mask_key
 from ..monitor.directory import resolve_id
 from ..storage.base import DEFAULT_RETENTION, Retention
 from ..tariff import Tariff
+from .alerts import AlertConfig
 
 __all__ = [
     "DEFAULT_LISTEN",
@@ -228,6 +229,15 @@ class Config:
     influx: InfluxSettings | None = None  # None: InfluxDB off
     alerts: AlertConfig = field(default_factory=AlertConfig)  # [[alerts]] and [[notify]]
     sources: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def require_plugs(self) -> None:
+        """Refuse a configuration without plugs: nothing to watch. The one rule for ``run``,
+        ``watch`` (the monitor) and ``config check``, so a file that passes the check starts."""
+        if not self.plugs:
+            raise UsageError(
+                "no plugs configured: add one with 'powermonitor devices add' or "
+                "'powermonitor devices import FILE'"
+            )
 
     def plug(self, name_or_id: str) -> PlugConfig:
         """Find a plug by id or name with the one lookup rule (monitor/directory.py; KeyError)."""

@@ -34,8 +34,8 @@ from typing import Any, Final
 
 import tomli_w
 
-from ..alerts.rules import RuleError, parse_sections, redact_target
 from ..errors import ConfigError
+from .alerts import RuleError, parse_sections, redact_target
 from .fields import FieldError, Locator, hint
 from .locate import resolve_path
 from .model import Config, Defaults
@@ -55,7 +55,7 @@ __all__ = [
 log = logging.getLogger("powermonitor.config")
 
 ARRAY_SECTIONS: Final[tuple[str, ...]] = ("notify", "alerts")
-"""Arrays of tables validated together (rules name channels): see :mod:`..alerts.rules`."""
+"""Arrays of tables validated together (rules name channels): see :mod:`.alerts`."""
 KNOWN_SECTIONS: Final[tuple[str, ...]] = ("defaults", "plugs", *SECTIONS, *ARRAY_SECTIONS)
 
 _TOML_ERROR_AT = re.compile(r"^(?P<msg>.*?)\s*\(at line (?P<line>\d+), column (?P<col>\d+)\)$")

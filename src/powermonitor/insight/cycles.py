@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from ..alerts.rules import CycleThresholds
+from ..config.alerts import CycleThresholds
 from ..report import format_datetime
 
 Price = Callable[[float, float, float], float]

@@ -10,7 +10,6 @@ from typing import Any
 
 from ..client.reconnect import Backoff
 from ..config import Config
-from ..errors import UsageError
 from ..models import Reading
 from .coordinator import PlugCoordinator
 from .directory import PlugDirectory
@@ -31,11 +30,7 @@ class Monitor:
         backoff_factory: Any = Backoff,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if not config.plugs:
-            raise UsageError(
-                "no plugs configured: add one with 'powermonitor devices add' or "
-                "'powermonitor devices import FILE'"
-            )
+        config.require_plugs()
         self.config = config
         self.hub = hub or Hub()
         self.coordinators: dict[str, PlugCoordinator] = {}

@@ -23,10 +23,12 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
 
+from ..precision import DECIMALS
 from ..storage.base import SeriesPoint
 
 COLUMNS: Final = ("ts", "power_w", "power_min_w", "power_max_w", "voltage_v", "current_a",
                   "wh", "covered_s", "uncovered_s", "readings")
+_W, _V, _A, _WH = (DECIMALS[kind] for kind in ("power", "voltage", "current_a", "wh"))
 TTL_S: Final[dict[str, float]] = {"raw": 2.0, "1m": 5.0, "1h": 30.0, "1d": 60.0}
 MAX_CACHE_BYTES: Final = 32 * 1024 * 1024
 
@@ -61,16 +63,17 @@ def columns(points: Sequence[SeriesPoint], raw: bool, gap_s: float, step_s: floa
         if not (p.power_w is None and p.readings == 0 and p.covered_s > 0):
             kept.append(p)
     # One comprehension per column (several times faster than appending point by point).
-    # Means are rounded to what the plugs resolve (they would print 17 digits); timestamps
-    # (whole ms), minima, maxima and seconds are short already and left as they are.
+    # Means are rounded to what the plugs measure (the rule of powermonitor.precision; they
+    # would print 17 digits); timestamps (whole ms), minima, maxima (readings) and seconds are
+    # short already and left as they are.
     cols: dict[str, list[Any]] = {
         "ts": [p.ts for p in kept],
-        "power_w": [None if (v := p.power_w) is None else round(v, 2) for p in kept],
+        "power_w": [None if (v := p.power_w) is None else round(v, _W) for p in kept],
         "power_min_w": [p.power_min_w for p in kept],
         "power_max_w": [p.power_max_w for p in kept],
-        "voltage_v": [None if (v := p.voltage_v) is None else round(v, 2) for p in kept],
-        "current_a": [None if (v := p.current_a) is None else round(v, 4) for p in kept],
-        "wh": [round(p.wh, 4) for p in kept],
+        "voltage_v": [None if (v := p.voltage_v) is None else round(v, _V) for p in kept],
+        "current_a": [None if (v := p.current_a) is None else round(v, _A) for p in kept],
+        "wh": [round(p.wh, _WH) for p in kept],
         "covered_s": [p.covered_s for p in kept],
         "uncovered_s": [p.uncovered_s for p in kept],
         "readings": [p.readings for p in kept],

@@ -2,17 +2,34 @@
 
 Conventions: SI units with the unit in the name (``power_w``, ``energy_kwh``), times as
 ISO-8601 UTC (``...Z``) plus Unix seconds (``*_ts``) where a chart needs numbers, costs in
-``currency``. No model here has a field for a local key: the API cannot leak one by accident.
+``currency``. Measured quantities are rounded to what a plug measures by the CLI's rule
+(:mod:`powermonitor.precision`): no float noise such as ``0.30000000000000004``. No model here has a field for a local key: the API cannot leak one by accident.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from functools import partial
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
+from ..precision import Quantity, measured
 from ..storage.base import Period, Resolution  # the API's enums are the store's
+
+
+def _rounded(kind: Quantity) -> AfterValidator:
+    return AfterValidator(partial(measured, kind=kind))
+
+
+Watts = Annotated[float, _rounded("power")]
+Volts = Annotated[float, _rounded("voltage")]
+Amps = Annotated[float, _rounded("current_a")]
+PowerFactor = Annotated[float, _rounded("pf")]
+Wh = Annotated[float, _rounded("wh")]
+Kwh = Annotated[float, _rounded("kwh")]
+Cost = Annotated[float, _rounded("cost")]
+Seconds = Annotated[float, _rounded("seconds")]
 
 
 class _Out(BaseModel):
@@ -26,11 +43,11 @@ class ReadingOut(_Out):
     ts: float = Field(description="the same moment in Unix seconds")
     switch: bool | None
     switches: dict[str, bool] = Field(description="outlet number → on")
-    power_w: float | None
-    voltage_v: float | None
-    current_a: float | None
-    power_factor: float | None
-    apparent_power_va: float | None
+    power_w: Watts | None
+    voltage_v: Volts | None
+    current_a: Amps | None
+    power_factor: PowerFactor | None
+    apparent_power_va: Watts | None
     source: str = Field("", description="how the DPs were read: 'mapping NAME', 'profile ID', "
                                         "'guess LAYOUT' or 'none'")
     notes: list[str] = Field(default_factory=list,
@@ -48,10 +65,10 @@ class PlugOut(_Out):
     reason: str = Field(description="why the plug is offline (empty when online)")
     kind: str = Field(description="key, unreachable, busy, timeout, protocol or device")
     reading: ReadingOut | None
-    today_kwh: float | None = Field(description="energy since local midnight (tariff zone)")
-    today_cost: float | None
-    total_kwh: float | None = Field(description="running total, never decreases")
-    total_cost: float | None
+    today_kwh: Kwh | None = Field(description="energy since local midnight (tariff zone)")
+    today_cost: Cost | None
+    total_kwh: Kwh | None = Field(description="running total, never decreases")
+    total_cost: Cost | None
     currency: str
 
 
@@ -59,9 +76,9 @@ class PlugList(_Out):
     plugs: list[PlugOut]
     currency: str
     timezone: str
-    today_kwh: float
-    today_cost: float
-    power_w: float = Field(description="sum of the online plugs' latest power")
+    today_kwh: Kwh
+    today_cost: Cost
+    power_w: Watts = Field(description="sum of the online plugs' latest power")
 
 
 class SeriesOut(_Out):
@@ -71,12 +88,12 @@ class SeriesOut(_Out):
     """
 
     ts: list[float] = Field(description="Unix seconds: bucket start, or the sample time for raw")
-    power_w: list[float | None] = Field(description="mean power over the bucket")
-    power_min_w: list[float | None]
-    power_max_w: list[float | None]
-    voltage_v: list[float | None]
-    current_a: list[float | None]
-    wh: list[float] = Field(description="energy of the bucket")
+    power_w: list[Watts | None] = Field(description="mean power over the bucket")
+    power_min_w: list[Watts | None]
+    power_max_w: list[Watts | None]
+    voltage_v: list[Volts | None]
+    current_a: list[Amps | None]
+    wh: list[Wh] = Field(description="energy of the bucket")
     covered_s: list[float] = Field(description="seconds of the bucket counted as measured")
     uncovered_s: list[float] = Field(description="seconds of the bucket lost to a gap")
     readings: list[int] = Field(description="readings in the bucket (1 for raw)")
@@ -102,10 +119,10 @@ class EnergyRowOut(_Out):
     end: datetime
     start_ts: float
     end_ts: float
-    kwh: float
-    cost: float
-    covered_s: float = Field(description="seconds of the period measured")
-    uncovered_s: float = Field(description="seconds of the period lost to gaps (plug offline)")
+    kwh: Kwh
+    cost: Cost
+    covered_s: Seconds = Field(description="seconds of the period measured")
+    uncovered_s: Seconds = Field(description="seconds of the period lost to gaps (plug offline)")
 
 
 class EnergyTotalOut(_Out):
@@ -115,8 +132,8 @@ class EnergyTotalOut(_Out):
     end: datetime
     start_ts: float
     end_ts: float
-    kwh: float
-    cost: float
+    kwh: Kwh
+    cost: Cost
 
 
 class EnergyOut(_Out):

@@ -13,15 +13,14 @@ retries itself. Every request has a timeout, and an answer body is never read be
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import httpx
 
+from ...config.alerts import NotifyTarget, redact_target
 from ...errors import PowermonitorError
 from ..events import Deliverable
-from ..rules import NotifyTarget, redact_target
 
 TIMEOUT_S = 10.0
 _PRIORITY = {"overload": "high", "offline": "high", "key_rejected": "high", "finished": "default"}
@@ -35,10 +34,6 @@ class Notifier(Protocol):
     name: str
 
     async def send(self, event: Deliverable) -> None: ...
-
-
-def apprise_available() -> bool:
-    return importlib.util.find_spec("apprise") is not None
 
 
 class _Http:
@@ -106,7 +101,7 @@ class AppriseNotifier:
         self.url = target.url
 
     async def send(self, event: Deliverable) -> None:
-        import apprise  # type: ignore[import-not-found]
+        import apprise  # type: ignore[import-not-found,unused-ignore]  # typed, when installed
 
         app = apprise.Apprise()
         if not app.add(self.url):

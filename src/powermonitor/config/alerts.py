@@ -10,6 +10,7 @@ written next to ``preset`` overrides it.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -269,12 +270,9 @@ def parse_target(table: Mapping[str, Any], position: int) -> NotifyTarget:
                              "mqtt:TOPIC or an Apprise URL")
         if scheme == "mqtt" and not url[5:].strip("/"):
             raise _Bad("an mqtt url needs a topic: mqtt:powermonitor/alerts")
-        if scheme not in _SCHEMES:
-            from .notify import apprise_available
-
-            if not apprise_available():
-                raise _Bad(f"{scheme}:// needs Apprise: pip install 'tuya-powermonitor[apprise]'"
-                                 " (built in: https://, http://, ntfy://, ntfys://, mqtt:)")
+        if scheme not in _SCHEMES and importlib.util.find_spec("apprise") is None:
+            raise _Bad(f"{scheme}:// needs Apprise: pip install 'tuya-powermonitor[apprise]'"
+                       " (built in: https://, http://, ntfy://, ntfys://, mqtt:)")
         key = "title"
         title = _text("title", table["title"]) if "title" in table else ""
         return NotifyTarget(name, url, title)
