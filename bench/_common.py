@@ -140,6 +140,7 @@ def start_simulator(
     core: int = DEVICE_CORE,
     idle_timeout: float = 30.0,
     timeout: float = 60.0,
+    latency: str = "",
 ) -> DeviceProc:
     """Start ``bench/sim_server.py`` pinned to ``core``; wait until its devices file exists."""
     tmp = tempfile.TemporaryDirectory(prefix="pm-bench-")
@@ -161,6 +162,8 @@ def start_simulator(
         cmd.append("--uvloop")
     if replay:
         cmd.append("--replay")
+    if latency:
+        cmd += ["--latency", latency]
     proc = subprocess.Popen(
         cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=child_env()
     )

@@ -92,7 +92,11 @@ async def serve_replay(args: argparse.Namespace, specs: list) -> list:  # type: 
 async def serve(args: argparse.Namespace) -> None:
     versions = tuple(v.strip() for v in args.versions.split(",") if v.strip())
     specs = fleet_specs(args.count, versions, (args.layout,), (args.profile,))
-    fleet = Fleet(specs, idle_timeout=args.idle_timeout)
+    from powermonitor.simulator.latency import parse_latency
+
+    latency = parse_latency(args.latency) if args.latency else None
+    fleet = (Fleet(specs, idle_timeout=args.idle_timeout, latency=latency) if latency
+             else Fleet(specs, idle_timeout=args.idle_timeout))
     replay_servers = []
     if args.replay:
         replay_servers = await serve_replay(args, specs)
@@ -122,6 +126,7 @@ def main() -> None:
     p.add_argument("--devices-file", required=True)
     p.add_argument("--idle-timeout", type=float, default=30.0)
     p.add_argument("--uvloop", action="store_true", help="serve on uvloop instead of asyncio")
+    p.add_argument("--latency", default="", help="answer after this long: 5ms, 5ms..20ms")
     p.add_argument(
         "--replay",
         action="store_true",

@@ -86,40 +86,46 @@ class Recorder(HubConsumer):
             out[device_id] = Totals(total_wh, self._cost.get(device_id, 0.0), last_ts)
         return out
 
+    def total_wh(self, device_id: str) -> float | None:
+        """One plug's total Wh (what :meth:`totals` says for it), None when it has none: the
+        exporters ask for the few plugs a burst touched, not for a copy of every plug's."""
+        integ = self._integrators.get(device_id)
+        if integ is not None:
+            return integ.total_wh
+        counter = self._counters.get(device_id)
+        return None if counter is None else counter.total_wh
+
     def record(self, reading: Reading) -> Sample:
         """Account one reading; return the sample handed to the writer."""
         # The store keeps milliseconds and one sample per plug and millisecond: integrate on the
         # same grid, so a second reading in one millisecond (a push right behind a poll's
         # reply) adds nothing, rather than energy the counters would keep and the rows not.
         ts = round(reading.timestamp.timestamp() * 1000.0) / 1000.0
-        integ = self.integrator(reading.device_id)
-        inc = integ.add(ts, reading.power_w, reading.switch)
-        cost = self.tariff.cost(inc.start_ts, inc.end_ts, inc.wh) if inc.wh > 0 else 0.0
-        self._cost[reading.device_id] = self._cost.get(reading.device_id, 0.0) + cost
+        device_id = reading.device_id
+        integ = self._integrators.get(device_id) or self.integrator(device_id)
+        power_w, switch = reading.power_w, reading.switch
+        inc = integ.add(ts, power_w, switch)
+        wh = inc.wh
+        cost = self.tariff.cost(inc.start_ts, inc.end_ts, wh) if wh > 0 else 0.0
+        costs = self._cost
+        costs[device_id] = costs.get(device_id, 0.0) + cost
         sample = Sample(
-            device_id=reading.device_id,
-            ts=ts,
-            power_w=0.0 if reading.switch is False and reading.power_w is None else reading.power_w,
-            voltage_v=reading.voltage_v,
-            current_a=reading.current_a,
-            switch=reading.switch,
-            interval_wh=inc.wh,
-            covered_s=inc.covered_s,
-            uncovered_s=inc.uncovered_s,
-            cost=cost,
-            total_wh=integ.total_wh,
+            device_id, ts, 0.0 if switch is False and power_w is None else power_w,
+            reading.voltage_v, reading.current_a, switch, wh, inc.covered_s, inc.uncovered_s,
+            cost, integ.total_wh,
         )
         self.samples += 1
         if self.writer is not None:
-            self.writer.submit(sample, self.names.get(reading.device_id, reading.device_id))
+            self.writer.submit(sample, self.names.get(device_id, device_id))
         return sample
 
     def take(self, events: list[HubEvent]) -> None:
+        handle = self._handle
         for event in events:
-            self._handle(event)
+            handle(event)
 
     def _handle(self, event: HubEvent) -> None:
-        if isinstance(event, Reading):
+        if type(event) is Reading or isinstance(event, Reading):
             try:
                 self.record(event)
             except Exception:  # one bad reading must never stop the accounting

@@ -69,6 +69,9 @@ class FakeRecorder:
     def totals(self) -> dict[str, FakeTotals]:
         return {k: FakeTotals(v) for k, v in self.wh.items()}
 
+    def total_wh(self, device_id: str) -> float | None:
+        return self.wh.get(device_id)
+
 
 @dataclass
 class StubService:

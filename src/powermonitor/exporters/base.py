@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -35,6 +35,7 @@ __all__ = [
     "TotalsLike",
     "device_meta",
     "device_metas",
+    "energy_lookup",
     "plug_ids",
 ]
 
@@ -50,6 +51,10 @@ class RecorderLike(Protocol):
     """What exporters need from the recorder: the persisted, never-decreasing energy totals."""
 
     def totals(self) -> Mapping[str, TotalsLike]: ...
+
+    def total_wh(self, device_id: str) -> float | None:
+        """One plug's entry of :meth:`totals` (its ``total_wh``), None when it has none."""
+        ...
 
 
 class ServiceLike(Protocol):
@@ -83,6 +88,28 @@ def totals_wh(service: ServiceLike) -> dict[str, float]:
     except Exception:  # a scrape or a state message must not fail on the recorder
         logging.getLogger(__name__).exception("could not read the energy totals")
         return {}
+
+
+def energy_lookup(service: ServiceLike) -> Callable[[str], float | None]:
+    """device id → total Wh, one plug at a time (:func:`totals_wh` copies every plug's: right
+    for a scrape, wasteful for the few plugs a burst of readings touched)."""
+    recorder = service.recorder
+    if recorder is None:
+        return _no_energy
+
+    def lookup(device_id: str) -> float | None:
+        try:
+            total = recorder.total_wh(device_id)
+        except Exception:  # a state message must not fail on the recorder
+            logging.getLogger(__name__).exception("could not read the energy totals")
+            return None
+        return None if total is None else float(total)
+
+    return lookup
+
+
+def _no_energy(device_id: str) -> float | None:
+    return None
 
 
 def plug_ids(service: ServiceLike) -> list[str]:

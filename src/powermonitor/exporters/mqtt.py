@@ -43,7 +43,7 @@ import random
 import socket
 import ssl
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import aiomqtt
@@ -52,10 +52,11 @@ from aiomqtt.exceptions import MqttConnectError
 from ..client.reconnect import Backoff, QuietLog
 from ..config import ENV, MqttSettings
 from ..errors import PowermonitorError
+from ..limits import BURST_S
 from ..models import Reading
 from ..monitor.consumer import HubConsumer, retry_forever
 from ..monitor.hub import Availability, HubEvent
-from .base import ServiceLike, device_metas, totals_wh
+from .base import ServiceLike, device_metas, energy_lookup, totals_wh
 from .ha_discovery import Topics, discovery_configs, discovery_topics, parse_command, state_payload
 
 __all__ = [
@@ -415,14 +416,14 @@ class MqttBridge(HubConsumer):
         }
         return (self.topics.devices, json.dumps(data).encode(), True)
 
-    def _state_items(self, ids: list[str] | set[str], totals: Mapping[str, float]
+    def _state_items(self, ids: list[str] | set[str], energy_of: Callable[[str], float | None]
                      ) -> list[tuple[str, bytes, bool]]:
         states = self.service.hub.states
         items: list[tuple[str, bytes, bool]] = []
         for device_id in ids:
             state = states.get(device_id)
             reading = state.reading if state else None
-            energy = totals.get(device_id)
+            energy = energy_of(device_id)
             if reading is None and energy is None:
                 continue
             payload = state_payload(reading, energy)
@@ -445,7 +446,7 @@ class MqttBridge(HubConsumer):
         self._dirty_avail.clear()
         self._rediscover.clear()
         totals = totals_wh(self.service)
-        items = self._state_items(ids, totals) + self._availability_items(ids)
+        items = self._state_items(ids, totals.get) + self._availability_items(ids)
         items += self._discovery_items(ids)
         items += self._removal_items(set(ids))
         if self._previous is not None or self._published:
@@ -456,6 +457,7 @@ class MqttBridge(HubConsumer):
     async def _publish_loop(self, client: aiomqtt.Client) -> None:
         while True:
             await self._wake.wait()
+            await asyncio.sleep(BURST_S)  # what changes meanwhile goes out with it
             self._wake.clear()
             if self._rediscover.is_set():
                 delay = self.settings.birth_delay
@@ -474,7 +476,7 @@ class MqttBridge(HubConsumer):
                     if changed and self.settings.discovery:
                         items += self._discovery_items(changed)
                         items.append(self._devices_item())
-                    items += self._state_items(states, totals_wh(self.service))
+                    items += self._state_items(states, energy_lookup(self.service))
                 await self._publish(client, items)
             except BaseException:
                 self._dirty_state |= states  # not sent: publish them after the reconnect

@@ -48,6 +48,10 @@ class HubConsumer:
     """Most events handed to one :meth:`take`."""
     drain_on_close = False
     """Take the events still queued when cancelled (the recorder: account every reading)."""
+    gather_s = 0.0
+    """After a first event, wait this long for more before :meth:`take`: a consumer whose
+    per-batch cost is high (names and totals of every plug) pays it per burst, not per
+    reading. 0 for the recorder (storage gets every reading at once)."""
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
@@ -79,15 +83,15 @@ class HubConsumer:
 
     @staticmethod
     def _queued(sub: Subscription, most: int) -> list[HubEvent]:
-        events: list[HubEvent] = []
-        while len(events) < most and (event := sub.get_nowait()) is not None:
-            events.append(event)
-        return events
+        return sub.take(most)
 
     async def _drain(self, sub: Subscription) -> None:
         while True:
             first = await sub.get()
-            events = [first, *self._queued(sub, self.batch - 1)]
+            if self.gather_s > 0:
+                await asyncio.sleep(self.gather_s)
+            events = sub.take(self.batch - 1)
+            events.insert(0, first)
             self.take(events)
 
 

@@ -47,6 +47,14 @@ LEARN_POLLS = 5
 class PlugCoordinator:
     """Keeps one plug polled for as long as :meth:`run` runs."""
 
+    # one per plug, a thousand in a fleet: slots keep each to its fields (no __dict__)
+    __slots__ = (
+        "_clock", "_dps", "_id_strs", "_ids", "_ids_keys", "_learn_left", "_polling",
+        "_product_id", "_refresh_answered", "backoff", "connects", "device", "heartbeat_interval",
+        "hub", "interval", "name", "plug", "polls", "refresh_active", "refresh_setting",
+        "start_spread", "timeout", "version",
+    )
+
     def __init__(
         self,
         plug: PlugConfig,
@@ -71,15 +79,16 @@ class PlugCoordinator:
         self.version = plug.version  # "auto" until detected
         self.device: TuyaDevice | None = None
         self._dps: dict[str, Any] = {}
+        # _refresh_ids(), worked out again when the plug's set of DPs changes (not its values:
+        # the layout, a mapping or a product profile say which DPs measure, not what they read)
+        self._ids_keys: tuple[str, ...] | None = None  # a tuple: smaller than a frozenset
+        self._ids: list[int] = []
+        self._id_strs: tuple[str, ...] = ()
         self.polls = 0
         self.connects = 0
         self._learn_left = LEARN_POLLS if self.refresh_setting is None else 0
         self._refresh_answered = False
         self._polling = False
-        # _refresh_ids(), worked out again when self.dps is replaced (every poll)
-        self._ids_stale = True
-        self._ids: list[int] = []
-        self._id_strs: frozenset[str] = frozenset()
         self.name = plug.name or plug.device_id
         self._product_id = plug.product_id or None
         hub.register(plug.device_id, self.name)
@@ -94,7 +103,6 @@ class PlugCoordinator:
     @dps.setter
     def dps(self, value: dict[str, Any]) -> None:
         self._dps = value
-        self._ids_stale = True
 
     @property
     def online(self) -> bool:
@@ -202,19 +210,21 @@ class PlugCoordinator:
         self.hub.publish(reading, self.name)
 
     def _refresh_ids(self) -> list[int]:
-        """The power DPs to refresh (by layout); worked out again only when the dps change."""
-        if self._ids_stale:
-            mapping, _ = resolve_mapping(self._dps, self.plug.mapping, self._product_id)
+        """The power DPs to refresh (by layout); worked out again only when the DP ids change."""
+        dps = self._dps
+        keys = tuple(dps)  # in merge order, which stays put while no DP is added
+        if keys != self._ids_keys:
+            mapping, _ = resolve_mapping(dps, self.plug.mapping, self._product_id)
             fields = (mapping.current, mapping.power, mapping.voltage)
             self._ids = sorted({int(f.dp) for f in fields if f})
-            self._id_strs = frozenset(str(i) for i in self._ids)
-            self._ids_stale = False
+            self._id_strs = tuple(str(i) for i in self._ids)
+            self._ids_keys = keys
         return self._ids
 
     def _on_push(self, dps: dict[str, Any]) -> None:
         if self._polling:
             self._refresh_ids()
-            if not self._id_strs.isdisjoint(dps):
+            if any(dp in dps for dp in self._id_strs):
                 self._refresh_answered = True
             return  # the poll in progress publishes the merged state
         merged = merge_dps(self.dps, dps)

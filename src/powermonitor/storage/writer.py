@@ -132,13 +132,17 @@ class StoreWriter:
     def submit(self, sample: Sample, name: str | None = None) -> None:
         """Queue one sample (never blocks, never raises for a slow or failing store)."""
         self._submitted += 1
-        if name is not None and self._names.get(sample.device_id) != name:
-            self._names[sample.device_id] = name
+        if name is not None:
+            names = self._names
+            if names.get(sample.device_id) != name:
+                names[sample.device_id] = name
         queue = self._queue
         queue.append(sample)
-        if self._pending() > self.max_backlog:
+        queued = len(queue)
+        if queued + len(self._carry) + len(self._inflight) > self.max_backlog:  # _pending()
             self._shed()
-        if len(queue) == 1 or len(queue) >= self.max_batch:
+            queued = len(queue)
+        if queued == 1 or queued >= self.max_batch:
             self._wake.set()
 
     async def flush(self) -> None:

@@ -5,6 +5,9 @@ Polling and recording come first, so the cost of live clients is kept flat:
 * **One Hub subscription, each event encoded once.** A pump drains the Hub while at least one
   client is connected and appends each burst, encoded, to a short shared backlog; clients
   take the bytes from there (a client that wants every plug takes one joined blob per burst).
+* **Bursts, not single readings.** The pump gathers what arrives within ``coalesce_s`` (BURST_S)
+  of a first event into one burst, so a client wakes and writes ten times a second however
+  many plugs are polled, instead of once per reading.
 * **Capped clients.** :meth:`Live.open` refuses beyond ``max_clients`` (:class:`LiveFull`;
   the route answers 503 and the refusal is logged once per burst).
 * **Slow consumers are dropped.** A client further behind than the backlog has fallen
@@ -26,7 +29,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
-from ..limits import LIVE_BACKLOG_BATCHES, LIVE_HUB_QUEUE, MAX_LIVE_CLIENTS
+from ..limits import BURST_S, LIVE_BACKLOG_BATCHES, LIVE_HUB_QUEUE, MAX_LIVE_CLIENTS
 from ..models import Reading
 from ..monitor.hub import Availability, Hub, Subscription
 from ..timeparse import iso_utc
@@ -59,6 +62,18 @@ def reading_dict(reading: Reading) -> dict[str, Any]:
 def _frame(event: str, data: dict[str, Any]) -> bytes:
     text = json.dumps(data, separators=(",", ":"), allow_nan=False, default=str)
     return f"event: {event}\ndata: {text}\n\n".encode()
+
+
+def _since(backlog: deque[_Batch], cursor: int) -> list[_Batch]:
+    """The batches numbered ``cursor`` or later, oldest first (walked from the new end: a
+    client is usually one batch behind, and the backlog is long)."""
+    fresh: list[_Batch] = []
+    for batch in reversed(backlog):
+        if batch.seq < cursor:
+            break
+        fresh.append(batch)
+    fresh.reverse()
+    return fresh
 
 
 class LiveFull(Exception):
@@ -107,7 +122,7 @@ class Client:
                 if backlog and cursor < backlog[0].seq:
                     live.dropped += 1
                     return  # a slow consumer: it missed events; the browser reconnects
-                fresh = [b for b in backlog if b.seq >= cursor]
+                fresh = _since(backlog, cursor)
                 if fresh:
                     cursor = fresh[-1].seq + 1
                     if self._wanted:
@@ -134,8 +149,10 @@ class Live:
         heartbeat_s: float = HEARTBEAT_S,
         max_clients: int = MAX_LIVE_CLIENTS,
         backlog: int = LIVE_BACKLOG_BATCHES,
+        coalesce_s: float = BURST_S,
     ) -> None:
         self.hub = hub
+        self.coalesce_s = coalesce_s
         self.names = names
         self.heartbeat_s = heartbeat_s
         self.max_clients = max_clients
@@ -195,9 +212,11 @@ class Live:
         async def pump() -> None:
             with sub:  # closed here too if the pump fails
                 while True:
-                    events = [await sub.get()]
-                    while (more := sub.get_nowait()) is not None:  # a burst: one batch
-                        events.append(more)
+                    first = await sub.get()
+                    if self.coalesce_s > 0:
+                        await asyncio.sleep(self.coalesce_s)  # what comes meanwhile joins it
+                    events = sub.take(LIVE_HUB_QUEUE)  # the rest of the burst: one batch
+                    events.insert(0, first)
                     names = self.names()  # once per burst: it may build a dict of every plug
                     frames = tuple((e.device_id, f) for e in events
                                    if (f := self._encode_or_skip(e, names)) is not None)
