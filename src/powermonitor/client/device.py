@@ -144,6 +144,8 @@ class TuyaDevice:
         self._closed: asyncio.Future[None] | None = None
         self._query_wanted: frozenset[int] = frozenset()
         self._control_wanted: frozenset[int] = frozenset()
+        self._query_next = False  # _connect_status on 3.4/3.5: query as soon as the session stands
+        self._opening: TcpLink | None = None  # the link open_link is connecting (answers may come)
 
     def __repr__(self) -> str:
         return (
@@ -230,18 +232,22 @@ class TuyaDevice:
         what = "session negotiation"
         if query and not first:
             first, wanted, what = conn.query(int(self._clock())), self._query_wanted, "status"
+        self._query_next = query and what != "status"  # chained in _data_received
         waiter: asyncio.Future[ev.Event] | None = None
         if first:  # START (or the query) leaves with the connection: its answer may come early
             waiter = self._waiter = loop.create_future()
             self._wanted, self._what, self._acked = wanted, what, False
+        link = self._opening = TcpLink(self._data_received, partial(self._connection_lost, closed))
         try:
             self._link = await open_link(
-                self.host, self.port, timeout=self.timeout, first=first,
-                on_data=self._data_received, on_lost=partial(self._connection_lost, closed),
+                self.host, self.port, timeout=self.timeout, link=link, first=first
             )
         except BaseException:
             self._waiter = None
+            self._query_next = False
             raise
+        finally:
+            self._opening = None
         if waiter is None:
             return None
         deadline = self._deadline = loop.time() + self.timeout  # (as _send: from now on)
@@ -254,12 +260,13 @@ class TuyaDevice:
                 if self._waiter is waiter:
                     self._waiter = None
         except PowermonitorError:
+            self._query_next = False
             if what == "status":
                 raise  # as status(): the link's fate was decided where the error arose
             await self.close()
             raise
-        if what == "status":
-            return reply
+        if what == "status" or type(reply) is not ev.SessionEstablished and self._what == "status":
+            return reply  # the query's answer (sent with the connection, or chained)
         if type(reply) is ev.DeviceErrorReply:
             await self.close()
             _raise_refused(reply, what)
@@ -465,7 +472,7 @@ class TuyaDevice:
 
     def _abort(self) -> None:
         self._ending = True
-        link, self._link = self._link, None
+        link, self._link = self._link or self._opening, None
         if link is not None:
             link.abort()
 
@@ -497,8 +504,23 @@ class TuyaDevice:
             self._dispatch(event)
             if self._ending:
                 return  # a cap was broken: the link is gone
-        if out:
+        if self._query_next and conn.session_key is not None:
+            self._query_next = False
+            self._send_query_with(out, conn)
+        elif out:
             self._queue_out(out)
+
+    def _send_query_with(self, finish: bytes, conn: Connection) -> None:
+        """The session stands: send FINISH and the query in one write from here, so the
+        waiting task wakes once, for the query's answer (:meth:`_connect_status`)."""
+        link = self._link or self._opening  # (the answer may beat open_link's return)
+        assert self._loop is not None and link is not None
+        self._wanted, self._what, self._acked = self._query_wanted, "status", False
+        self._deadline = self._loop.time() + self.timeout
+        try:
+            link.write(finish + conn.query(int(self._clock())))
+        except UnreachableError:
+            self._fail(self._error or self._closed_error())
 
     def _queue_out(self, data: bytes) -> None:
         """Send bytes the protocol made itself (3.4/3.5: the handshake's FINISH frame).
@@ -513,7 +535,7 @@ class TuyaDevice:
 
     def _flush_out(self) -> None:
         data, self._pending_out = self._pending_out, b""
-        link = self._link
+        link = self._link or self._opening
         if data and link is not None and not link.closed:
             try:
                 link.write(data)
@@ -560,7 +582,8 @@ class TuyaDevice:
         assert waiter is not None
         if kind is ev.SessionEstablished:
             self._answered = True
-            waiter.set_result(event)
+            if not self._query_next:  # else the query follows at once, and its answer wakes
+                waiter.set_result(event)
             return
         if kind is ev.HeartbeatAck:
             cmd = Cmd.HEART_BEAT

@@ -115,17 +115,16 @@ async def open_link(
     port: int,
     *,
     timeout: float,
-    on_data: Callable[[bytes], None],
-    on_lost: Callable[[Exception | None], None],
+    link: TcpLink,
     first: bytes = b"",
 ) -> TcpLink:
-    """Connect to ``host:port`` within ``timeout`` seconds, then send ``first``.
+    """Connect ``link`` to ``host:port`` within ``timeout`` seconds, then send ``first``.
 
     On our own socket ``first`` is sent as soon as the connection stands, before the loop
-    wraps the socket in a transport: the plug works on its answer meanwhile.
+    wraps the socket in a transport: the plug works on its answer meanwhile, and the answer
+    may reach ``link`` before this returns.
     """
     loop = asyncio.get_running_loop()
-    link = TcpLink(on_data, on_lost)
     family = _literal_family(host)
     try:
         if family is None:
