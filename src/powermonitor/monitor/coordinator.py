@@ -206,6 +206,10 @@ class PlugCoordinator:
                 log.debug("%s: UPDATEDPS %s", self.name,
                           "helps, keeping it" if self.refresh_active else "ignored, stopping")
         reading = self._reading()
+        # the reading's dps are the merged dps again (interpret copies them): keep that one
+        # copy rather than two per plug; neither is ever changed in place
+        if type(reading.dps) is dict:
+            self._dps = reading.dps
         self._online(reading)
         self.hub.publish(reading, self.name)
 
