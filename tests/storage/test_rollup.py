@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from typing import cast
 
 import pytest
 
@@ -42,4 +43,4 @@ def test_rows_leave_out_what_the_raw_floor_drops() -> None:
     assert plan.row_count == len(rows) == 6
     assert [r[1] for r in rows] == [round(x.ts * 1000) for x in s[4:]]
     wh = 11  # the wh column of a rollup row: device, start, then ROLLUP_COLUMNS
-    assert sum(r[wh] for r in plan.rollups["1h"]) == pytest.approx(sum(x.interval_wh for x in s))
+    assert sum(cast(float, r[wh]) for r in plan.rollups["1h"]) == pytest.approx(sum(x.interval_wh for x in s))
