@@ -246,6 +246,7 @@ class Watcher:
         self.topics = topics
         self.client_kw = client_kw
         self.messages: dict[str, list[tuple[bytes, bool]]] = {}
+        self.qos: dict[str, set[int]] = {}  # the QoS each topic's messages came with
         self.client: aiomqtt.Client | None = None
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -271,6 +272,7 @@ class Watcher:
                 payload = message.payload if isinstance(message.payload, bytes) else b""
                 self.messages.setdefault(message.topic.value, []).append(
                     (payload, message.retain))
+                self.qos.setdefault(message.topic.value, set()).add(message.qos)
 
     def last(self, topic: str) -> bytes | None:
         got = self.messages.get(topic)

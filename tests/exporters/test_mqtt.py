@@ -67,6 +67,7 @@ def test_settings_from_url_and_env() -> None:
     ({"url": "mqtt://h:99999"}, "not a valid URL"),
     ({"topic_prefix": "x"}, "'url' is missing"),
     ({"url": "mqtt://h", "qos": 3}, "'qos' must be an integer from 0 to 2"),
+    ({"url": "mqtt://h", "state_qos": -1}, "'state_qos' must be an integer from 0 to 2"),
     ({"url": "mqtt://h", "topic_prefix": "a/+/b"}, "without wildcards"),
     ({"url": "mqtt://h", "ca_file": "/nonexistent/ca.pem"}, "does not exist"),
     ({"url": "mqtt://h", "prefix": "x"}, "unknown key 'prefix'"),
@@ -125,6 +126,22 @@ async def test_discovery_states_and_availability(mosquitto: Mosquitto) -> None:
             # a plug going offline is published as such
             await live.fleet.servers[0].stop()
             await until(lambda: w.last(f"powermonitor/{cz}/availability") == b"offline", 15)
+
+
+@pytest.mark.parametrize("table", [{}, {"state_qos": 1, "qos": 2}])
+async def test_state_goes_at_state_qos_the_rest_at_qos(mosquitto: Mosquitto,
+                                                        table: dict[str, Any]) -> None:
+    """State is re-sent every poll (QoS 0 by default); discovery and availability are not."""
+    async with live_fleet(["cz"]) as live, running(live.service, mosquitto.url, **table):
+        (cz,) = live.ids()
+        state, avail = f"powermonitor/{cz}/state", f"powermonitor/{cz}/availability"
+        config = f"homeassistant/sensor/powermonitor_{cz}_power/config"
+        async with Watcher(mosquitto.port, ["homeassistant/#", "powermonitor/#"]) as w:
+            await until(lambda: len(w.messages.get(state, [])) >= 2)  # retained, then live
+            await wait_topics(w, [avail, config])
+        # the broker delivers min(published, subscribed) QoS, and the watcher subscribes at 1
+        assert w.qos[state] == {table.get("state_qos", 0)}
+        assert w.qos[avail] == w.qos[config] == {min(table.get("qos", 1), 1)}
 
 
 async def test_switch_command_switches_the_simulated_plug(mosquitto: Mosquitto) -> None:

@@ -146,7 +146,8 @@ class MqttSettings:
     cert_file: str | None = None
     key_file: str | None = None
     tls_insecure: bool = False
-    qos: int = 1
+    qos: int = 1  # discovery, availability, the devices list
+    state_qos: int = 0  # the once-a-poll state: the next one replaces a lost one
     keepalive: int = 30
     birth_delay: float = 2.0  # seconds, spread: HA's docs ask for a small random delay
 

@@ -188,7 +188,7 @@ def prometheus_settings(table: object, env: Env) -> PrometheusSettings:
 
 MQTT_KEYS: Final = (
     "enabled", "url", "username", "password", "client_id", "topic_prefix", "discovery",
-    "discovery_prefix", "ca_file", "cert_file", "key_file", "tls_insecure", "qos", "keepalive",
+    "discovery_prefix", "ca_file", "cert_file", "key_file", "tls_insecure", "qos", "state_qos", "keepalive",
     "birth_delay",
 )
 
@@ -269,6 +269,7 @@ def mqtt_settings(table: object, env: Env) -> MqttSettings | None:
         key_file=files["key_file"],
         tls_insecure=section.flag("tls_insecure", False),
         qos=section.integer("qos", 1, 0, 2),
+        state_qos=section.integer("state_qos", 0, 0, 2),
         keepalive=section.integer("keepalive", 30, 5, 3600),
         birth_delay=section.number("birth_delay", 2.0, 0.0, 60.0, "s"),
     )

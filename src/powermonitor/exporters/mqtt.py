@@ -307,10 +307,15 @@ class MqttBridge(HubConsumer):
 
     # ------------------------------------------------------------------ publishing
 
-    async def _publish(self, client: aiomqtt.Client, items: list[tuple[str, bytes, bool]]
-                       ) -> None:
-        """Publish (topic, payload, retain) items, many in flight at once, in order of issue."""
-        qos = self.settings.qos
+    async def _publish(self, client: aiomqtt.Client, items: list[tuple[str, bytes, bool]],
+                       qos: int | None = None) -> None:
+        """Publish (topic, payload, retain) items, many in flight at once, in order of issue.
+
+        ``qos`` defaults to the settings' ``qos``; state goes at ``state_qos`` (0 by default: a
+        plug's state is re-sent every poll, so a lost one is replaced within a second, and
+        QoS 1 at 1000 plugs a second costs a PUBACK round per message)."""
+        if qos is None:
+            qos = self.settings.qos
         for start in range(0, len(items), 100):
             chunk = items[start:start + 100]
             results = await asyncio.gather(
@@ -446,13 +451,14 @@ class MqttBridge(HubConsumer):
         self._dirty_avail.clear()
         self._rediscover.clear()
         totals = totals_wh(self.service)
-        items = self._state_items(ids, totals.get) + self._availability_items(ids)
+        items = self._availability_items(ids)
         items += self._discovery_items(ids)
         items += self._removal_items(set(ids))
         if self._previous is not None or self._published:
             items.append(self._devices_item())
         self._previous = None
         await self._publish(client, items)
+        await self._publish(client, self._state_items(ids, totals.get), self.settings.state_qos)
 
     async def _publish_loop(self, client: aiomqtt.Client) -> None:
         while True:
@@ -476,8 +482,10 @@ class MqttBridge(HubConsumer):
                     if changed and self.settings.discovery:
                         items += self._discovery_items(changed)
                         items.append(self._devices_item())
-                    items += self._state_items(states, energy_lookup(self.service))
                 await self._publish(client, items)
+                if states:
+                    await self._publish(client, self._state_items(states, energy_lookup(self.service)),
+                                        self.settings.state_qos)
             except BaseException:
                 self._dirty_state |= states  # not sent: publish them after the reconnect
                 self._dirty_avail |= avail
