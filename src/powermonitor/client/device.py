@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -99,6 +100,14 @@ class TuyaDevice:
     timer per request: each request sets a deadline, and one timer per connection, re-armed
     only when it fires, fails the request once its deadline has passed.
     """
+
+    __slots__ = (  # a thousand per fleet: no __dict__ (over 30 fields, not even key-sharing)
+        "_acked", "_answered", "_clock", "_closed", "_conn", "_control_wanted", "_deadline",
+        "_device22", "_ending", "_error", "_link", "_local_key", "_loop", "_on_push", "_opening",
+        "_pending_out", "_query_next", "_query_wanted", "_timer", "_timer_at", "_tokens",
+        "_tokens_at", "_turns", "_version", "_waiter", "_wanted", "_what", "device_id", "dps",
+        "host", "port", "timeout",
+    )
 
     def __init__(
         self,
@@ -380,8 +389,8 @@ class TuyaDevice:
     def _set_wanted_sets(self) -> None:
         spec = self._conn.spec if self._conn else None
         if spec is not None:
-            self._query_wanted = frozenset({int(spec.query_cmd)})
-            self._control_wanted = frozenset({int(spec.control_cmd), int(Cmd.STATUS)})
+            self._query_wanted = _wanted_set(spec.query_cmd)
+            self._control_wanted = _wanted_set(spec.control_cmd, Cmd.STATUS)
 
     def _require(self) -> Connection:
         if self._link is None or self._link.closed or self._conn is None:
@@ -550,9 +559,10 @@ class TuyaDevice:
             and not waiter.done()
             and event.cmd in self._wanted
         ):  # the answer to the request in flight: the usual case, first
-            self.dps.update(event.dps)
-            if len(self.dps) > MAX_DPS_PER_PLUG:
-                self._too_many_dps()
+            merged = self.dps
+            known = len(merged)
+            merged.update(event.dps)
+            if len(merged) != known and self._new_dps():
                 return
             if event.cmd == _UPDATEDPS and self._on_push is not None:
                 self._on_push(event.dps)
@@ -565,9 +575,10 @@ class TuyaDevice:
             if kind is ev.DpsPush and not self._take_push_token():
                 return
             dps = event.dps  # type: ignore[union-attr]
-            self.dps.update(dps)
-            if len(self.dps) > MAX_DPS_PER_PLUG:
-                self._too_many_dps()
+            merged = self.dps
+            known = len(merged)
+            merged.update(dps)
+            if len(merged) != known and self._new_dps():
                 return
             cmd = Cmd.STATUS if kind is ev.DpsPush else event.cmd  # type: ignore[union-attr]
             taken = pending and (cmd in self._wanted or (self._acked and kind is ev.DpsPush))
@@ -613,6 +624,17 @@ class TuyaDevice:
         self._tokens = tokens - 1.0
         return True
 
+    def _new_dps(self) -> bool:
+        """DP ids were added to :attr:`dps`: True (and the link ended) past the cap, else
+        re-key it with interned ids. Each reading's JSON brings fresh key strings and the
+        merged view keeps the first ones it saw; interned, a fleet shares one "18", not one
+        per plug (they are mortal: nothing is kept once no plug uses them)."""
+        if len(self.dps) > MAX_DPS_PER_PLUG:
+            self._too_many_dps()
+            return True
+        self.dps = {_intern(k): v for k, v in self.dps.items()}
+        return False
+
     def _too_many_dps(self) -> None:
         self._fail(LimitExceededError(
             f"the plug at {self.host}:{self.port} reported more than {MAX_DPS_PER_PLUG} "
@@ -652,5 +674,18 @@ def _raise_refused(reply: ev.DeviceErrorReply, what: str) -> NoReturn:
     )
 
 
-_HEARTBEAT_WANTED = frozenset({int(Cmd.HEART_BEAT)})
+_WANTED_SETS: dict[tuple[int, ...], frozenset[int]] = {}
+
+
+def _wanted_set(*cmds: int) -> frozenset[int]:
+    """One shared frozenset per command combination (a handful), not two per connection."""
+    key = tuple(int(c) for c in cmds)
+    found = _WANTED_SETS.get(key)
+    if found is None:
+        found = _WANTED_SETS[key] = frozenset(key)
+    return found
+
+
+_HEARTBEAT_WANTED = _wanted_set(Cmd.HEART_BEAT)
+_intern = sys.intern
 _UPDATEDPS = Cmd.UPDATEDPS  # (an Enum member read off its class costs ~0.1 µs on 3.11)

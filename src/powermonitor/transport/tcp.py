@@ -45,6 +45,8 @@ def _read_buffer() -> memoryview:
 class TcpLink(asyncio.BufferedProtocol):
     """One TCP connection; received bytes go to ``on_data``, loss to ``on_lost``."""
 
+    __slots__ = ("_buffer", "_on_data", "_on_lost", "_sock", "_transport", "closed")
+
     def __init__(
         self,
         on_data: Callable[[bytes], None],
