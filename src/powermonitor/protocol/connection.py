@@ -155,10 +155,10 @@ class Connection:
         self._local_gcm: GcmCipher | None = None
         if len(key) == 16 and not self.spec.handshake:
             self._local_ecb = local_ecb(key)
-        self._local_hmac = HmacSha256(key)
+        self._local_hmac: HmacSha256 | None = None  # built when a frame needs it (3.4 only)
         self._ecb: EcbCipher | None = None
         self._gcm: GcmCipher | None = None
-        self._hmac = self._local_hmac
+        self._hmac: HmacSha256 | None = None  # the session's; the local key's until then
         self._sealed: dict[bytes, bytes] = {}  # client: plaintext -> ECB body (current key)
         self._refresh_ids: list[int] | None = None  # the last refresh() and its payload
         self._refresh_payload = b""
@@ -420,7 +420,9 @@ class Connection:
         if retcode is not None:
             body = U32.pack(retcode) + body
         if spec.integrity is _HMAC_SHA256:
-            mac = self._local_hmac if handshake else self._hmac
+            mac = self._hmac if not handshake and self._hmac is not None else (
+                self._handshake_hmac()
+            )
             return build_55aa(seqno, cmd, body, mac.digest, 32)
         return build_55aa(seqno, cmd, body, _crc_trailer, 4)
 
@@ -446,6 +448,14 @@ class Connection:
         if self._local_ecb is None and len(self._key) == 16:
             self._local_ecb = local_ecb(self._key)
         return self._local_ecb
+
+    def _handshake_hmac(self) -> HmacSha256:
+        """HMAC under the local key (3.4's handshake), built when a frame needs it: a 3.1-3.3
+        or 3.5 connection never does, and a 3.4 one drops it once the session stands."""
+        mac = self._local_hmac
+        if mac is None:
+            mac = self._local_hmac = HmacSha256(self._key)
+        return mac
 
     def _handshake_gcm(self) -> GcmCipher | None:
         """3.5: the GCM cipher under the local key, built when the handshake needs it."""
@@ -493,9 +503,9 @@ class Connection:
 
         seqno, cmd, body, signed, trailer = split_55aa(frame, self._trailer_len)
         if spec.integrity is _HMAC_SHA256:
-            mac = self._hmac if self.state is _READY and cmd not in HANDSHAKE_CMDS else (
-                self._local_hmac
-            )
+            mac = self._hmac
+            if mac is None or self.state is not _READY or cmd in HANDSHAKE_CMDS:
+                mac = self._handshake_hmac()
             if not _hmac.compare_digest(mac.digest(signed), trailer):
                 raise IntegrityError(f"frame failed its HMAC integrity check{WRONG_KEY}")
         elif _CRC.unpack(trailer)[0] != crc32(signed):
@@ -649,6 +659,6 @@ class Connection:
         self._sealed.clear()
         # The local-key ciphers are done with (a new negotiation rebuilds them): a monitor
         # holds one connection per plug, and they are its biggest objects.
-        self._local_ecb = self._local_gcm = None
+        self._local_ecb = self._local_gcm = self._local_hmac = None
         self.session_key = key
         self.state = State.READY
