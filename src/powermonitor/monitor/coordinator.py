@@ -207,9 +207,9 @@ class PlugCoordinator:
                           "helps, keeping it" if self.refresh_active else "ignored, stopping")
         reading = self._reading()
         # the reading's dps are the merged dps again (interpret copies them): keep that one
-        # copy rather than two per plug; neither is ever changed in place
+        # copy rather than two per plug, as both views; none is ever changed in place
         if type(reading.dps) is dict:
-            self._dps = reading.dps
+            self._dps = self.dps = reading.dps
         self._online(reading)
         self.hub.publish(reading, self.name)
 
