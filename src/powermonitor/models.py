@@ -15,14 +15,16 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 
-def mask_key(key: str | bytes | None) -> str:
-    """Show a local key as its first 2 and last 2 characters: never print a key in full."""
+def mask_key(key: str | bytes | None, compact: bool = False) -> str:
+    """Show a local key as its first 2 and last 2 characters: never print a key in full.
+
+    ``compact`` puts one ``…`` for the hidden middle (table columns at 80 characters)."""
     if not key:
         return "(none)"
     text = key.decode("latin-1") if isinstance(key, bytes) else key
     if len(text) <= 4:
         return "*" * len(text)
-    return f"{text[:2]}{'*' * (len(text) - 4)}{text[-2:]}"
+    return f"{text[:2]}{'…' if compact else '*' * (len(text) - 4)}{text[-2:]}"
 
 
 _SECRET_PARAM = re.compile(r"pass|secret|token|key", re.IGNORECASE)

@@ -85,8 +85,8 @@ def test_add_list_remove(config_file: Path) -> None:
 
     table = invoke("list").stdout
     assert "bf1f6d1e0f8c3a2b4d5e" not in table  # tables shorten ids in the middle
-    for text in ("fridge", "bf1f…4d5e", "192.168.1.50:6668", "3.3", "01************ef",
-                 "5 s", "boiler", "192.168.1.51:7000", "3.4", "fe************10", "10 s", "(default)"):
+    for text in ("fridge", "bf1f…4d5e", "192.168.1.50:6668", "3.3", "01…ef",
+                 "5 s", "boiler", "192.168.1.51:7000", "3.4", "fe…10", "10 s", "(default)"):
         assert text in table
 
     rows = json.loads(invoke("list", "--json").stdout)

@@ -52,12 +52,13 @@ class Simulator:
                 raise AssertionError(f"simulator did not start: {out}\n{err}")
             time.sleep(0.05)
         self.devices: list[dict[str, Any]] = json.loads(self.devices_file.read_text())
+        self.out = ""  # its stdout, once stopped
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
-            self.proc.communicate(timeout=10)
+            self.out = self.proc.communicate(timeout=10)[0]
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.communicate()

@@ -190,6 +190,18 @@ def test_demo_once_shows_the_household() -> None:
         assert name in result.stdout
 
 
+def test_simulate_lists_each_key_masked_on_one_line(tmp_path: Path) -> None:
+    s = Simulator(tmp_path, "--count", "2")
+    assert s.stop() == 0
+    lines = s.out.splitlines()
+    for device in s.devices:
+        key = device["key"]
+        assert key not in s.out
+        row = next(line for line in lines if device["name"] in line)
+        assert f"{key[:2]}…{key[-2:]}" in row  # the whole mask on the plug's own line
+        assert len(row) <= 80
+
+
 def test_simulate_rejects_a_non_loopback_host(tmp_path: Path) -> None:
     result = run("powermonitor", "simulate", "--host", "192.168.1.10", "--devices-file",
                  str(tmp_path / "d.json"))

@@ -63,7 +63,8 @@ def device_rows(config: Config) -> list[dict[str, Any]]:
 DEVICE_COLUMNS = (
     Column("name", "Name"), Column("id", "Id", "id"), Column("host", "Host", table=False),
     Column("port", "Port", table=False), Column("address", "Address", data=False),
-    Column("version", "Version"), Column("key_masked", "Key"),
+    Column("version", "Version"), Column("key_masked", "Key", table=False),
+    Column("key", "Key", data=False),
     Column("poll_interval_s", "Interval (s)", "seconds", table=False),
     Column("poll_interval_is_default", "Default interval", table=False),
     Column("interval", "Interval", data=False), Column("refresh", "Refresh", table=False),
@@ -71,12 +72,14 @@ DEVICE_COLUMNS = (
 )
 
 
-def _table_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The list's rows with what only the table shows: address and the interval in words."""
+def _table_rows(rows: list[dict[str, Any]], config: Config) -> list[dict[str, Any]]:
+    """The list's rows with what only the table shows: address, the interval in words and the
+    key masked compactly (``dZ…Up``: the column fits 80 characters)."""
     return [{**row, "address": f"{row['host']}:{row['port']}",
+             "key": mask_key(plug.local_key, compact=True),
              "interval": f"{row['poll_interval_s']:g} s"
                          + (" (default)" if row["poll_interval_is_default"] else ""),
-             "mapping": row["mapping"] or "auto"} for row in rows]
+             "mapping": row["mapping"] or "auto"} for row, plug in zip(rows, config.plugs)]
 
 
 @click.group("devices", cls=runtime.ErrorBoundaryGroup)
@@ -98,7 +101,7 @@ def list_command(config_path: Path | None, fmt: str) -> None:
                    "NAME ID HOST KEY` or `powermonitor devices import devices.json`")
     else:
         mapped = any(row["mapping"] for row in rows)  # else "auto" everywhere: left out
-        emit(_table_rows(rows), "table",
+        emit(_table_rows(rows, config), "table",
              [c for c in DEVICE_COLUMNS if mapped or c.key != "mapping"],
              title=f"{len(rows)} plug{'s' if len(rows) != 1 else ''} in {config.path}")
 

@@ -85,7 +85,7 @@ def print_fleet(fleet: Fleet, devices_file: str, console: Console) -> None:
     rows = []
     for server in fleet.servers[:SHOWN]:
         e = server.device_entry()
-        rows.append({**e, "address": f"{e['ip']}:{e['port']}", "key": mask_key(e["key"])})
+        rows.append({**e, "address": f"{e['ip']}:{e['port']}", "key": mask_key(e["key"], compact=True)})
     console.print(table(rows, FLEET_COLUMNS, title=f"{len(fleet.servers)} simulated plugs"))
     if len(fleet.servers) > SHOWN:
         console.print(f"... and {len(fleet.servers) - SHOWN} more")
