@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -221,7 +222,7 @@ class PlugCoordinator:
             mapping, _ = resolve_mapping(dps, self.plug.mapping, self._product_id)
             fields = (mapping.current, mapping.power, mapping.voltage)
             self._ids = sorted({int(f.dp) for f in fields if f})
-            self._id_strs = tuple(str(i) for i in self._ids)
+            self._id_strs = tuple(sys.intern(str(i)) for i in self._ids)  # a fleet shares "19"
             self._ids_keys = keys
         return self._ids
 
