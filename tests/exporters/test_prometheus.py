@@ -179,7 +179,7 @@ async def test_metrics_server_retries_a_busy_port(caplog: pytest.LogCaptureFixtu
     server = MetricsServer(service_with_states(), "127.0.0.1", port, retry_s=0.1)
     task = asyncio.create_task(server.run())
     try:
-        await asyncio.sleep(0.5)
+        await until(lambda: server._quiet.count >= 3)  # refused, then retried (quietly)
         errors = [r for r in caplog.records if r.levelname == "ERROR"]
         assert len(errors) == 1 and "cannot listen" in errors[0].getMessage()
         blocker.close()
