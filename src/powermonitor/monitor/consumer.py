@@ -76,23 +76,14 @@ class HubConsumer:
                 await self.serve()
         finally:
             if self.drain_on_close:
-                while events := self._queued(sub, self.batch):
+                while events := sub.take(self.batch):
                     self.take(events)
             sub.close()
             await self.closed()
 
-    @staticmethod
-    def _queued(sub: Subscription, most: int) -> list[HubEvent]:
-        return sub.take(most)
-
     async def _drain(self, sub: Subscription) -> None:
         while True:
-            first = await sub.get()
-            if self.gather_s > 0:
-                await asyncio.sleep(self.gather_s)
-            events = sub.take(self.batch - 1)
-            events.insert(0, first)
-            self.take(events)
+            self.take(await sub.burst(self.batch, self.gather_s))
 
 
 async def retry_forever(

@@ -116,6 +116,16 @@ class Subscription:
             return out
         return [items.popleft() for _ in range(most)]
 
+    async def burst(self, most: int, gather_s: float = 0.0) -> list[HubEvent]:
+        """Wait for an event, let more gather for ``gather_s`` seconds, then take up to
+        ``most`` events, oldest first: one wake-up of a consumer per burst, not per reading."""
+        first = await self.get()
+        if gather_s > 0:
+            await asyncio.sleep(gather_s)  # what arrives meanwhile joins it
+        events = self.take(most - 1)
+        events.insert(0, first)
+        return events
+
     def qsize(self) -> int:
         return len(self._items)
 

@@ -212,11 +212,7 @@ class Live:
         async def pump() -> None:
             with sub:  # closed here too if the pump fails
                 while True:
-                    first = await sub.get()
-                    if self.coalesce_s > 0:
-                        await asyncio.sleep(self.coalesce_s)  # what comes meanwhile joins it
-                    events = sub.take(LIVE_HUB_QUEUE)  # the rest of the burst: one batch
-                    events.insert(0, first)
+                    events = await sub.burst(LIVE_HUB_QUEUE + 1, self.coalesce_s)  # one batch
                     names = self.names()  # once per burst: it may build a dict of every plug
                     frames = tuple((e.device_id, f) for e in events
                                    if (f := self._encode_or_skip(e, names)) is not None)
