@@ -50,10 +50,10 @@ class PlugCoordinator:
 
     # one per plug, a thousand in a fleet: slots keep each to its fields (no __dict__)
     __slots__ = (
-        "_clock", "_dps", "_id_strs", "_ids", "_ids_keys", "_learn_left", "_polling",
-        "_product_id", "_refresh_answered", "backoff", "connects", "device", "heartbeat_interval",
-        "hub", "interval", "name", "plug", "polls", "refresh_active", "refresh_setting",
-        "start_spread", "timeout", "version",
+        "_clock", "_id_strs", "_ids", "_ids_keys", "_learn_left", "_polling", "_product_id",
+        "_refresh_answered", "backoff", "connects", "device", "dps", "heartbeat_interval", "hub",
+        "interval", "name", "plug", "polls", "refresh_active", "refresh_setting", "start_spread",
+        "timeout", "version",
     )
 
     def __init__(
@@ -79,7 +79,7 @@ class PlugCoordinator:
         self._clock = clock
         self.version = plug.version  # "auto" until detected
         self.device: TuyaDevice | None = None
-        self._dps: dict[str, Any] = {}
+        self.dps: dict[str, Any] = {}  # the last known raw dps (every poll and push merged)
         # _refresh_ids(), worked out again when the plug's set of DPs changes (not its values:
         # the layout, a mapping or a product profile say which DPs measure, not what they read)
         self._ids_keys: tuple[str, ...] | None = None  # a tuple: smaller than a frozenset
@@ -95,15 +95,6 @@ class PlugCoordinator:
         hub.register(plug.device_id, self.name)
 
     # ------------------------------------------------------------------ public
-
-    @property
-    def dps(self) -> dict[str, Any]:
-        """The plug's last known raw dps (every poll and push merged in)."""
-        return self._dps
-
-    @dps.setter
-    def dps(self, value: dict[str, Any]) -> None:
-        self._dps = value
 
     @property
     def online(self) -> bool:
@@ -195,7 +186,7 @@ class PlugCoordinator:
             self._polling = False
         # merge_dps(self.dps, dps) without its key normalisation: both already have str keys
         # (self.dps comes from merge_dps, the device's dps from JSON)
-        merged = {**self._dps, **dps}
+        merged = {**self.dps, **dps}
         if len(merged) > MAX_DPS_PER_PLUG:  # ids kept from earlier connections: start over
             merged = dict(dps)
         self.dps = merged
@@ -210,13 +201,13 @@ class PlugCoordinator:
         # the reading's dps are the merged dps again (interpret copies them): keep that one
         # copy rather than two per plug, as both views; none is ever changed in place
         if type(reading.dps) is dict:
-            self._dps = self.dps = reading.dps
+            self.dps = reading.dps
         self._online(reading)
         self.hub.publish(reading, self.name)
 
     def _refresh_ids(self) -> list[int]:
         """The power DPs to refresh (by layout); worked out again only when the DP ids change."""
-        dps = self._dps
+        dps = self.dps
         keys = tuple(dps)  # in merge order, which stays put while no DP is added
         if keys != self._ids_keys:
             mapping, _ = resolve_mapping(dps, self.plug.mapping, self._product_id)
