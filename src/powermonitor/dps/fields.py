@@ -19,7 +19,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Final, Literal
+from typing import Final, Literal, cast
 
 __all__ = [
     "MEASUREMENT_ROLES",
@@ -113,8 +113,24 @@ def _unit_exponent(role: MeasurementRole, unit: str) -> int:
 
 
 _SHIFTS: dict[tuple[str, str, int], int] = {}
-"""Memo of ``scaled_value``'s decimal shift per (role, unit, scale): parsing the unit every
-time cost more than the arithmetic."""
+"""Memo of :func:`si_shift` per (role, unit, scale): parsing the unit every time cost more
+than the arithmetic."""
+
+
+def si_shift(field: DpField, role: MeasurementRole) -> int:
+    """Decimal places that take the field's raw number to SI: its unit's exponent less its
+    scale (``mA`` at scale 0 for current: -3)."""
+    key = (role, field.unit, field.scale)
+    shift = _SHIFTS.get(key)
+    if shift is None:
+        shift = _SHIFTS[key] = _unit_exponent(role, field.unit) - field.scale
+    return shift
+
+
+def shifted(raw: float, shift: int) -> float:
+    """``raw`` moved ``shift`` decimal places in one exact step (``69 / 10**3``, not
+    ``69 * 10**-3``): the one expression behind every scaled reading. May raise on huge input."""
+    return float(raw * 10**shift if shift >= 0 else raw / 10 ** (-shift))
 
 
 def scaled_value(raw: object, field: DpField, role: MeasurementRole) -> float | None:
@@ -128,12 +144,8 @@ def scaled_value(raw: object, field: DpField, role: MeasurementRole) -> float | 
         isinstance(raw, bool) or not isinstance(raw, (int, float))
     ):
         return None
-    key = (role, field.unit, field.scale)
-    shift = _SHIFTS.get(key)
-    if shift is None:
-        shift = _SHIFTS[key] = _unit_exponent(role, field.unit) - field.scale
     try:
-        result = float(raw * 10**shift if shift >= 0 else raw / 10 ** (-shift))
+        result = shifted(cast(float, raw), si_shift(field, role))  # an int or float here
     except (OverflowError, ValueError, ArithmeticError):
         return None
     return result if math.isfinite(result) else None

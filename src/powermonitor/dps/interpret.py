@@ -44,8 +44,9 @@ from .fields import (
     DpField,
     DpMapping,
     MeasurementRole,
-    _unit_exponent,
     field_value,
+    shifted,
+    si_shift,
 )
 from .profiles import Profile, profile_for, same_dps
 
@@ -329,7 +330,7 @@ def _fast_shift(field: DpField, role: MeasurementRole) -> int | None:
     """The decimal shift to SI that :func:`_value` may apply itself, or None (use field_value)."""
     if field.mask:
         return None
-    shift = _unit_exponent(role, field.unit) - field.scale
+    shift = si_shift(field, role)
     return shift if -_MAX_FAST_SHIFT <= shift <= _MAX_FAST_SHIFT else None
 
 
@@ -356,7 +357,7 @@ def _rivals_off_mains(get: Any, volts: tuple[tuple[str, int], ...]) -> bool:
             continue  # field_value(None) is None: not mains
         if type(raw) is not int or not -_EXACT < raw < _EXACT:
             return False  # not the plain case: let _rival_models decide
-        if low <= float(raw * 10**shift if shift >= 0 else raw / 10 ** (-shift)) <= high:
+        if low <= shifted(raw, shift) <= high:
             return False
     return True
 
@@ -389,9 +390,9 @@ def interpret(
     for role, field, shift in plan.fields:
         raw = get(field.dp)
         if shift is not None and type(raw) is int and -_EXACT < raw < _EXACT:
-            # field_value's result for the plain integer a plug sends: scaled_value's exact
-            # expression, always finite in these bounds
-            values[role] = float(raw * 10**shift if shift >= 0 else raw / 10 ** (-shift))
+            # field_value's result for the plain integer a plug sends (scaled_value's one
+            # step), always finite in these bounds
+            values[role] = shifted(raw, shift)
             continue
         value, note = field_value(raw, field, role)
         values[role] = value
