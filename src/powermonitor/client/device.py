@@ -559,10 +559,7 @@ class TuyaDevice:
             and not waiter.done()
             and event.cmd in self._wanted
         ):  # the answer to the request in flight: the usual case, first
-            merged = self.dps
-            known = len(merged)
-            merged.update(event.dps)
-            if len(merged) != known and self._new_dps():
+            if not self._merge(event.dps):
                 return
             if event.cmd == _UPDATEDPS and self._on_push is not None:
                 self._on_push(event.dps)
@@ -575,10 +572,7 @@ class TuyaDevice:
             if kind is ev.DpsPush and not self._take_push_token():
                 return
             dps = event.dps  # type: ignore[union-attr]
-            merged = self.dps
-            known = len(merged)
-            merged.update(dps)
-            if len(merged) != known and self._new_dps():
+            if not self._merge(dps):
                 return
             cmd = Cmd.STATUS if kind is ev.DpsPush else event.cmd  # type: ignore[union-attr]
             taken = pending and (cmd in self._wanted or (self._acked and kind is ev.DpsPush))
@@ -624,16 +618,22 @@ class TuyaDevice:
         self._tokens = tokens - 1.0
         return True
 
-    def _new_dps(self) -> bool:
-        """DP ids were added to :attr:`dps`: True (and the link ended) past the cap, else
-        re-key it with interned ids. Each reading's JSON brings fresh key strings and the
-        merged view keeps the first ones it saw; interned, a fleet shares one "18", not one
-        per plug (they are mortal: nothing is kept once no plug uses them)."""
-        if len(self.dps) > MAX_DPS_PER_PLUG:
-            self._too_many_dps()
+    def _merge(self, dps: dict[str, Any]) -> bool:
+        """Merge an answer's or a push's dps into :attr:`dps`; False (and the link ended) when
+        that takes the plug past the DP cap. New DP ids re-key the view with interned ids:
+        each reading's JSON brings fresh key strings and the merged view keeps the first ones
+        it saw; interned, a fleet shares one "18", not one per plug (they are mortal: nothing
+        is kept once no plug uses them)."""
+        merged = self.dps
+        known = len(merged)
+        merged.update(dps)
+        if len(merged) == known:
             return True
-        self.dps = {_intern(k): v for k, v in self.dps.items()}
-        return False
+        if len(merged) > MAX_DPS_PER_PLUG:
+            self._too_many_dps()
+            return False
+        self.dps = {_intern(k): v for k, v in merged.items()}
+        return True
 
     def _too_many_dps(self) -> None:
         self._fail(LimitExceededError(
