@@ -3,7 +3,8 @@
 Conventions: SI units with the unit in the name (``power_w``, ``energy_kwh``), times as
 ISO-8601 UTC (``...Z``) plus Unix seconds (``*_ts``) where a chart needs numbers, costs in
 ``currency``. Measured quantities are rounded to what a plug measures by the CLI's rule
-(:mod:`powermonitor.precision`): no float noise such as ``0.30000000000000004``. No model here has a field for a local key: the API cannot leak one by accident.
+(:mod:`powermonitor.precision`): no float noise such as ``0.30000000000000004``. No model here
+has a field for a local key: the API cannot leak one by accident.
 """
 
 from __future__ import annotations
