@@ -451,6 +451,8 @@ class MqttBridge(HubConsumer):
         self._dirty_avail.clear()
         self._rediscover.clear()
         totals = totals_wh(self.service)
+        # the latest state first (at its own QoS), so retained states are right at once
+        await self._publish(client, self._state_items(ids, totals.get), self.settings.state_qos)
         items = self._availability_items(ids)
         items += self._discovery_items(ids)
         items += self._removal_items(set(ids))
@@ -458,7 +460,6 @@ class MqttBridge(HubConsumer):
             items.append(self._devices_item())
         self._previous = None
         await self._publish(client, items)
-        await self._publish(client, self._state_items(ids, totals.get), self.settings.state_qos)
 
     async def _publish_loop(self, client: aiomqtt.Client) -> None:
         while True:
