@@ -19,6 +19,10 @@ Design rules for this module:
 Scales follow Tuya's cloud schema: ``value = raw / 10**scale`` in the DP's unit, then converted
 to SI (A, W, V, Wh). DP 17/``add_ele`` is an *increment* since the plug's last report, not a
 meter; it lands in ``energy_increment_wh`` and must never be treated as a cumulative total.
+
+Longer than ~500 lines because the per-shape plan cache (:func:`_plan`, the hot path of every
+reading) is built from this module's layout tables, detection and rival models, and reads
+them directly; apart, the two halves would import each other.
 """
 
 from __future__ import annotations
