@@ -74,6 +74,7 @@ ENV_PASSWORD = ENV["mqtt_password"]
 _AUTH_CODES = {4, 5, 134, 135}  # 3.1.1: bad user name or password / not authorised; 5.0 same
 _SYNC_TIMEOUT = 3.0
 _COMMAND_TIMEOUT = 15.0
+_Item = tuple[str, bytes, bool, int]  # topic, payload, retain, QoS
 
 
 # --------------------------------------------------------------------------- the bridge
@@ -307,20 +308,16 @@ class MqttBridge(HubConsumer):
 
     # ------------------------------------------------------------------ publishing
 
-    async def _publish(self, client: aiomqtt.Client, items: list[tuple[str, bytes, bool]],
-                       qos: int | None = None) -> None:
-        """Publish (topic, payload, retain) items, many in flight at once, in order of issue.
-
-        ``qos`` defaults to the settings' ``qos``; state goes at ``state_qos`` (0 by default: a
-        plug's state is re-sent every poll, so a lost one is replaced within a second, and
-        QoS 1 at 1000 plugs a second costs a PUBACK round per message)."""
-        if qos is None:
-            qos = self.settings.qos
+    async def _publish(self, client: aiomqtt.Client, items: list[_Item]) -> None:
+        """Publish (topic, payload, retain, qos) items, many in flight at once, in order of
+        issue. State goes at ``state_qos`` (0 by default: a plug's state is re-sent every poll,
+        so a lost one is replaced within a second, and QoS 1 at 1000 plugs a second costs a
+        PUBACK round per message); everything else at ``qos``."""
         for start in range(0, len(items), 100):
             chunk = items[start:start + 100]
             results = await asyncio.gather(
                 *(client.publish(topic, payload, qos=qos, retain=retain)
-                  for topic, payload, retain in chunk),
+                  for topic, payload, retain, qos in chunk),
                 return_exceptions=True,  # wait for all: no orphan left failing on its own
             )
             for result in results:
@@ -364,11 +361,12 @@ class MqttBridge(HubConsumer):
             return tuple(outlets)
         return ("1",)
 
-    def _discovery_items(self, ids: list[str]) -> list[tuple[str, bytes, bool]]:
-        items: list[tuple[str, bytes, bool]] = []
+    def _discovery_items(self, ids: list[str]) -> list[_Item]:
+        items: list[_Item] = []
         if not self.settings.discovery:
             return items
         metas = device_metas(self.service, ids)
+        qos = self.settings.qos
         for device_id in ids:
             meta = metas[device_id]
             outlets = self._outlets(device_id)
@@ -377,12 +375,13 @@ class MqttBridge(HubConsumer):
             old = self._published.get(device_id)
             if old is not None and old != outlets:  # a strip showed more outlets: drop stale
                 stale = set(discovery_topics(self.topics.discovery_prefix, device_id, old))
-                items += [(topic, b"", True) for topic in sorted(stale - set(configs))]
-            items += [(topic, json.dumps(cfg).encode(), True) for topic, cfg in configs.items()]
+                items += [(topic, b"", True, qos) for topic in sorted(stale - set(configs))]
+            items += [(topic, json.dumps(cfg).encode(), True, qos)
+                      for topic, cfg in configs.items()]
             self._published[device_id] = outlets
         return items
 
-    def _removal_items(self, current: set[str]) -> list[tuple[str, bytes, bool]]:
+    def _removal_items(self, current: set[str]) -> list[_Item]:
         """Empty retained payloads for what the previous run published and we no longer do."""
         previous = self._previous or {}
         devices = previous.get("devices")
@@ -391,7 +390,8 @@ class MqttBridge(HubConsumer):
         old_prefix = previous.get("discovery_prefix")
         if not isinstance(old_prefix, str) or not old_prefix:
             old_prefix = self.topics.discovery_prefix
-        items: list[tuple[str, bytes, bool]] = []
+        items: list[_Item] = []
+        qos = self.settings.qos
         for device_id, info in devices.items():
             if not isinstance(device_id, str):
                 continue
@@ -402,15 +402,15 @@ class MqttBridge(HubConsumer):
                                         self._published.get(device_id, old)))
                    if keep else set())
             stale = sorted(set(discovery_topics(old_prefix, device_id, old)) - now)
-            items += [(topic, b"", True) for topic in stale]
+            items += [(topic, b"", True, qos) for topic in stale]
             if device_id not in current:
                 log.info("MQTT: removing plug %s (no longer configured) from Home Assistant",
                          device_id)
-                items += [(self.topics.state(device_id), b"", True),
-                          (self.topics.availability(device_id), b"", True)]
+                items += [(self.topics.state(device_id), b"", True, qos),
+                          (self.topics.availability(device_id), b"", True, qos)]
         return items
 
-    def _devices_item(self) -> tuple[str, bytes, bool]:
+    def _devices_item(self) -> _Item:
         names = self.service.names()
         data = {
             "discovery_prefix": self.topics.discovery_prefix if self.settings.discovery else "",
@@ -419,12 +419,13 @@ class MqttBridge(HubConsumer):
                 for device_id, outlets in self._published.items()
             },
         }
-        return (self.topics.devices, json.dumps(data).encode(), True)
+        return (self.topics.devices, json.dumps(data).encode(), True, self.settings.qos)
 
     def _state_items(self, ids: list[str] | set[str], energy_of: Callable[[str], float | None]
-                     ) -> list[tuple[str, bytes, bool]]:
+                     ) -> list[_Item]:
         states = self.service.hub.states
-        items: list[tuple[str, bytes, bool]] = []
+        items: list[_Item] = []
+        qos = self.settings.state_qos
         for device_id in ids:
             state = states.get(device_id)
             reading = state.reading if state else None
@@ -432,15 +433,16 @@ class MqttBridge(HubConsumer):
             if reading is None and energy is None:
                 continue
             payload = state_payload(reading, energy)
-            items.append((self.topics.state(device_id), json.dumps(payload).encode(), True))
+            items.append((self.topics.state(device_id), json.dumps(payload).encode(), True, qos))
         return items
 
-    def _availability_items(self, ids: list[str] | set[str]) -> list[tuple[str, bytes, bool]]:
+    def _availability_items(self, ids: list[str] | set[str]) -> list[_Item]:
         states = self.service.hub.states
+        qos = self.settings.qos
         return [
             (self.topics.availability(device_id),
              b"online" if (s := states.get(device_id)) is not None and s.online else b"offline",
-             True)
+             True, qos)
             for device_id in ids
         ]
 
@@ -451,9 +453,7 @@ class MqttBridge(HubConsumer):
         self._dirty_avail.clear()
         self._rediscover.clear()
         totals = totals_wh(self.service)
-        # the latest state first (at its own QoS), so retained states are right at once
-        await self._publish(client, self._state_items(ids, totals.get), self.settings.state_qos)
-        items = self._availability_items(ids)
+        items = self._state_items(ids, totals.get) + self._availability_items(ids)
         items += self._discovery_items(ids)
         items += self._removal_items(set(ids))
         if self._previous is not None or self._published:
@@ -483,10 +483,8 @@ class MqttBridge(HubConsumer):
                     if changed and self.settings.discovery:
                         items += self._discovery_items(changed)
                         items.append(self._devices_item())
+                    items += self._state_items(states, energy_lookup(self.service))
                 await self._publish(client, items)
-                if states:
-                    await self._publish(client, self._state_items(states, energy_lookup(self.service)),
-                                        self.settings.state_qos)
             except BaseException:
                 self._dirty_state |= states  # not sent: publish them after the reconnect
                 self._dirty_avail |= avail
