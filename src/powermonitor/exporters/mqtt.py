@@ -29,8 +29,9 @@ state first, so retained topics are right as soon as we are back. A bad URL, ref
 TLS failure is logged once with what to check, then retried quietly with capped backoff;
 polling and storage never wait for the broker.
 
-The payloads and discovery configs are built by exporters/ha_discovery.py (pure, tested alone);
-this module is the bridge: the broker session, publishing and commands.
+The payloads and discovery configs are built by exporters/ha_discovery.py (pure, tested alone)
+and bursts are written by exporters/mqtt_publish.py (QoS-0 runs packed into few writes); this
+module is the bridge: the broker session, what to publish when, and commands.
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ from ..monitor.consumer import HubConsumer, retry_forever
 from ..monitor.hub import Availability, HubEvent
 from .base import ServiceLike, device_metas, energy_lookup, totals_wh
 from .ha_discovery import Topics, discovery_configs, discovery_topics, parse_command, state_payload
+from .mqtt_publish import Item as _Item
+from .mqtt_publish import publish_items
 
 __all__ = [
     "ENV_PASSWORD",
@@ -74,7 +77,6 @@ ENV_PASSWORD = ENV["mqtt_password"]
 _AUTH_CODES = {4, 5, 134, 135}  # 3.1.1: bad user name or password / not authorised; 5.0 same
 _SYNC_TIMEOUT = 3.0
 _COMMAND_TIMEOUT = 15.0
-_Item = tuple[str, bytes, bool, int]  # topic, payload, retain, QoS
 
 
 # --------------------------------------------------------------------------- the bridge
@@ -309,21 +311,10 @@ class MqttBridge(HubConsumer):
     # ------------------------------------------------------------------ publishing
 
     async def _publish(self, client: aiomqtt.Client, items: list[_Item]) -> None:
-        """Publish (topic, payload, retain, qos) items, many in flight at once, in order of
-        issue. State goes at ``state_qos`` (0 by default: a plug's state is re-sent every poll,
-        so a lost one is replaced within a second, and QoS 1 at 1000 plugs a second costs a
-        PUBACK round per message); everything else at ``qos``."""
-        for start in range(0, len(items), 100):
-            chunk = items[start:start + 100]
-            results = await asyncio.gather(
-                *(client.publish(topic, payload, qos=qos, retain=retain)
-                  for topic, payload, retain, qos in chunk),
-                return_exceptions=True,  # wait for all: no orphan left failing on its own
-            )
-            for result in results:
-                if isinstance(result, BaseException):
-                    raise result
-            self.published += len(chunk)
+        """Publish (topic, payload, retain, qos) items in order. State goes at ``state_qos``
+        (0 by default: a lost one is replaced by the next), everything else at ``qos``."""
+        await publish_items(client, items)
+        self.published += len(items)
 
     async def _on_connect(self, client: aiomqtt.Client) -> None:
         t = self.topics
