@@ -33,7 +33,9 @@ polling and storage never wait for the broker.
 The payloads and discovery configs are built by exporters/ha_discovery.py (pure, tested alone),
 bursts are written by exporters/mqtt_publish.py (QoS-0 runs packed into few writes) and the
 state rate limit is exporters/mqtt_gate.py; this module is the bridge: the broker session,
-what to publish when, and commands.
+what to publish when, and commands. (A little over 500 lines: those three share the bridge's
+state — dirty sets, the outlets in discovery, the list found at connect — and split apart they
+would only pass it around.)
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ from ..config import ENV, MqttSettings
 from ..errors import PowermonitorError
 from ..limits import BURST_S
 from ..models import Reading
-from ..monitor.consumer import HubConsumer, retry_forever
+from ..monitor.consumer import HubConsumer, raise_if_cancelling, retry_forever
 from ..monitor.hub import Availability, HubEvent
 from .base import ServiceLike, device_metas, energy_lookup, totals_wh
 from .ha_discovery import Topics, discovery_configs, discovery_topics, parse_command, state_payload
@@ -479,6 +481,7 @@ class MqttBridge(HubConsumer):
 
     async def _publish_loop(self, client: aiomqtt.Client) -> None:
         while True:
+            raise_if_cancelling()  # see there: the awaits below cannot all be trusted
             await self._wait()
             await asyncio.sleep(BURST_S)  # what changes meanwhile goes out with it
             self._wake.clear()

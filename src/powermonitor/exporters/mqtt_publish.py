@@ -116,6 +116,5 @@ async def _packed(client: aiomqtt.Client, items: Sequence[Item]) -> None:
             parts, size = [], 0
     if parts:
         queue(_PUBLISH, b"".join(parts), 0, 0, MQTTMessageInfo(0))
-    topic, payload, retain, _ = items[-1]
-    await client.publish(topic, payload, qos=0, retain=retain)
+    await _acked(client, items[-1:])  # in a task: 3.11's wait_for may swallow our cancel
 
