@@ -12,11 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from powermonitor.dps import (
+    _ROLE_UNITS,
     LAYOUTS,
     DpField,
     DpMapping,
     detect_layout,
     detect_switches,
+    field_value,
     interpret,
     mapping_from_tinytuya,
     merge_dps,
@@ -238,6 +240,24 @@ def test_mapping_from_tinytuya_duplicate_role_lowest_dp_wins() -> None:
 )
 def test_scaled_value(raw: object, field: DpField, role: Any, expected: float) -> None:
     assert scaled_value(raw, field, role) == expected
+
+
+@settings(max_examples=300)
+@given(
+    st.sampled_from(sorted(_ROLE_UNITS)).flatmap(
+        lambda role: st.tuples(st.just(role), st.sampled_from([*_ROLE_UNITS[role], "?"]))
+    ),
+    st.integers(0, 40),
+    st.integers(-(2**53) + 1, 2**53 - 1),
+)
+def test_plain_integers_scale_as_field_value(role_unit: tuple[Any, str], scale: int, raw: int) -> None:
+    """interpret's own step for a plain integer (``raw / divisor``, made once per plan) gives
+    field_value's number, or leaves the field to field_value (divisor 0)."""
+    role, unit = role_unit
+    field = DpField("19", scale, unit)
+    divisor = interpret_module._divisor(field, role)
+    if divisor:
+        assert raw / divisor == field_value(raw, field, role)[0]
 
 
 @pytest.mark.parametrize(
