@@ -681,10 +681,9 @@ _WANTED_SETS: dict[tuple[int, ...], frozenset[int]] = {}
 
 def _wanted_set(*cmds: int) -> frozenset[int]:
     """One shared frozenset per command combination (a handful), not two per connection."""
-    key = tuple(int(c) for c in cmds)
-    found = _WANTED_SETS.get(key)
+    found = _WANTED_SETS.get(cmds)  # (Cmd members hash and compare as their ints)
     if found is None:
-        found = _WANTED_SETS[key] = frozenset(key)
+        found = _WANTED_SETS[cmds] = frozenset(int(c) for c in cmds)
     return found
 
 
