@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import math
 from datetime import UTC, datetime
@@ -24,7 +25,7 @@ from powermonitor.dps import (
     merge_dps,
     scaled_value,
 )
-from powermonitor.models import Reading
+from powermonitor.models import Reading, new_reading
 
 interpret_module = importlib.import_module("powermonitor.dps.interpret")  # (the function
 # `interpret` shadows the module's name in the package)
@@ -506,3 +507,17 @@ def test_config_mapping_can_name_a_meter_total() -> None:
     mapping = parse_mapping({"power": "19:1", "energy_total": "1:2"})
     assert mapping.energy_total == DpField("1", 2, "kWh")
     assert read({"19": 890, "1": 1234}, mapping=mapping).energy_total_wh == 12340.0
+
+
+def test_new_reading_is_the_dataclass_constructor() -> None:
+    """interpret() builds Readings with models.new_reading (slot setters, positional): the same
+    object as Reading(**fields), for every field, and a wrong count is an error."""
+    names = [f.name for f in dataclasses.fields(Reading)]
+    values = [f"value of {name}" for name in names]
+    made = new_reading(*values)
+    assert type(made) is Reading and made == Reading(**dict(zip(names, values, strict=True)))
+    assert [getattr(made, name) for name in names] == values
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.power_w = 1.0  # type: ignore[misc]
+    with pytest.raises(ValueError):
+        new_reading(*values[:-1])

@@ -250,7 +250,7 @@ class TuyaDevice:
         link = self._opening = TcpLink(self._data_received, partial(self._connection_lost, closed))
         try:
             self._link = await open_link(
-                self.host, self.port, timeout=self.timeout, link=link, first=first
+                self.host, self.port, timeout=self.timeout, link=link, first=first, loop=loop
             )
         except BaseException:
             self._waiter = None

@@ -37,7 +37,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Final
 
-from ..models import Reading
+from ..models import Reading, new_reading
 from . import physics
 from .fields import (
     _DEFAULT_SCALE,
@@ -420,26 +420,20 @@ def interpret(
             notes += physics.cross_check(values, mapping)
     current, power, voltage = values.get("current"), values.get("power"), values.get("voltage")
 
-    switches = {dp: norm[dp] for dp in plan.outlets if type(get(dp)) is bool}
-    main_switch = next(iter(switches.values()), None)  # outlet 1, or the first one reported
+    switches: dict[str, bool] = {}
+    main_switch = None  # outlet 1, or the first one reported
+    for dp in plan.outlets:  # (a loop: a comprehension is one more frame per reading)
+        state = get(dp)
+        if type(state) is bool:
+            switches[dp] = state
+            if main_switch is None:
+                main_switch = state
 
     apparent_va, power_factor = _derive(power, voltage, current)
-    return Reading(
-        device_id=device_id,
-        timestamp=timestamp,
-        switch=main_switch,
-        switches=switches,
-        power_w=power,
-        voltage_v=voltage,
-        current_a=current,
-        apparent_power_va=apparent_va,
-        power_factor=power_factor,
-        energy_increment_wh=values.get("energy_increment"),
-        dps=norm,
-        protocol=protocol,
-        energy_total_wh=values.get("energy_total"),
-        source=source,
-        notes=tuple(notes),
+    return new_reading(  # Reading's fields, in order
+        device_id, timestamp, main_switch, switches, power, voltage, current, apparent_va,
+        power_factor, values.get("energy_increment"), norm, protocol,
+        values.get("energy_total"), source, tuple(notes),
     )
 
 

@@ -239,14 +239,16 @@ async def open_link(
     timeout: float,
     link: TcpLink,
     first: bytes = b"",
+    loop: asyncio.AbstractEventLoop | None = None,
 ) -> TcpLink:
     """Connect ``link`` to ``host:port`` within ``timeout`` seconds, then send ``first``.
 
     On our own socket ``first`` is sent as soon as the connection stands, before the loop
     wraps the socket in a transport: the plug works on its answer meanwhile, and the answer
-    may reach ``link`` before this returns.
+    may reach ``link`` before this returns. ``loop``: the running loop, when the caller has it
+    (asking for it again costs a getpid() system call).
     """
-    loop = asyncio.get_running_loop()
+    loop = loop or asyncio.get_running_loop()
     family = _literal_family(host)
     try:
         if family is None:
@@ -305,31 +307,30 @@ async def _connect_literal(
 ) -> socket.socket:
     """A connected non-blocking TCP socket (TCP_NODELAY); OSError like ``connect()``,
     TimeoutError after ``timeout`` seconds (a timer only when the connection is slow)."""
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, _STREAM_NONBLOCK)
     try:
-        sock.setblocking(False)
+        if not _SOCK_NONBLOCK:
+            sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         address = (host, port)
         try:
             sock.connect(address)
         except BlockingIOError:
-            error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-            if error:  # refused at once (loopback, or a LAN host's immediate reset)
-                raise OSError(error, os.strerror(error)) from None
-            if not _connected(sock):
+            # Asked again, connect() says in one system call whether the connection stands
+            # (0, EISCONN), is still in progress (EALREADY) or was refused at once (loopback,
+            # or a LAN host's immediate reset).
+            error = sock.connect_ex(address)
+            if error in _IN_PROGRESS:
                 async with asyncio.timeout(timeout):  # still in progress: wait for it
                     await loop.sock_connect(sock, address)
+            elif error and error != errno.EISCONN:
+                raise OSError(error, os.strerror(error)) from None
     except BaseException:
         sock.close()
         raise
     return sock
 
 
-def _connected(sock: socket.socket) -> bool:
-    try:
-        sock.getpeername()
-    except OSError as exc:
-        if exc.errno == errno.ENOTCONN:
-            return False
-        raise
-    return True
+_SOCK_NONBLOCK: Final = getattr(socket, "SOCK_NONBLOCK", 0)  # Linux: no setblocking() call
+_STREAM_NONBLOCK: Final = socket.SOCK_STREAM | _SOCK_NONBLOCK
+_IN_PROGRESS: Final = frozenset({errno.EALREADY, errno.EINPROGRESS, errno.EWOULDBLOCK})
