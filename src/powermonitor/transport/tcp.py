@@ -220,9 +220,10 @@ class TcpLink(asyncio.BufferedProtocol):
             return
         self._fd = -1
         self._closing = True
-        self._pending.clear()
         loop.remove_reader(fd)
-        loop.remove_writer(fd)
+        if self._pending:  # a writer is registered exactly while bytes wait (uvloop: an
+            loop.remove_writer(fd)  # epoll_ctl call less per connection when none was)
+            self._pending.clear()
         if shutdown:
             try:
                 sock.shutdown(socket.SHUT_RDWR)
