@@ -43,7 +43,8 @@ C.ensure_importable()
 from powermonitor.client.device import TuyaDevice
 from powermonitor.protocol import events as ev
 from powermonitor.protocol.commands import Cmd
-from powermonitor.protocol.connection import Connection, Role, _dumps
+from powermonitor.protocol.connection import Connection, Role
+from powermonitor.protocol.payload import dumps as _dumps
 from powermonitor.simulator.plug import SimulatedPlug
 from powermonitor.simulator.server import PlugServer, _Session, fleet_specs
 

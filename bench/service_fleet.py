@@ -431,8 +431,6 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
                 time.sleep(5.0 if a.tracemalloc else 1.0)  # the dump is written
             rss = vm_kb(svc.pid, "VmRSS")
             hwm = vm_kb(svc.pid, "VmHWM")
-            time.sleep(3.0)  # the writer commits what the window produced
-            rows = stored_in(svc.db, w0, w1)
             results = {k: finish_helper(p) for k, p in helpers.items()}
             helpers.clear()
         finally:
@@ -444,6 +442,7 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
             mosq.terminate()  # our child only
             mosq.wait(5)
         sim.stop()
+    rows = stored_in(svc.db, w0, w1)  # after the stop, which commits everything still queued
     wall = w1 - w0
     n = a.count
     out: dict[str, Any] = {

@@ -18,3 +18,12 @@ def test_the_public_api_is_pinned_and_resolves() -> None:
     for name in powermonitor.__all__:
         assert getattr(powermonitor, name) is not None, name
     assert powermonitor.Plug.__module__ == "powermonitor.client.plug"  # loaded on first use
+
+
+def test_the_lazy_client_classes_are_kept_once_imported() -> None:
+    """``powermonitor.Plug`` per poll must not run an import each time (module __getattr__)."""
+    from powermonitor.client.device import TuyaDevice
+    from powermonitor.client.plug import Plug
+
+    assert powermonitor.Plug is Plug and powermonitor.TuyaDevice is TuyaDevice
+    assert vars(powermonitor)["Plug"] is Plug and vars(powermonitor)["TuyaDevice"] is TuyaDevice

@@ -55,13 +55,14 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """Import the asyncio client lazily (PEP 562)."""
+    """Import the asyncio client lazily (PEP 562), once: the class is then kept as a module
+    attribute, so ``powermonitor.Plug(...)`` per poll does not run an import each time."""
+    found: type
     if name == "Plug":
-        from .client.plug import Plug
-
-        return Plug
-    if name == "TuyaDevice":
-        from .client.device import TuyaDevice
-
-        return TuyaDevice
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from .client.plug import Plug as found
+    elif name == "TuyaDevice":
+        from .client.device import TuyaDevice as found
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = found
+    return found

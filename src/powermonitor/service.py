@@ -119,7 +119,7 @@ async def open_service(config: Config, options: ServiceOptions) -> Service:
     except BaseException:
         await store.close()
         raise
-    writer = StoreWriter(store)
+    writer = StoreWriter(store, flush_interval=config.storage.commit_interval)
     names = monitor.directory.names()
     recorder = Recorder(
         hub, writer, tariff, counters=counters, names=names,

@@ -4,6 +4,7 @@ once; a link closed and reopened at once is not ended by the old link's late goo
 
 from __future__ import annotations
 
+import asyncio
 import socket
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from powermonitor import Plug, TuyaDevice
 from powermonitor.errors import UnreachableError
 from powermonitor.simulator.server import Fleet
+from powermonitor.transport.tcp import TcpLink, open_link
 
 KEY = "0123456789abcdef"
 
@@ -28,6 +30,30 @@ async def test_close_tells_the_plug_before_it_returns() -> None:
             await device.close()
             assert peer.recv(1) == b""  # the FIN is already there: no loop turn needed
         assert not device.connected
+
+
+async def test_a_peer_that_reads_slowly_gets_every_byte_in_order_then_the_close() -> None:
+    """Our own socket is written directly: what the kernel cannot take yet waits in order
+    behind it (and later writes behind that), and a close waits until it is out."""
+    loop = asyncio.get_running_loop()
+    lost: asyncio.Future[Exception | None] = loop.create_future()
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        link = TcpLink(lambda data: None, lost.set_result)
+        await open_link("127.0.0.1", listener.getsockname()[1], timeout=2, link=link)
+        peer, _ = listener.accept()
+        with peer:
+            chunks = [bytes([i]) * 1_000_000 for i in range(1, 9)]  # more than the buffers hold
+            for chunk in chunks:
+                link.write(chunk)
+            assert not link.close()  # bytes still queued: the close comes after them
+            with pytest.raises(UnreachableError):
+                link.write(b"late")  # closing: nothing more is taken
+            received = bytearray()
+            peer.setblocking(False)
+            while data := await loop.sock_recv(peer, 1 << 20):  # until the FIN
+                received += data
+            assert bytes(received) == b"".join(chunks)
+            assert await lost is None and link.closed
 
 
 @pytest.mark.parametrize("version", ["3.3", "3.4", "3.5"])

@@ -27,6 +27,7 @@ def test_open_service_wires_every_section(tmp_path: Path) -> None:
         db = "{db}"
         raw_days = 3
         hour_days = "forever"
+        commit_interval = 2.5
         [energy]
         method = "left"
         max_gap = 120
@@ -45,6 +46,7 @@ def test_open_service_wires_every_section(tmp_path: Path) -> None:
             assert isinstance(service.store, SqliteStore)
             assert service.store.retention.raw_days == 3
             assert service.store.retention.hour_days is None
+            assert service.writer.flush_interval == 2.5
             assert (service.recorder.method, service.recorder.max_gap_s) == ("left", 120.0)
             assert service.tariff.currency == "CHF" and service.tariff.timezone == "Europe/Zurich"
             assert [type(e) for e in service.exporters] == [MqttBridge]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import math
 from datetime import UTC, datetime
@@ -12,17 +13,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from powermonitor.dps import (
+    _ROLE_UNITS,
     LAYOUTS,
     DpField,
     DpMapping,
     detect_layout,
     detect_switches,
+    field_value,
     interpret,
     mapping_from_tinytuya,
     merge_dps,
     scaled_value,
 )
-from powermonitor.models import Reading
+from powermonitor.models import Reading, new_reading
 
 interpret_module = importlib.import_module("powermonitor.dps.interpret")  # (the function
 # `interpret` shadows the module's name in the package)
@@ -238,6 +241,24 @@ def test_mapping_from_tinytuya_duplicate_role_lowest_dp_wins() -> None:
 )
 def test_scaled_value(raw: object, field: DpField, role: Any, expected: float) -> None:
     assert scaled_value(raw, field, role) == expected
+
+
+@settings(max_examples=300)
+@given(
+    st.sampled_from(sorted(_ROLE_UNITS)).flatmap(
+        lambda role: st.tuples(st.just(role), st.sampled_from([*_ROLE_UNITS[role], "?"]))
+    ),
+    st.integers(0, 40),
+    st.integers(-(2**53) + 1, 2**53 - 1),
+)
+def test_plain_integers_scale_as_field_value(role_unit: tuple[Any, str], scale: int, raw: int) -> None:
+    """interpret's own step for a plain integer (``raw / divisor``, made once per plan) gives
+    field_value's number, or leaves the field to field_value (divisor 0)."""
+    role, unit = role_unit
+    field = DpField("19", scale, unit)
+    divisor = interpret_module._divisor(field, role)
+    if divisor:
+        assert raw / divisor == field_value(raw, field, role)[0]
 
 
 @pytest.mark.parametrize(
@@ -486,3 +507,17 @@ def test_config_mapping_can_name_a_meter_total() -> None:
     mapping = parse_mapping({"power": "19:1", "energy_total": "1:2"})
     assert mapping.energy_total == DpField("1", 2, "kWh")
     assert read({"19": 890, "1": 1234}, mapping=mapping).energy_total_wh == 12340.0
+
+
+def test_new_reading_is_the_dataclass_constructor() -> None:
+    """interpret() builds Readings with models.new_reading (slot setters, positional): the same
+    object as Reading(**fields), for every field, and a wrong count is an error."""
+    names = [f.name for f in dataclasses.fields(Reading)]
+    values = [f"value of {name}" for name in names]
+    made = new_reading(*values)
+    assert type(made) is Reading and made == Reading(**dict(zip(names, values, strict=True)))
+    assert [getattr(made, name) for name in names] == values
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.power_w = 1.0  # type: ignore[misc]
+    with pytest.raises(ValueError):
+        new_reading(*values[:-1])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -155,6 +156,27 @@ def test_the_entrypoint_honours_web_listen_and_the_environment(tmp_path: Path) -
         other = free_port()
         _serve(tmp_path, sim, entrypoint, None, {"POWERMONITOR_LISTEN": f"127.0.0.1:{other}"},
                f"127.0.0.1:{other}")
+    finally:
+        sim.stop()
+
+
+@pytest.mark.service
+def test_the_compose_healthcheck_passes_while_the_service_records(tmp_path: Path) -> None:
+    """Compose's health check, pointed at the test's port, exits 0 against the running
+    service (and the check it runs is the API's, which fails while nothing is stored)."""
+    sim = Simulator(tmp_path, "--count", "1", "--protocol", "3.3")
+    argv = compose_service()["command"]
+    kind, program, flag, code = compose_service()["healthcheck"]["test"]
+    assert (kind, program, flag) == ("CMD", "python", "-c") and "/api/health" in code
+
+    def healthy(address: str) -> None:
+        subprocess.run([sys.executable, "-c", code.replace("127.0.0.1:8000", address)],
+                       check=True, timeout=30)
+
+    try:
+        port = free_port()
+        _serve(tmp_path, sim, [*command(argv[0]), *argv[1:]], f'listen = "127.0.0.1:{port}"',
+               {}, f"127.0.0.1:{port}", healthy)
     finally:
         sim.stop()
 

@@ -8,6 +8,7 @@ clock; the plugs are real simulated servers on 127.0.0.1 in the same loop.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 from collections.abc import AsyncIterator
 
@@ -15,6 +16,7 @@ import pytest
 
 from powermonitor.client.reconnect import Backoff
 from powermonitor.config import Config, Defaults, PlugConfig
+from powermonitor.limits import POLL_SLOT_S
 from powermonitor.models import Reading
 from powermonitor.monitor.coordinator import PlugCoordinator
 from powermonitor.monitor.hub import Availability, Hub
@@ -84,6 +86,33 @@ async def test_polls_at_its_interval_and_detects_version(running: list[asyncio.T
     assert srv.plug.max_concurrent == 1
     assert hub.states[srv.plug.device_id].online
     await srv.stop()
+
+
+async def test_a_fleet_polls_on_the_shared_grid_without_drift(
+    running: list[asyncio.Task[None]],
+) -> None:
+    servers = [await serve("3.4", index=i) for i in range(4)]
+    hub = Hub()
+    for srv in servers:  # random phases: each connects (and polls first) at its own moment
+        coordinator = PlugCoordinator(plug_config(srv, version="3.4"), hub, FAST,
+                                      start_spread=1.0, clock=virtual_clock)
+        running.append(asyncio.create_task(coordinator.run()))
+    events = await collect(hub, 5.5)
+    by_plug: dict[str, list[float]] = {}
+    for e in events:
+        if isinstance(e, Reading):
+            by_plug.setdefault(e.device_id, []).append(e.timestamp.timestamp())
+    assert len(by_plug) == 4
+    for times in by_plug.values():
+        later = times[1:]  # the first poll follows the connect at once
+        assert len(later) >= 3
+        for t in later:  # virtual time: a poll's answer comes back at the instant it left
+            steps = t / POLL_SLOT_S
+            assert abs(steps - round(steps)) < 1e-3, t
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        assert all(1.0 - 1e-6 <= g < 1.0 + POLL_SLOT_S for g in gaps), gaps  # late, never drifting
+    for srv in servers:
+        await srv.stop()
 
 
 async def test_heartbeats_keep_an_idle_connection(running: list[asyncio.Task[None]]) -> None:

@@ -71,6 +71,36 @@ def test_device22_query_names_its_dps(version: str) -> None:
     assert req == ev.QueryRequest(req.seqno, 13, ("1", "19"))
 
 
+@pytest.mark.parametrize("version", ["3.1", "3.3"])
+def test_query_payload_follows_the_second_and_device22(version: str) -> None:
+    """The 3.1-3.3 query payload is kept per second (Connection._query_t): a new second and a
+    switch to device22 queries still change it, and every frame is numbered on its own."""
+    client, device = pair(version)
+
+    def body(frame: bytes) -> bytes:
+        return frame[16:-8]  # between the header and the CRC + suffix
+
+    first, again, later = client.query(T), client.query(T), client.query(T + 1)
+    assert first != again and body(first) == body(again) and body(later) != body(first)
+    if version == "3.1":
+        assert str(T + 1).encode() in later
+    for frame in (first, again, later):
+        [req] = device.receive_data(frame)
+        assert req == ev.QueryRequest(req.seqno, 10, None)
+    client.set_device22(["1", "19"])
+    [req] = device.receive_data(client.query(T + 1))
+    assert req == ev.QueryRequest(req.seqno, 13, ("1", "19"))
+
+
+def test_35_queries_never_repeat_a_nonce() -> None:
+    client, device = pair("3.5")
+    frames = [client.query(T) for _ in range(3)]
+    assert len({frame[18:30] for frame in frames}) == 3  # the IV of each 6699 frame
+    for frame in frames:
+        [req] = device.receive_data(frame)
+        assert isinstance(req, ev.QueryRequest)
+
+
 @pytest.mark.parametrize("version", ["3.2", "3.3", "3.4", "3.5"])
 def test_wrong_key_is_detected(version: str) -> None:
     client = Connection(Role.CLIENT, version, b"wrongwrongwrong0", DEV)

@@ -103,7 +103,8 @@ async def running_stack(tmp_path: Path, *, heartbeat_s: float = 15.0) -> AsyncIt
     config = Config(defaults=Defaults(poll_interval=1.0, timeout=2.0, heartbeat_interval=5.0),
                     plugs=plugs)
     tariff = Tariff(currency="EUR", timezone=TIMEZONE, flat_price=PRICE)
-    store = SqliteStore(tmp_path / "powermonitor.db", timezone=TIMEZONE)
+    # a short busy timeout: a test holding the write lock sees the writer fail within a second
+    store = SqliteStore(tmp_path / "powermonitor.db", timezone=TIMEZONE, busy_timeout=1.0)
     await store.open()
     now = time.time()
     for i, plug in enumerate(plugs):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -34,7 +35,30 @@ async def test_health(stack: Stack) -> None:
     assert r.status_code == 200
     body = r.json()
     assert body["status"] == "ok" and body["plugs"] == 3 and body["online"] == 3
+    assert body["recording"] is True and body["store_error"] is None
     assert body["uptime_s"] >= 0
+
+
+async def test_health_fails_while_readings_are_not_stored(stack: Stack) -> None:
+    """Plugs all answering, but the database refuses writes (another process holds its write
+    lock, as a backup tool or the sqlite3 shell can): the service is not healthy then."""
+    blocker = sqlite3.connect(stack.service.store.path, isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")
+        await until(lambda: not stack.service.writer.recording, 20)
+        r = await stack.client.get("/api/health")
+        assert r.status_code == 503
+        body = r.json()
+        assert body["status"] == "failing" and body["recording"] is False
+        assert "locked" in body["store_error"] and body["pending_samples"] > 0
+        assert body["online"] == 3  # the plugs are fine: it is the recording that is not
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    await until(lambda: stack.service.writer.recording, 20)  # the retry stores the backlog
+    r = await stack.client.get("/api/health")
+    assert r.status_code == 200
+    assert r.json()["status"] == "ok" and r.json()["store_error"] is None
 
 
 async def test_plugs_list_live_state_and_energy(stack: Stack) -> None:

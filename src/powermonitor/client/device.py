@@ -229,6 +229,7 @@ class TuyaDevice:
         )
         self._conn = conn
         self._set_wanted_sets()
+        self._pending_out = b""  # an earlier link's unsent FINISH: never onto this one
         self._answered = False
         self._error = None
         self._ending = False
@@ -249,7 +250,7 @@ class TuyaDevice:
         link = self._opening = TcpLink(self._data_received, partial(self._connection_lost, closed))
         try:
             self._link = await open_link(
-                self.host, self.port, timeout=self.timeout, link=link, first=first
+                self.host, self.port, timeout=self.timeout, link=link, first=first, loop=loop
             )
         except BaseException:
             self._waiter = None
@@ -290,6 +291,7 @@ class TuyaDevice:
         """Close; on return the plug has seen the close (a plug takes one client at a time):
         shut down at once when nothing was left to send, else once the socket is gone."""
         self._ending = True
+        self._pending_out = b""  # (this link's unsent FINISH: it is being left anyway)
         link, self._link = self._link, None
         closed = self._closed
         if (
@@ -679,10 +681,9 @@ _WANTED_SETS: dict[tuple[int, ...], frozenset[int]] = {}
 
 def _wanted_set(*cmds: int) -> frozenset[int]:
     """One shared frozenset per command combination (a handful), not two per connection."""
-    key = tuple(int(c) for c in cmds)
-    found = _WANTED_SETS.get(key)
+    found = _WANTED_SETS.get(cmds)  # (Cmd members hash and compare as their ints)
     if found is None:
-        found = _WANTED_SETS[key] = frozenset(key)
+        found = _WANTED_SETS[cmds] = frozenset(int(c) for c in cmds)
     return found
 
 

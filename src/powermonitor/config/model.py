@@ -98,10 +98,13 @@ class PlugConfig:
 @dataclass(frozen=True, slots=True)
 class StorageSettings:
     """``[storage]``: the database (``db``: SQLite path or ``postgresql://`` URL; empty = the
-    data-dir default) and how long each tier is kept."""
+    data-dir default), how long each tier is kept, and how often queued readings are committed
+    (every 5 s, as Home Assistant's recorder: a plug's rollups are then updated once per commit
+    rather than once per reading; the live views and energy counters do not wait for it)."""
 
     db: str = field(default="", repr=False)  # a URL may carry a password
     retention: Retention = DEFAULT_RETENTION
+    commit_interval: float = 5.0  # seconds between commits of the queued readings
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,15 +80,17 @@ def _env_error(name: str, message: str) -> ConfigError:
 
 # --------------------------------------------------------------------------- storage, energy
 
-_STORAGE_KEYS: Final = ("db", "raw_days", "minute_days", "hour_days", "day_days")
+_STORAGE_KEYS: Final = ("db", "raw_days", "minute_days", "hour_days", "day_days", "commit_interval")
+_RETENTION_KEYS: Final = _STORAGE_KEYS[1:5]
 _MAX_DAYS: Final = 36_500.0
 
 
 def storage_settings(table: object, env: Env) -> StorageSettings:
-    """``[storage]``: ``db`` and per-tier retention in days (``0`` or ``"forever"``: keep)."""
+    """``[storage]``: ``db``, per-tier retention in days (``0`` or ``"forever"``: keep) and
+    ``commit_interval`` in seconds."""
     section = Table("storage", table, _STORAGE_KEYS)
     days: dict[str, float | None] = {}
-    for key in _STORAGE_KEYS[1:]:
+    for key in _RETENTION_KEYS:
         if not section.has(key):
             continue
         value = section.raw[key]
@@ -100,6 +102,7 @@ def storage_settings(table: object, env: Env) -> StorageSettings:
     return StorageSettings(
         db=os.path.expanduser(db) if db and "://" not in db else db,
         retention=Retention(**days) if days else DEFAULT_RETENTION,
+        commit_interval=section.number("commit_interval", 5.0, 0.1, 60.0, "s"),
     )
 
 
@@ -395,7 +398,8 @@ def shown(name: str, settings: Any, source: Mapping[str, Any] | None) -> dict[st
         retention = {item.name: getattr(settings.retention, item.name)
                      for item in dataclass_fields(settings.retention)}
         retention = {k: "forever" if v is None else v for k, v in retention.items()}
-        return {"db": redact_url(settings.db) if settings.db else "(default)", **retention}
+        return {"db": redact_url(settings.db) if settings.db else "(default)", **retention,
+                "commit_interval": settings.commit_interval}
     if isinstance(settings, EnergySettings):
         return {"method": settings.method,
                 "max_gap": settings.max_gap_s if settings.max_gap_s is not None else "auto"}

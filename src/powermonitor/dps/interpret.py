@@ -37,7 +37,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Final
 
-from ..models import Reading
+from ..models import Reading, new_reading
 from . import physics
 from .fields import (
     _DEFAULT_SCALE,
@@ -293,7 +293,7 @@ class _Plan:
     mapping: DpMapping
     source: str
     guess: bool
-    fields: tuple[tuple[MeasurementRole, DpField, int | None], ...]  # role, field, _fast_shift
+    fields: tuple[tuple[MeasurementRole, DpField, str, int], ...]  # role, field, DP, _divisor
     outlets: tuple[str, ...]
     rivals: tuple[Profile, ...]
     rival_volts: tuple[tuple[str, int], ...] | None  # each rival's voltage (DP, shift), if plain
@@ -316,7 +316,7 @@ def _plan(norm: Mapping[str, Any], mapping: DpMapping | None, product_id: str | 
     guess = source.startswith("guess")
     rivals = _rivals(resolved) if guess else ()
     fields = tuple(
-        (role, field, _fast_shift(field, role))
+        (role, field, field.dp, _divisor(field, role))
         for role in MEASUREMENT_ROLES if (field := resolved.field_for(role)) is not None
     )
     plan = _Plan(
@@ -336,6 +336,13 @@ def _fast_shift(field: DpField, role: MeasurementRole) -> int | None:
         return None
     shift = si_shift(field, role)
     return shift if -_MAX_FAST_SHIFT <= shift <= _MAX_FAST_SHIFT else None
+
+
+def _divisor(field: DpField, role: MeasurementRole) -> int:
+    """``10**-shift`` when :func:`interpret` may scale a plain integer of this field itself
+    (``raw / divisor`` is :func:`shifted`'s one exact step), else 0 (use field_value)."""
+    shift = _fast_shift(field, role)
+    return 10**-shift if shift is not None and shift <= 0 else 0
 
 
 def _rival_volts(rivals: tuple[Profile, ...]) -> tuple[tuple[str, int], ...] | None:
@@ -391,12 +398,12 @@ def interpret(
     notes: list[str] = []
     values: dict[MeasurementRole, float | None] = {}
     get = norm.get
-    for role, field, shift in plan.fields:
-        raw = get(field.dp)
-        if shift is not None and type(raw) is int and -_EXACT < raw < _EXACT:
-            # field_value's result for the plain integer a plug sends (scaled_value's one
-            # step), always finite in these bounds
-            values[role] = shifted(raw, shift)
+    for role, field, dp, divisor in plan.fields:
+        raw = get(dp)
+        if divisor and type(raw) is int and -_EXACT < raw < _EXACT:
+            # field_value's result for the plain integer a plug sends (shifted()'s one exact
+            # step, its power of ten made once per plan), always finite in these bounds
+            values[role] = raw / divisor
             continue
         value, note = field_value(raw, field, role)
         values[role] = value
@@ -413,26 +420,20 @@ def interpret(
             notes += physics.cross_check(values, mapping)
     current, power, voltage = values.get("current"), values.get("power"), values.get("voltage")
 
-    switches = {dp: norm[dp] for dp in plan.outlets if type(get(dp)) is bool}
-    main_switch = next(iter(switches.values()), None)  # outlet 1, or the first one reported
+    switches: dict[str, bool] = {}
+    main_switch = None  # outlet 1, or the first one reported
+    for dp in plan.outlets:  # (a loop: a comprehension is one more frame per reading)
+        state = get(dp)
+        if type(state) is bool:
+            switches[dp] = state
+            if main_switch is None:
+                main_switch = state
 
     apparent_va, power_factor = _derive(power, voltage, current)
-    return Reading(
-        device_id=device_id,
-        timestamp=timestamp,
-        switch=main_switch,
-        switches=switches,
-        power_w=power,
-        voltage_v=voltage,
-        current_a=current,
-        apparent_power_va=apparent_va,
-        power_factor=power_factor,
-        energy_increment_wh=values.get("energy_increment"),
-        dps=norm,
-        protocol=protocol,
-        energy_total_wh=values.get("energy_total"),
-        source=source,
-        notes=tuple(notes),
+    return new_reading(  # Reading's fields, in order
+        device_id, timestamp, main_switch, switches, power, voltage, current, apparent_va,
+        power_factor, values.get("energy_increment"), norm, protocol,
+        values.get("energy_total"), source, tuple(notes),
     )
 
 

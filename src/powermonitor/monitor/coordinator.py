@@ -4,6 +4,8 @@ The coordinator owns the plug's only connection. It polls at the configured inte
 faster than once a second), sends heartbeats in between so the plug keeps the link open,
 publishes pushes as they come, and reconnects with capped exponential backoff and jitter after
 a failure (a much longer wait after a wrong key: hammering a plug with a bad key helps no one).
+Polls and heartbeats start on a fleet-wide grid (``POLL_SLOT_S``) so that many plugs' round
+trips share the event loop's wake-ups.
 Availability is logged once when a plug goes offline and once when it returns; an offline plug
 produces no readings at all, so consumers see a gap, never a made-up 0 W.
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import sys
 import time
@@ -35,7 +38,7 @@ from ..errors import (
     PowermonitorError,
     UnreachableError,
 )
-from ..limits import MAX_DPS_PER_PLUG
+from ..limits import MAX_DPS_PER_PLUG, POLL_SLOT_S
 from ..models import Reading
 from .hub import Availability, Hub
 
@@ -43,6 +46,11 @@ log = logging.getLogger(__name__)
 
 LEARN_POLLS = 5
 """Polls with UPDATEDPS while learning whether a plug needs it."""
+
+
+def on_grid(when: float) -> float:
+    """``when`` moved up to the next step of the fleet's shared poll grid (:data:`POLL_SLOT_S`)."""
+    return math.ceil(when / POLL_SLOT_S) * POLL_SLOT_S
 
 
 class PlugCoordinator:
@@ -174,7 +182,7 @@ class PlugCoordinator:
             elif now - last_traffic >= self.heartbeat_interval:
                 await device.heartbeat()
                 last_traffic = loop.time()
-            wake = min(next_poll, last_traffic + self.heartbeat_interval)
+            wake = on_grid(min(next_poll, last_traffic + self.heartbeat_interval))
             await asyncio.sleep(max(0.0, wake - loop.time()))
 
     async def _poll(self, device: TuyaDevice) -> None:

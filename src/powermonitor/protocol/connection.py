@@ -97,6 +97,14 @@ _QUERY_CMDS = frozenset({Cmd.DP_QUERY, Cmd.DP_QUERY_NEW, Cmd.STATUS})
 _CONTROL_CMDS = frozenset({Cmd.CONTROL, Cmd.CONTROL_NEW})
 
 
+def _encode(payload: dict[str, Any]) -> bytes:
+    """A request payload as JSON bytes."""
+    try:
+        return dumps(payload).encode("utf-8")
+    except (TypeError, ValueError) as exc:  # a value JSON cannot carry (an object, NaN...)
+        raise LocalProtocolError(f"cannot send {payload!r:.80}: {exc}") from None
+
+
 def _crc_trailer(signed: bytes) -> bytes:
     return _CRC.pack(crc32(signed))
 
@@ -112,7 +120,7 @@ class Connection:
     __slots__ = (  # one per plug in a fleet: no __dict__
         "_buffer", "_client_nonce", "_ecb", "_gcm", "_header", "_header_prefix", "_hmac",
         "_is_client", "_key", "_local_ecb", "_local_gcm", "_local_hmac", "_nonce", "_outbox",
-        "_random", "_refresh_ids", "_refresh_payload", "_sealed", "_trailer_len", "device_id",
+        "_query_payload", "_query_t", "_random", "_refresh_ids", "_refresh_payload", "_sealed", "_trailer_len", "device_id",
         "dp_ids_device22", "role", "seqno", "seqno_mode", "session_key", "spec", "state",
     )
 
@@ -162,6 +170,8 @@ class Connection:
         self._sealed: dict[bytes, bytes] = {}  # client: plaintext -> ECB body (current key)
         self._refresh_ids: list[int] | None = None  # the last refresh() and its payload
         self._refresh_payload = b""
+        self._query_t = -1  # the second of _query_payload (3.1-3.3, device22)
+        self._query_payload = b""
         self.session_key: bytes | None = None
         self._is_client = role is Role.CLIENT
         self._trailer_len = 32 if self.spec.integrity is Integrity.HMAC_SHA256 else 4
@@ -188,6 +198,7 @@ class Connection:
         """Switch to device22 queries (CONTROL_NEW with an explicit DP list)."""
         self.spec = spec_for(self.spec.name, True)
         self.dp_ids_device22 = tuple(dp_ids)
+        self._query_t = -1  # (the query payload changes)
 
     def data_to_send(self) -> bytes:
         """Bytes the protocol produced by itself (handshake answers); send them now."""
@@ -238,6 +249,15 @@ class Connection:
         spec = self.spec
         if spec.handshake and not spec.device22:  # 3.4/3.5: the payload is always "{}"
             return self._request_bytes(spec.query_cmd, _EMPTY_JSON)
+        if t != self._query_t:  # the payload only changes with the second (a poll a second
+            self._query_payload = self._query_json(t)  # still builds it every time)
+            self._query_t = t
+        return self._request_bytes(spec.query_cmd, self._query_payload)
+
+    def _query_json(self, t: int) -> bytes:
+        """The 3.1-3.3 (or device22) query payload at ``t``: only the plaintext is kept
+        between queries; every frame is still sealed and numbered on its own."""
+        spec = self.spec
         if spec.device22:
             payload: dict[str, Any] = {
                 "devId": self.device_id,
@@ -254,7 +274,7 @@ class Connection:
             }
         else:
             payload = {}
-        return self.request(spec.query_cmd, payload)
+        return _encode(payload)
 
     def control(self, dps: dict[str, Any], t: int) -> bytes:
         """Set data points (e.g. ``{"1": False}`` switches outlet 1 off)."""
@@ -284,11 +304,7 @@ class Connection:
         return self._request_bytes(_UPDATEDPS, self._refresh_payload)
 
     def request(self, cmd: int, payload: dict[str, Any]) -> bytes:
-        try:
-            body = dumps(payload).encode("utf-8")
-        except (TypeError, ValueError) as exc:  # a value JSON cannot carry (an object, NaN...)
-            raise LocalProtocolError(f"cannot send {payload!r:.80}: {exc}") from None
-        return self._request_bytes(cmd, body)
+        return self._request_bytes(cmd, _encode(payload))
 
     def _request_bytes(self, cmd: int, payload: bytes) -> bytes:
         if not self._is_client:
@@ -617,12 +633,13 @@ class Connection:
             if len(payload) < 48:
                 raise HandshakeError("session negotiation answer too short: wrong key or version")
             device_nonce, proof = payload[:16], payload[16:48]
-            if not _hmac.compare_digest(proof, hmac_sha256(self._key, self._nonce)):
+            local_mac = self._handshake_hmac().digest  # (hmac_sha256's bytes, ~half the cost)
+            if not _hmac.compare_digest(proof, local_mac(self._nonce)):
                 raise HandshakeError(
                     "the plug's session negotiation proof does not match: the local key is wrong"
                 )
             self._outbox += self._frame(
-                Cmd.SESS_KEY_NEG_FINISH, hmac_sha256(self._key, device_nonce), self._next_seqno()
+                Cmd.SESS_KEY_NEG_FINISH, local_mac(device_nonce), self._next_seqno()
             )
             self._establish(self._nonce, device_nonce)
             return ev.SessionEstablished()

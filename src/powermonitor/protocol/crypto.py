@@ -171,10 +171,17 @@ def session_key_v34(
     local_key: bytes, client_nonce: bytes, device_nonce: bytes, cipher: EcbCipher | None = None
 ) -> bytes:
     """``cipher``, if given, is an :class:`EcbCipher` for ``local_key`` (saves building one)."""
-    xored = bytes(a ^ b for a, b in zip(client_nonce, device_nonce))
+    xored = _xor(client_nonce, device_nonce)
     return (cipher or EcbCipher(local_key)).encrypt(xored, padding=False)
 
 
 def session_key_v35(local_key: bytes, client_nonce: bytes, device_nonce: bytes) -> bytes:
-    xored = bytes(a ^ b for a, b in zip(client_nonce, device_nonce))
+    xored = _xor(client_nonce, device_nonce)
     return AESGCM(local_key).encrypt(client_nonce[:12], xored, None)[:16]
+
+
+def _xor(a: bytes, b: bytes) -> bytes:
+    """``a`` XOR ``b`` over the shorter length (as ``zip``), in one int XOR: a byte-by-byte
+    generator costs four times as much, on every (re)connect."""
+    n = min(len(a), len(b))
+    return (int.from_bytes(a[:n]) ^ int.from_bytes(b[:n])).to_bytes(n)

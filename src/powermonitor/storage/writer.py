@@ -114,6 +114,14 @@ class StoreWriter:
             last_error=self._last_error,
         )
 
+    @property
+    def recording(self) -> bool:
+        """True while the writer task runs and its latest write went through: what the
+        service's health reports (a store that fails, or a writer that died, is not healthy,
+        even while every plug still answers)."""
+        task = self._task
+        return task is not None and not task.done() and not self._failures
+
     def start(self) -> None:
         """Start the writer task (call from a running event loop; idempotent)."""
         if self._task is None:

@@ -240,15 +240,24 @@ class Api:
         router = self.router
         service = self.service
 
-        @router.get("/health", response_model=HealthOut)
-        async def health() -> HealthOut:
+        @router.get("/health", response_model=HealthOut,
+                    responses={503: {"model": HealthOut, "description": "not recording"}})
+        async def health(response: Response) -> HealthOut:
             states = service.hub.states
+            writer = service.writer
+            recording = writer.recording
+            stats = writer.stats
+            if not recording:  # a monitor or orchestrator must not see this as healthy
+                response.status_code = 503
             return HealthOut(
-                status="ok", version=__version__,
+                status="ok" if recording else "failing", version=__version__,
                 uptime_s=round(time.time() - service.started_at, 3),
                 plugs=len(self.plugs),
                 online=sum(1 for s in states.values() if s.online),
                 live_clients=self.live.clients,
+                recording=recording,
+                store_error=None if recording else stats.last_error or "the store writer stopped",
+                pending_samples=stats.pending,
             )
 
         @router.get("/plugs", response_model=PlugList)

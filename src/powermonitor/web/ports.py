@@ -2,7 +2,7 @@
 
 :class:`WebService` is the slice of :class:`powermonitor.service.Service` the app uses (the
 exporters have their own ``ServiceLike``): the Hub for live state, the store for history and
-energy, the recorder's running totals, the tariff, the configured plugs, switching and the
+energy, the recorder's running totals, the store writer's state (for health), the tariff, the configured plugs, switching and the
 token. The web layer never reaches into the monitor or its coordinators: it finds plugs in a
 :func:`plug_directory` of the configuration, by the monitor's one lookup rule.
 """
@@ -19,11 +19,22 @@ from ..monitor.directory import PlugDirectory
 from ..monitor.hub import Hub
 from ..recorder import Totals
 from ..storage.base import Store
+from ..storage.writer import WriterStats
 from ..tariff import Tariff
 
 
 class TotalsSource(Protocol):
     def totals(self) -> Mapping[str, Totals]: ...
+
+
+class RecordingState(Protocol):
+    """Whether readings are being stored (the store writer): what health reports."""
+
+    @property
+    def recording(self) -> bool: ...
+
+    @property
+    def stats(self) -> WriterStats: ...
 
 
 class WebService(Protocol):
@@ -43,6 +54,9 @@ class WebService(Protocol):
 
     @property
     def tariff(self) -> Tariff: ...
+
+    @property
+    def writer(self) -> RecordingState: ...
 
     @property
     def token(self) -> str: ...

@@ -165,12 +165,15 @@ class SwitchOut(_Out):
 
 
 class HealthOut(_Out):
-    status: Literal["ok"]
+    status: Literal["ok", "failing"]  # failing (HTTP 503): readings are not being stored
     version: str
     uptime_s: float
     plugs: int
     online: int
     live_clients: int
+    recording: bool
+    store_error: str | None  # the latest failed write's reason, while failing
+    pending_samples: int  # readings waiting to be committed
 
 
 class ErrorOut(_Out):
