@@ -85,7 +85,10 @@ def write_config(work: Path, devices: list[dict[str, Any]], a: argparse.Namespac
     lines += ["[prometheus]", f"web = {'true' if a.exporters else 'false'}", ""]
     if mqtt_port is not None:
         lines += ["[mqtt]", f'url = "mqtt://127.0.0.1:{mqtt_port}"', "discovery = true"]
-        lines += [f"qos = {a.mqtt_qos}", ""] if a.mqtt_qos is not None else [""]
+        lines += [f"qos = {a.mqtt_qos}"] if a.mqtt_qos is not None else []
+        if a.mqtt_state_interval is not None:
+            lines.append(f"state_interval = {a.mqtt_state_interval}")
+        lines.append("")
     if influx_port is not None:
         lines += ["[influx]", f'url = "http://127.0.0.1:{influx_port}"', 'database = "bench"', ""]
     for d in devices:
@@ -515,6 +518,8 @@ def main() -> None:
     p.add_argument("--rss-base", type=int, default=10, help="plugs of the RSS base run (0: skip)")
     p.add_argument("--exporters", action="store_true")
     p.add_argument("--mqtt-qos", type=int, choices=(0, 1, 2), help="[mqtt] qos (default: the config's)")
+    p.add_argument("--mqtt-state-interval", type=float,
+                   help="[mqtt] state_interval in s (default: the config's, 5; 0 = every reading)")
     p.add_argument("--sse", type=int, default=0, help="live-event clients through the window")
     p.add_argument("--profile", type=int, default=0, metavar="N")
     p.add_argument("--tracemalloc", type=int, default=0, metavar="N",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -30,9 +31,10 @@ def settings_for(url: str, **table: Any) -> Any:
 
 
 @asynccontextmanager
-async def running(service: StubService, url: str, **table: Any) -> AsyncIterator[MqttBridge]:
+async def running(service: StubService, url: str, clock: Callable[[], float] = time.monotonic,
+                  **table: Any) -> AsyncIterator[MqttBridge]:
     bridge = MqttBridge(service, settings_for(url, **table),
-                        backoff=Backoff(initial=0.1, cap=0.5, key_error_delay=0.5))
+                        backoff=Backoff(initial=0.1, cap=0.5, key_error_delay=0.5), clock=clock)
     task = asyncio.create_task(bridge.run())
     try:
         yield bridge

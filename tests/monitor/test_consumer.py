@@ -84,3 +84,40 @@ async def test_retry_forever_backs_off_and_waits_long_after_an_auth_failure() ->
         await retry_forever(attempt, backoff, failed, sleep=sleep)
     assert waits == [1.0, 2.0, 300.0, 1.0, 2.0]
     assert logged == ["down", "down", "auth", "down"]
+
+
+class Runaway(BaseException):
+    pass
+
+
+async def test_retry_forever_stops_when_a_failure_hides_a_cancel() -> None:
+    """On 3.11 a TaskGroup whose child failed raises the failure, not the cancel it got (and
+    aiomqtt's wait_for can return over a cancel): the loop must still end."""
+    attempts: list[int] = []
+    logged: list[str] = []
+
+    async def attempt() -> None:
+        attempts.append(1)
+        if len(attempts) == 2:
+            task = asyncio.current_task()
+            assert task is not None
+            task.cancel()  # the owner stops us...
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                raise OSError("lost") from None  # ...and a failure comes out instead
+        raise OSError("down")
+
+    def failed(exc: Exception) -> bool:
+        logged.append(str(exc))
+        return False
+
+    async def sleep(seconds: float) -> None:
+        if len(attempts) >= 2:
+            raise Runaway("retried after the cancel")
+
+    task = asyncio.create_task(retry_forever(attempt, Backoff(initial=1.0, cap=1.0), failed,
+                                             sleep=sleep))
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert len(attempts) == 2 and logged == ["down"]

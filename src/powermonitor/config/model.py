@@ -150,7 +150,8 @@ class MqttSettings:
     key_file: str | None = None
     tls_insecure: bool = False
     qos: int = 1  # discovery, availability, the devices list
-    state_qos: int = 0  # the once-a-poll state: the next one replaces a lost one
+    state_qos: int = 0  # the state: the next one replaces a lost one
+    state_interval: float = 5.0  # s, a plug's state at most this often (switch changes at once)
     keepalive: int = 30
     birth_delay: float = 2.0  # seconds, spread: HA's docs ask for a small random delay
 

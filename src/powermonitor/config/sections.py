@@ -191,8 +191,8 @@ def prometheus_settings(table: object, env: Env) -> PrometheusSettings:
 
 MQTT_KEYS: Final = (
     "enabled", "url", "username", "password", "client_id", "topic_prefix", "discovery",
-    "discovery_prefix", "ca_file", "cert_file", "key_file", "tls_insecure", "qos", "state_qos", "keepalive",
-    "birth_delay",
+    "discovery_prefix", "ca_file", "cert_file", "key_file", "tls_insecure", "qos", "state_qos",
+    "state_interval", "keepalive", "birth_delay",
 )
 
 
@@ -273,6 +273,7 @@ def mqtt_settings(table: object, env: Env) -> MqttSettings | None:
         tls_insecure=section.flag("tls_insecure", False),
         qos=section.integer("qos", 1, 0, 2),
         state_qos=section.integer("state_qos", 0, 0, 2),
+        state_interval=section.number("state_interval", 5.0, 0.0, 3600.0, "s"),
         keepalive=section.integer("keepalive", 30, 5, 3600),
         birth_delay=section.number("birth_delay", 2.0, 0.0, 60.0, "s"),
     )

@@ -17,6 +17,7 @@ Config example (every key optional except each section's ``url``/``listen``)::
     url = "mqtt://user:secret@broker.lan:1883"   # or mqtts://…:8883; env POWERMONITOR_MQTT_URL
     topic_prefix = "powermonitor"
     discovery_prefix = "homeassistant"
+    state_interval = 5.0                         # s, a plug's state at most this often
 
     [influx]
     url = "http://influx.lan:8086"              # env POWERMONITOR_INFLUX_URL

@@ -6,7 +6,8 @@ default ``homeassistant``):
 * ``{p}/{id}/state`` — retained JSON: ``power`` (W), ``voltage`` (V), ``current`` (A),
   ``power_factor``, ``switch`` (``ON``/``OFF``), ``switches`` (outlet DP → ON/OFF),
   ``energy_kwh`` (the recorder's persisted total; never decreases) and ``timestamp``
-  (ISO-8601 UTC of the reading).
+  (ISO-8601 UTC of the reading). At most once per ``state_interval`` (default 5 s) per plug,
+  the newest reading; a switch or availability change at once (exporters/mqtt_gate.py).
 * ``{p}/{id}/availability`` — retained ``online``/``offline`` as the plug answers or not.
 * ``{p}/bridge/availability`` — retained ``online`` while we are connected; the broker
   publishes our last will ``offline`` if we vanish, and we publish it ourselves on shutdown.
@@ -29,8 +30,12 @@ state first, so retained topics are right as soon as we are back. A bad URL, ref
 TLS failure is logged once with what to check, then retried quietly with capped backoff;
 polling and storage never wait for the broker.
 
-The payloads and discovery configs are built by exporters/ha_discovery.py (pure, tested alone);
-this module is the bridge: the broker session, publishing and commands.
+The payloads and discovery configs are built by exporters/ha_discovery.py (pure, tested alone),
+bursts are written by exporters/mqtt_publish.py (QoS-0 runs packed into few writes) and the
+state rate limit is exporters/mqtt_gate.py; this module is the bridge: the broker session,
+what to publish when, and commands. (A little over 500 lines: those three share the bridge's
+state — dirty sets, the outlets in discovery, the list found at connect — and split apart they
+would only pass it around.)
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ import logging
 import random
 import socket
 import ssl
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -54,10 +60,13 @@ from ..config import ENV, MqttSettings
 from ..errors import PowermonitorError
 from ..limits import BURST_S
 from ..models import Reading
-from ..monitor.consumer import HubConsumer, retry_forever
+from ..monitor.consumer import HubConsumer, raise_if_cancelling, retry_forever
 from ..monitor.hub import Availability, HubEvent
 from .base import ServiceLike, device_metas, energy_lookup, totals_wh
 from .ha_discovery import Topics, discovery_configs, discovery_topics, parse_command, state_payload
+from .mqtt_gate import StateGate
+from .mqtt_publish import Item as _Item
+from .mqtt_publish import publish_items
 
 __all__ = [
     "ENV_PASSWORD",
@@ -74,7 +83,6 @@ ENV_PASSWORD = ENV["mqtt_password"]
 _AUTH_CODES = {4, 5, 134, 135}  # 3.1.1: bad user name or password / not authorised; 5.0 same
 _SYNC_TIMEOUT = 3.0
 _COMMAND_TIMEOUT = 15.0
-_Item = tuple[str, bytes, bool, int]  # topic, payload, retain, QoS
 
 
 # --------------------------------------------------------------------------- the bridge
@@ -98,6 +106,7 @@ class MqttBridge(HubConsumer):
         *,
         backoff: Backoff | None = None,
         client_factory: ClientFactory = aiomqtt.Client,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(service.hub)
         self.service = service
@@ -106,6 +115,7 @@ class MqttBridge(HubConsumer):
         self.backoff = backoff or Backoff(initial=1.0, cap=60.0, key_error_delay=300.0)
         self._client_factory = client_factory
         self._quiet = QuietLog(log, "mqtt")
+        self.gate = StateGate(settings.state_interval, clock)
         self._dirty_state: set[str] = set()
         self._dirty_avail: set[str] = set()
         self._wake = asyncio.Event()
@@ -129,6 +139,7 @@ class MqttBridge(HubConsumer):
                 self._dirty_state.add(event.device_id)
             elif isinstance(event, Availability):
                 self._dirty_avail.add(event.device_id)
+                self.gate.release(event.device_id)  # its next state goes out at once
         self._wake.set()
 
     async def serve(self) -> None:
@@ -303,27 +314,17 @@ class MqttBridge(HubConsumer):
             log.warning("MQTT: could not switch %s %s: %s", device_id, "on" if on else "off",
                         exc or type(exc).__name__)
         finally:
-            self._dirty_state.add(device_id)  # publish the real state either way
+            self._dirty_state.add(device_id)  # publish the real state either way, at once
+            self.gate.release(device_id)
             self._wake.set()
 
     # ------------------------------------------------------------------ publishing
 
     async def _publish(self, client: aiomqtt.Client, items: list[_Item]) -> None:
-        """Publish (topic, payload, retain, qos) items, many in flight at once, in order of
-        issue. State goes at ``state_qos`` (0 by default: a plug's state is re-sent every poll,
-        so a lost one is replaced within a second, and QoS 1 at 1000 plugs a second costs a
-        PUBACK round per message); everything else at ``qos``."""
-        for start in range(0, len(items), 100):
-            chunk = items[start:start + 100]
-            results = await asyncio.gather(
-                *(client.publish(topic, payload, qos=qos, retain=retain)
-                  for topic, payload, retain, qos in chunk),
-                return_exceptions=True,  # wait for all: no orphan left failing on its own
-            )
-            for result in results:
-                if isinstance(result, BaseException):
-                    raise result
-            self.published += len(chunk)
+        """Publish (topic, payload, retain, qos) items in order. State goes at ``state_qos``
+        (0 by default: a lost one is replaced by the next), everything else at ``qos``."""
+        await publish_items(client, items)
+        self.published += len(items)
 
     async def _on_connect(self, client: aiomqtt.Client) -> None:
         t = self.topics
@@ -454,6 +455,7 @@ class MqttBridge(HubConsumer):
         self._rediscover.clear()
         totals = totals_wh(self.service)
         items = self._state_items(ids, totals.get) + self._availability_items(ids)
+        self.gate.reset(ids, self._switch_key)
         items += self._discovery_items(ids)
         items += self._removal_items(set(ids))
         if self._previous is not None or self._published:
@@ -461,9 +463,26 @@ class MqttBridge(HubConsumer):
         self._previous = None
         await self._publish(client, items)
 
+    def _switch_key(self, device_id: str) -> object:
+        """What a change of goes out at once, whatever ``state_interval``."""
+        state = self.service.hub.states.get(device_id)
+        reading = state.reading if state is not None else None
+        return None if reading is None else (reading.switch, reading.switches)
+
+    async def _wait(self) -> None:
+        """Until something changed, or a plug's waiting state is due."""
+        delay = self.gate.wake_in()
+        if delay is None or self._wake.is_set():
+            await self._wake.wait()
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await self._wake.wait()
+
     async def _publish_loop(self, client: aiomqtt.Client) -> None:
         while True:
-            await self._wake.wait()
+            raise_if_cancelling()  # see there: the awaits below cannot all be trusted
+            await self._wait()
             await asyncio.sleep(BURST_S)  # what changes meanwhile goes out with it
             self._wake.clear()
             if self._rediscover.is_set():
@@ -474,7 +493,7 @@ class MqttBridge(HubConsumer):
             states, self._dirty_state = self._dirty_state, set()
             avail, self._dirty_avail = self._dirty_avail, set()
             known = self.service.names()
-            states = {d for d in states if d in known}
+            states = set(self.gate.due([d for d in states if d in known], self._switch_key))
             avail = {d for d in avail if d in known}
             try:
                 items = self._availability_items(avail)

@@ -35,7 +35,7 @@ from typing import NoReturn
 from ..client.reconnect import Backoff
 from .hub import Hub, HubEvent, Subscription
 
-__all__ = ["HubConsumer", "retry_forever"]
+__all__ = ["HubConsumer", "raise_if_cancelling", "retry_forever"]
 
 
 class HubConsumer:
@@ -102,5 +102,15 @@ async def retry_forever(
         try:
             await attempt()
         except Exception as exc:  # noqa: BLE001 -- any failure is logged and retried: a bug too
+            raise_if_cancelling()
             auth = failed(exc)
         await sleep(backoff.next_delay(auth))
+
+
+def raise_if_cancelling() -> None:
+    """Stop when this task was asked to: on 3.11 ``wait_for`` (inside aiomqtt, httpx) returns a
+    result that raced a cancel, and a TaskGroup whose child failed raises that failure instead
+    of the cancel; a loop that goes on after either would never end (a hung shutdown)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
