@@ -81,6 +81,7 @@ class StubService:
     hub: Hub
     recorder: Any = field(default_factory=FakeRecorder)  # FakeRecorder, a real Recorder, None
     monitor: Monitor | None = None
+    writer: Any = None  # a real StoreWriter where a test needs one
 
     def names(self) -> dict[str, str]:
         return {p.device_id: p.name for p in self.config.plugs}

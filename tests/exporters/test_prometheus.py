@@ -6,6 +6,7 @@ import asyncio
 import gzip
 import subprocess
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -25,6 +26,8 @@ from powermonitor.exporters.prometheus import (
 from powermonitor.models import Reading
 from powermonitor.monitor.hub import Availability, Hub
 from powermonitor.recorder import Recorder
+from powermonitor.storage.sqlite import SqliteStore
+from powermonitor.storage.writer import StoreWriter
 from powermonitor.tariff import Tariff
 
 from .conftest import FakeRecorder, StubService, find_binary, live_fleet, until
@@ -55,7 +58,8 @@ def service_with_states() -> StubService:
     hub.publish(Reading(heater, T0, False, {"1": False}, 0.0, 230.0, 0.0, protocol="3.3"))
     hub.set_availability(Availability(heater, "heater", False, T0, "timed out", "timeout"))
     recorder = FakeRecorder({fridge: 1500.0, heater: 2.5})
-    return StubService(Config(plugs=plugs), hub, recorder)
+    writer = StoreWriter(SqliteStore(":memory:"))  # never started: not recording
+    return StubService(Config(plugs=plugs), hub, recorder, writer=writer)
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -123,6 +127,27 @@ def test_collector_matches_fast_renderer() -> None:
     fast = samples(render_metrics(service).decode())
     slow = samples(generate_latest(registry_for(service)).decode())
     assert fast == slow
+
+
+async def test_recording_says_whether_readings_are_stored(tmp_path: Path) -> None:
+    service = service_with_states()
+    store = SqliteStore(tmp_path / "pm.db")
+    await store.open()
+    writer = service.writer = StoreWriter(store, flush_interval=0.05)
+    try:
+        writer.start()
+        parsed = samples(render_metrics(service).decode())
+        assert value(parsed, "powermonitor_recording") == 1.0
+        assert value(parsed, "powermonitor_store_pending_samples") == 0.0
+        await writer.stop()  # a writer that stopped stores nothing more: not healthy
+        parsed = samples(render_metrics(service).decode())
+        assert value(parsed, "powermonitor_recording") == 0.0
+    finally:
+        await writer.stop()
+        await store.close()
+    service.writer = None  # a service without a store: no such series at all
+    parsed = samples(render_metrics(service).decode())
+    assert value(parsed, "powermonitor_recording") is None
 
 
 def test_no_recorder_means_no_energy_but_everything_else() -> None:

@@ -27,6 +27,7 @@ from ..config import Config, PlugConfig
 from ..dps import detect_layout
 from ..models import Reading
 from ..monitor.hub import Hub, PlugState
+from ..storage.writer import RecordingState
 
 __all__ = [
     "DeviceMeta",
@@ -68,6 +69,11 @@ class ServiceLike(Protocol):
 
     @property
     def recorder(self) -> RecorderLike | None: ...
+
+    @property
+    def writer(self) -> RecordingState | None:
+        """The store writer (None: nothing is stored, e.g. an exporter alone)."""
+        ...
 
     def names(self) -> Mapping[str, str]: ...
 

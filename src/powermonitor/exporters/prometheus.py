@@ -80,6 +80,8 @@ class _Prefixes:
 
     @staticmethod
     def make(spec: Spec, values: tuple[str, ...]) -> str:
+        if not spec.labels:
+            return f"{spec.name} "
         pairs = ",".join(f'{n}="{_escape(v)}"' for n, v in zip(spec.labels, values, strict=True))
         return f"{spec.name}{{{pairs}}} "
 

@@ -2,7 +2,8 @@
 cache and the recorder's totals (never from a plug). Rendering it is exporters/prometheus.py.
 
 Names follow the Prometheus naming guide (base units, ``_total`` on counters, an ``_info``
-metric); every series has ``device_id`` (stable) and ``name`` (human) labels. Offline plugs keep
+metric); every plug's series has ``device_id`` (stable) and ``name`` (human) labels; two unlabelled
+series say whether the service is storing what it reads. Offline plugs keep
 ``powermonitor_device_up 0``, their energy counter and last reading time, and export no power,
 voltage, current, power factor or switch samples: absent, never a made-up 0.
 """
@@ -49,7 +50,14 @@ READINGS = Spec(f"{NS}_readings_total", "counter",
 INFO = Spec(f"{NS}_device_info", "gauge",
              "Plug metadata (host, protocol version, DP layout, model); always 1", _INFO_LABELS)
 
-SPECS: tuple[Spec, ...] = (UP, POWER, VOLTAGE, CURRENT, PF, SWITCH, ENERGY, LAST, READINGS, INFO)
+RECORDING = Spec(f"{NS}_recording", "gauge",
+                  "1 while readings are being stored; 0 while the store refuses writes or the "
+                  "writer has stopped (the service is not healthy then, whatever the plugs do)", ())
+PENDING = Spec(f"{NS}_store_pending_samples", "gauge",
+               "Readings waiting to be committed to the store (grows while it refuses writes)", ())
+
+SPECS: tuple[Spec, ...] = (UP, POWER, VOLTAGE, CURRENT, PF, SWITCH, ENERGY, LAST, READINGS, INFO,
+                           RECORDING, PENDING)
 METRIC_NAMES: frozenset[str] = frozenset(s.name for s in SPECS)
 """Every metric name this module exports (the dashboard test checks its queries against it)."""
 
@@ -148,6 +156,10 @@ def collect_table(service: ServiceLike) -> Table:
             energy.add(base, wh * 3600.0)
         meta = metas[device_id]
         info.add((device_id, name, meta.host, meta.protocol, meta.layout, meta.model), 1.0)
+    writer = service.writer
+    if writer is not None:
+        rows[RECORDING].add((), 1.0 if writer.recording else 0.0)
+        rows[PENDING].add((), float(writer.stats.pending))
     return table
 
 

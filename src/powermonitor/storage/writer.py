@@ -28,7 +28,7 @@ import contextlib
 import logging
 from collections import deque
 from dataclasses import dataclass, replace
-from typing import Self
+from typing import Protocol, Self
 
 from ..errors import StorageError
 from .base import Sample, Store
@@ -60,6 +60,16 @@ def merge_samples(older: Sample, newer: Sample) -> Sample:
         cost=older.cost + newer.cost,
         total_wh=max(older.total_wh, newer.total_wh),
     )
+
+
+class RecordingState(Protocol):
+    """What health checks and metrics read of the writer (:class:`StoreWriter` has it)."""
+
+    @property
+    def recording(self) -> bool: ...
+
+    @property
+    def stats(self) -> WriterStats: ...
 
 
 class StoreWriter:

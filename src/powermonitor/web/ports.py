@@ -19,22 +19,12 @@ from ..monitor.directory import PlugDirectory
 from ..monitor.hub import Hub
 from ..recorder import Totals
 from ..storage.base import Store
-from ..storage.writer import WriterStats
+from ..storage.writer import RecordingState
 from ..tariff import Tariff
 
 
 class TotalsSource(Protocol):
     def totals(self) -> Mapping[str, Totals]: ...
-
-
-class RecordingState(Protocol):
-    """Whether readings are being stored (the store writer): what health reports."""
-
-    @property
-    def recording(self) -> bool: ...
-
-    @property
-    def stats(self) -> WriterStats: ...
 
 
 class WebService(Protocol):
