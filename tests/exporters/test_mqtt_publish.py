@@ -4,6 +4,7 @@ whole, in order, with the right retain flags, next to acknowledged QoS-1 message
 from __future__ import annotations
 
 import asyncio
+import signal
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -98,6 +99,22 @@ async def test_a_packed_burst_over_tls(mosquitto_factory: Any, tmp_path: Path) -
         await publish_items(client, items)
         await until(lambda: len(got) >= len(items), 20)
         assert [(t, p) for t, p, _ in got] == [(t, p) for t, p, _, _ in items]
+
+
+async def test_a_broker_that_stops_reading_fails_the_burst(mosquitto: Mosquitto) -> None:
+    """The run's last message waits for the socket, with the client's timeout: a broker that
+    stops reading ends the burst with an error (the bridge reconnects) instead of a queue that
+    grows without bound."""
+    big = b"x" * 60_000
+    items: list[Item] = [(f"t/stall/{n % 10}", big, False, 0) for n in range(1000)]  # 60 MB
+    async with aiomqtt.Client("127.0.0.1", mosquitto.port, timeout=1.0) as client:
+        assert mosquitto.proc is not None
+        mosquitto.proc.send_signal(signal.SIGSTOP)
+        try:
+            with pytest.raises(aiomqtt.MqttError):
+                await publish_items(client, items)
+        finally:
+            mosquitto.proc.send_signal(signal.SIGCONT)
 
 
 async def test_not_connected_and_bad_topics_raise(mosquitto: Mosquitto) -> None:
