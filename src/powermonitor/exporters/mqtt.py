@@ -465,7 +465,8 @@ class MqttBridge(HubConsumer):
         await self._publish(client, items)
 
     def _switch_key(self, device_id: str) -> object:
-        """What a change of goes out at once, whatever ``state_interval``."""
+        """The plug's switch states now: a change of them goes out at once, whatever
+        ``state_interval``."""
         state = self.service.hub.states.get(device_id)
         reading = state.reading if state is not None else None
         return None if reading is None else (reading.switch, reading.switches)
