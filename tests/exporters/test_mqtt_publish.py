@@ -4,25 +4,30 @@ whole, in order, with the right retain flags, next to acknowledged QoS-1 message
 from __future__ import annotations
 
 import asyncio
+import signal
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
 import aiomqtt
 import pytest
 
 from powermonitor.exporters.mqtt_publish import Item, packing, publish_items, publish_packet
 
-from .conftest import Mosquitto, until
+from .conftest import Mosquitto, make_certificates, until
 
 
 @asynccontextmanager
-async def collector(port: int, topic: str) -> AsyncIterator[list[tuple[str, bytes, bool]]]:
+async def collector(port: int, topic: str, tls: ssl.SSLContext | None = None
+                    ) -> AsyncIterator[list[tuple[str, bytes, bool]]]:
     """Every message on ``topic`` in arrival order (subscribed at QoS 0: one delivery order)."""
     got: list[tuple[str, bytes, bool]] = []
     ready = asyncio.Event()
 
     async def run() -> None:
-        async with aiomqtt.Client("127.0.0.1", port) as client:
+        async with aiomqtt.Client("127.0.0.1", port, tls_context=tls) as client:
             await client.subscribe(topic, qos=0)
             ready.set()
             async for message in client.messages:
@@ -79,6 +84,37 @@ async def test_a_packed_burst_arrives_whole_in_order_and_retained_right(
         await until(lambda: any(t == "t/marker" for t, _, _ in late))
     assert {t: p for t, p, r in late if r} == latest
     assert [t for t, _, r in late if not r] == ["t/marker"]
+
+
+async def test_a_packed_burst_over_tls(mosquitto_factory: Any, tmp_path: Path) -> None:
+    """The packed entries go through paho's TLS socket like its own packets (partial writes
+    of 64 KiB entries and a 200 kB one included)."""
+    ca, cert, key = make_certificates(tmp_path / "tls")
+    broker: Mosquitto = mosquitto_factory(tls=(ca, cert, key))
+    context = ssl.create_default_context(cafile=str(ca))
+    items = burst()
+    async with aiomqtt.Client("127.0.0.1", broker.port, tls_context=context) as client, \
+            collector(broker.port, "t/#", context) as got:
+        assert packing(client)
+        await publish_items(client, items)
+        await until(lambda: len(got) >= len(items), 20)
+        assert [(t, p) for t, p, _ in got] == [(t, p) for t, p, _, _ in items]
+
+
+async def test_a_broker_that_stops_reading_fails_the_burst(mosquitto: Mosquitto) -> None:
+    """The run's last message waits for the socket, with the client's timeout: a broker that
+    stops reading ends the burst with an error (the bridge reconnects) instead of a queue that
+    grows without bound."""
+    big = b"x" * 60_000
+    items: list[Item] = [(f"t/stall/{n % 10}", big, False, 0) for n in range(1000)]  # 60 MB
+    async with aiomqtt.Client("127.0.0.1", mosquitto.port, timeout=1.0) as client:
+        assert mosquitto.proc is not None
+        mosquitto.proc.send_signal(signal.SIGSTOP)
+        try:
+            with pytest.raises(aiomqtt.MqttError):
+                await publish_items(client, items)
+        finally:
+            mosquitto.proc.send_signal(signal.SIGCONT)
 
 
 async def test_not_connected_and_bad_topics_raise(mosquitto: Mosquitto) -> None:

@@ -61,9 +61,11 @@ def test_gate_lets_switch_changes_and_released_plugs_through_at_once() -> None:
     assert gate.due(["a"], switches.get) == []
     switches["a"] = (True, {"1": True, "2": False})  # one outlet of a strip
     assert gate.due(["a"], switches.get) == ["a"] and gate.waiting == 0
-    assert gate.due(["a"], switches.get) == []
-    gate.release("a")  # availability changed, or a command
-    assert gate.due(["a"], switches.get) == ["a"]
+    assert gate.due(["a"], switches.get) == [] and gate.waiting == 1
+    # availability changed, or a command: the waiting state is the caller's to send now...
+    assert gate.release("a") is True and gate.waiting == 0
+    assert gate.due(["a"], switches.get) == ["a"]  # ...and the plug is free
+    assert gate.release("a") is False  # nothing waited this time
     gate.reset(["a", "b"], switches.get)  # a reconnect sent everything; b had no reading yet
     switches["b"] = (True, {"1": True})  # b's first reading
     assert gate.due(["a", "b"], switches.get) == ["b"]
@@ -182,16 +184,19 @@ async def test_a_switch_change_goes_out_at_once(mosquitto: Mosquitto) -> None:
 
 async def test_an_availability_change_goes_out_at_once(mosquitto: Mosquitto) -> None:
     avail = f"powermonitor/{A}/availability"
-    async with bridge_on(mosquitto) as (hub, _bridge, w, _clock):
+    async with bridge_on(mosquitto) as (hub, bridge, w, _clock):
         now = datetime.now(UTC)
         hub.set_availability(Availability(A, "plug a", True, now))
         hub.publish(reading(A, 10.0))
         await until(lambda: powers(w, A) == [10.0] and w.last(avail) == b"online")
+        hub.publish(reading(A, 12.0))  # waits for its interval...
+        await until(lambda: bridge.gate.waiting == 1)
         hub.set_availability(Availability(A, "plug a", False, now, "no answer"))
-        await until(lambda: w.last(avail) == b"offline")
+        await until(lambda: w.last(avail) == b"offline")  # ...and goes with the change: an
+        await until(lambda: powers(w, A) == [10.0, 12.0])  # offline plug sends no newer one
         hub.set_availability(Availability(A, "plug a", True, now))
         hub.publish(reading(A, 11.0))  # back: its state goes at once, the clock has not moved
-        await until(lambda: powers(w, A) == [10.0, 11.0] and w.last(avail) == b"online")
+        await until(lambda: powers(w, A) == [10.0, 12.0, 11.0] and w.last(avail) == b"online")
 
 
 async def test_state_interval_zero_sends_every_reading(mosquitto: Mosquitto) -> None:

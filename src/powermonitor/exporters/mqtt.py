@@ -139,7 +139,8 @@ class MqttBridge(HubConsumer):
                 self._dirty_state.add(event.device_id)
             elif isinstance(event, Availability):
                 self._dirty_avail.add(event.device_id)
-                self.gate.release(event.device_id)  # its next state goes out at once
+                if self.gate.release(event.device_id):  # its next state goes out at once
+                    self._dirty_state.add(event.device_id)  # and a waiting one now
         self._wake.set()
 
     async def serve(self) -> None:

@@ -76,10 +76,15 @@ class StateGate:
         oldest = self._quiet[next(iter(self._quiet))]
         return max(0.0, oldest + self.interval - self.clock())
 
-    def release(self, device_id: str) -> None:
-        """The plug's next state goes out at once (its availability changed, a command)."""
+    def release(self, device_id: str) -> bool:
+        """The plug's next state goes out at once (its availability changed, a command). True
+        when a state was waiting: the caller publishes it now (an offline plug sends no newer
+        reading to carry it)."""
         self._quiet.pop(device_id, None)
-        self._waiting.discard(device_id)
+        if device_id in self._waiting:
+            self._waiting.discard(device_id)
+            return True
+        return False
 
     def reset(self, sent: Iterable[str], switches: Callable[[str], object]) -> None:
         """Every plug's state just went out (a (re)connect): the intervals start now."""
