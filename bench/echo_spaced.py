@@ -10,12 +10,15 @@ round trip (user + system), process sleeps per round trip, server CPU per round 
 
     python3 bench/echo_spaced.py                     # 1000 connections, 20 s, uvloop
     python3 bench/echo_spaced.py --loop asyncio --count 100
+    python3 bench/echo_spaced.py --slot 0.05         # each sleep ends on a 50 ms grid, as the
+                                                     # coordinator's (limits.POLL_SLOT_S)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import random
 import resource
 import socket
@@ -57,7 +60,7 @@ class Client(asyncio.Protocol):
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(None)
 
-    async def run(self, interval: float) -> None:
+    async def run(self, interval: float, slot: float) -> None:
         loop = asyncio.get_running_loop()
         await asyncio.sleep(random.uniform(0, interval))
         next_at = loop.time()
@@ -68,7 +71,8 @@ class Client(asyncio.Protocol):
             self.t.write(payload)
             await self.waiter
             next_at += interval
-            await asyncio.sleep(max(0.0, next_at - loop.time()))
+            at = math.ceil(next_at / slot) * slot if slot else next_at  # the grid, if any
+            await asyncio.sleep(max(0.0, at - loop.time()))
 
 
 async def amain(a: argparse.Namespace, port: int, server_pid: int) -> None:
@@ -78,7 +82,7 @@ async def amain(a: argparse.Namespace, port: int, server_pid: int) -> None:
         c = Client()
         await loop.create_connection(lambda c=c: c, "127.0.0.1", port)
         clients.append(c)
-    tasks = [asyncio.create_task(c.run(a.interval)) for c in clients]
+    tasks = [asyncio.create_task(c.run(a.interval, a.slot)) for c in clients]
     await asyncio.sleep(a.interval + 2)
     n0, u0 = sum(c.trips for c in clients), resource.getrusage(resource.RUSAGE_SELF)
     s0, w0 = C.proc_cpu_ns(server_pid), time.perf_counter()
@@ -91,7 +95,8 @@ async def amain(a: argparse.Namespace, port: int, server_pid: int) -> None:
     user = (u1.ru_utime - u0.ru_utime) / n * 1e6
     system = (u1.ru_stime - u0.ru_stime) / n * 1e6
     print(
-        f"{a.count} connections x 1 round trip / {a.interval:g} s, client on {a.loop}: "
+        f"{a.count} connections x 1 round trip / {a.interval:g} s, client on {a.loop}"
+        f"{f', on a {a.slot * 1000:g} ms grid' if a.slot else ''}: "
         f"{n / (w1 - w0):.0f} round trips/s; client CPU per round trip {user + system:.1f} µs "
         f"({user:.0f} user + {system:.0f} system), "
         f"{(u1.ru_nvcsw - u0.ru_nvcsw) / n:.2f} sleeps per round trip, "
@@ -106,6 +111,8 @@ def main() -> None:
     p.add_argument("--interval", type=float, default=1.0)
     p.add_argument("--duration", type=float, default=20.0)
     p.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    p.add_argument("--slot", type=float, default=0.0,
+                   help="end every sleep on a grid of this many seconds (0: random phases)")
     a = p.parse_args()
     C.pin(C.CLIENT_CORE)
     server = subprocess.Popen(
