@@ -431,6 +431,7 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
                 time.sleep(5.0 if a.tracemalloc else 1.0)  # the dump is written
             rss = vm_kb(svc.pid, "VmRSS")
             hwm = vm_kb(svc.pid, "VmHWM")
+            time.sleep(1.0)  # readings stamped in the window's last burst (BURST_S) reach clients
             results = {k: finish_helper(p) for k, p in helpers.items()}
             helpers.clear()
         finally:
