@@ -291,7 +291,6 @@ class TuyaDevice:
         """Close; on return the plug has seen the close (a plug takes one client at a time):
         shut down at once when nothing was left to send, else once the socket is gone."""
         self._ending = True
-        self._pending_out = b""  # (this link's unsent FINISH: it is being left anyway)
         link, self._link = self._link, None
         closed = self._closed
         if (

@@ -120,7 +120,8 @@ class Connection:
     __slots__ = (  # one per plug in a fleet: no __dict__
         "_buffer", "_client_nonce", "_ecb", "_gcm", "_header", "_header_prefix", "_hmac",
         "_is_client", "_key", "_local_ecb", "_local_gcm", "_local_hmac", "_nonce", "_outbox",
-        "_query_payload", "_query_t", "_random", "_refresh_ids", "_refresh_payload", "_sealed", "_trailer_len", "device_id",
+        "_query_payload", "_query_t", "_random", "_refresh_ids", "_refresh_payload", "_sealed",
+        "_trailer_len", "device_id",
         "dp_ids_device22", "role", "seqno", "seqno_mode", "session_key", "spec", "state",
     )
 

@@ -2,9 +2,10 @@
 
 :class:`WebService` is the slice of :class:`powermonitor.service.Service` the app uses (the
 exporters have their own ``ServiceLike``): the Hub for live state, the store for history and
-energy, the recorder's running totals, the store writer's state (for health), the tariff, the configured plugs, switching and the
-token. The web layer never reaches into the monitor or its coordinators: it finds plugs in a
-:func:`plug_directory` of the configuration, by the monitor's one lookup rule.
+energy, the recorder's running totals, the store writer's state (for health), the tariff, the
+configured plugs, switching and the token. The web layer never reaches into the monitor or its
+coordinators: it finds plugs in a :func:`plug_directory` of the configuration, by the monitor's
+one lookup rule.
 """
 
 from __future__ import annotations
