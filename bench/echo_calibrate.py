@@ -8,7 +8,16 @@ row of docs/performance-notes.md (47 µs client CPU on the machine the notes wer
 Run it next to the other benchmarks to tell a slower machine from a slower client: these are
 the floors no asyncio client or server can go below on this machine.
 
+``--floors`` measures what the neutral harness compares instead: a host that serves each
+connection from a blocking thread, as tuyamock's devices do (its own process, device core),
+and three clients with no Tuya code: the default asyncio loop and uvloop (our socket driven by
+``add_reader``, as ``TcpLink`` does) and a blocking socket (as tinytuya does). Each is measured
+persistent (one round trip of a query-sized message for a reply-sized one) and one-shot
+(connect, round trip, close, as a new connection per poll). A client's CPU per poll minus its
+floor is what its own code costs.
+
     python3 bench/echo_calibrate.py            # prints JSON, ~8 s
+    python3 bench/echo_calibrate.py --floors   # prints JSON, ~15 s
 """
 
 from __future__ import annotations
@@ -75,6 +84,139 @@ async def _client(port: int, n: int, runs: int, server_pid: int) -> dict[str, fl
         srv.append((s1 - s0 - idle * (w1 - w0)) / n / 1e3)
     tr.close()
     return {"cpu_us": C.median(cpu), "wall_us": C.median(wall), "server_cpu_us": C.median(srv)}
+
+
+QUERY, REPLY = b"q" * 152, b"r" * 235  # a 3.4 status query and its reply, in bytes on the wire
+
+
+def _serve_threads() -> None:
+    """Echo host: one blocking thread per connection, answering each read with REPLY."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0), backlog=128)
+
+    def serve(conn: socket.socket) -> None:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with conn:
+            while conn.recv(4096):
+                conn.sendall(REPLY)
+
+    def accept() -> None:
+        while True:
+            conn, _ = listener.accept()
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    print(listener.getsockname()[1], flush=True)
+    sys.stdin.read()  # until the parent closes stdin
+
+
+def _floor_blocking(port: int, oneshot: bool, n: int, runs: int) -> float:
+    import socket
+
+    def connect() -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    persistent = None if oneshot else connect()
+
+    def poll() -> None:
+        sock = persistent or connect()
+        sock.send(QUERY)
+        sock.recv(65536)
+        if oneshot:
+            sock.close()
+
+    return _per_poll_cpu(poll, n, runs)
+
+
+def _per_poll_cpu(poll, n: int, runs: int) -> float:  # type: ignore[no-untyped-def]
+    for _ in range(300):
+        poll()
+    cpu = []
+    for _ in range(runs):
+        c0 = time.process_time()
+        for _ in range(n):
+            poll()
+        cpu.append((time.process_time() - c0) / n * 1e6)
+    return C.median(cpu)
+
+
+async def _floor_async(port: int, oneshot: bool, n: int, runs: int) -> float:
+    """Our link's pattern on a bare socket: non-blocking connect, ``add_reader``, send, wait
+    for the reader's future, recv (and for one-shot: remove the reader and close)."""
+    import socket
+
+    loop = asyncio.get_running_loop()
+    address = ("127.0.0.1", port)
+    waiting: list[asyncio.Future[bytes]] = []
+
+    def connect() -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if sock.connect_ex(address) and sock.connect_ex(address) not in (0, 106):  # EISCONN
+            raise OSError("loopback connect did not complete at once")
+        loop.add_reader(sock.fileno(), readable, sock)
+        return sock
+
+    def readable(sock: socket.socket) -> None:
+        data = sock.recv(65536)
+        if waiting and not waiting[0].done():
+            waiting.pop().set_result(data)
+
+    persistent = None if oneshot else connect()
+
+    async def poll() -> None:
+        sock = persistent or connect()
+        fut = loop.create_future()
+        waiting.append(fut)
+        sock.send(QUERY)
+        await fut
+        if oneshot:
+            loop.remove_reader(sock.fileno())
+            sock.close()
+
+    for _ in range(300):
+        await poll()
+    cpu = []
+    for _ in range(runs):
+        c0 = time.process_time()
+        for _ in range(n):
+            await poll()
+        cpu.append((time.process_time() - c0) / n * 1e6)
+    return C.median(cpu)
+
+
+def floors(n: int = 2000, runs: int = 5) -> dict[str, float]:
+    """Client CPU per poll with no Tuya code, against a thread-per-connection host."""
+    out: dict[str, float] = {}
+    server = subprocess.Popen(
+        [*C.taskset(C.DEVICE_CORE), sys.executable, __file__, "--serve-threads"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert server.stdout is not None
+        port = server.stdout.readline().strip()
+        clients = ["asyncio", "blocking"] + (["uvloop"] if C.have("uvloop") else [])
+        for client in clients:
+            for mode in ("persistent", "oneshot"):
+                res = subprocess.run(
+                    [*C.taskset(C.CLIENT_CORE), sys.executable, __file__, "--floor-client",
+                     client, "--mode", mode, "--port", port, "--n", str(n), "--runs", str(runs)],
+                    capture_output=True, text=True, check=True, timeout=120,
+                )
+                out[f"floor_{client}_{mode}_cpu_us"] = round(float(res.stdout), 1)
+    finally:
+        if server.stdin:
+            server.stdin.close()
+        try:
+            server.wait(3)
+        except subprocess.TimeoutExpired:
+            server.terminate()
+            server.wait(3)
+    return out
 
 
 def _run(coro_factory, use_uvloop: bool):  # type: ignore[no-untyped-def]
@@ -148,8 +290,23 @@ def main() -> None:
     p.add_argument("--server-pid", type=int, default=0)
     p.add_argument("--n", type=int, default=2000)
     p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--floors", action="store_true", help="floors against a threaded host")
+    p.add_argument("--serve-threads", action="store_true")
+    p.add_argument("--floor-client", choices=["asyncio", "uvloop", "blocking"])
+    p.add_argument("--mode", choices=["persistent", "oneshot"], default="persistent")
+    p.add_argument("--port", type=int, default=0)
     a = p.parse_args()
-    if a.serve:
+    if a.serve_threads:
+        _serve_threads()
+    elif a.floor_client == "blocking":
+        print(_floor_blocking(a.port, a.mode == "oneshot", a.n, a.runs))
+    elif a.floor_client:
+        oneshot = a.mode == "oneshot"
+        print(_run(lambda: _floor_async(a.port, oneshot, a.n, a.runs), a.floor_client == "uvloop"))
+    elif a.floors:
+        C.pin(C.CLIENT_CORE)
+        print(json.dumps(floors(a.n, a.runs), indent=2))
+    elif a.serve:
         _run(_serve, a.uvloop)
     elif a.client:
         print(json.dumps(_run(lambda: _client(a.client, a.n, a.runs, a.server_pid), a.uvloop)))
