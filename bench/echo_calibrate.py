@@ -23,10 +23,12 @@ floor is what its own code costs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -192,22 +194,31 @@ async def _floor_async(port: int, oneshot: bool, n: int, runs: int) -> float:
 def floors(n: int = 2000, runs: int = 5) -> dict[str, float]:
     """Client CPU per poll with no Tuya code, against a thread-per-connection host."""
     out: dict[str, float] = {}
-    server = subprocess.Popen(
-        [*C.taskset(C.DEVICE_CORE), sys.executable, __file__, "--serve-threads"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        assert server.stdout is not None
-        port = server.stdout.readline().strip()
+    with _server("--serve-threads") as (_server_pid, port):
         clients = ["asyncio", "blocking"] + (["uvloop"] if C.have("uvloop") else [])
         for client in clients:
             for mode in ("persistent", "oneshot"):
                 res = subprocess.run(
                     [*C.taskset(C.CLIENT_CORE), sys.executable, __file__, "--floor-client",
-                     client, "--mode", mode, "--port", port, "--n", str(n), "--runs", str(runs)],
+                     client, "--mode", mode, "--port", str(port), "--n", str(n),
+                     "--runs", str(runs)],
                     capture_output=True, text=True, check=True, timeout=120,
                 )
                 out[f"floor_{client}_{mode}_cpu_us"] = round(float(res.stdout), 1)
+    return out
+
+
+@contextlib.contextmanager
+def _server(*args: str) -> Iterator[tuple[int, int]]:
+    """This script as a server (``args``) pinned to the device core: (pid, port) while in
+    use; stopped on exit (stdin closed, then terminated if it lingers)."""
+    server = subprocess.Popen(
+        [*C.taskset(C.DEVICE_CORE), sys.executable, __file__, *args],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert server.stdout is not None
+        yield server.pid, int(server.stdout.readline())
     finally:
         if server.stdin:
             server.stdin.close()
@@ -216,7 +227,6 @@ def floors(n: int = 2000, runs: int = 5) -> dict[str, float]:
         except subprocess.TimeoutExpired:
             server.terminate()
             server.wait(3)
-    return out
 
 
 def _run(coro_factory, use_uvloop: bool):  # type: ignore[no-untyped-def]
@@ -236,15 +246,7 @@ def calibrate(n: int = 2000, runs: int = 5) -> dict[str, float]:
     loops = ["asyncio"] + (["uvloop"] if C.have("uvloop") else [])
     for loop in loops:
         uv = ["--uvloop"] if loop == "uvloop" else []
-        server = subprocess.Popen(
-            [*C.taskset(C.DEVICE_CORE), sys.executable, __file__, "--serve", *uv],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert server.stdout is not None
-            port = int(server.stdout.readline())
+        with _server("--serve", *uv) as (server_pid, port):
             res = subprocess.run(
                 [
                     *C.taskset(C.CLIENT_CORE),
@@ -253,7 +255,7 @@ def calibrate(n: int = 2000, runs: int = 5) -> dict[str, float]:
                     "--client",
                     str(port),
                     "--server-pid",
-                    str(server.pid),
+                    str(server_pid),
                     "--n",
                     str(n),
                     "--runs",
@@ -269,14 +271,6 @@ def calibrate(n: int = 2000, runs: int = 5) -> dict[str, float]:
             out[f"echo_{loop}_cpu_us"] = r["cpu_us"]
             out[f"echo_{loop}_wall_us"] = r["wall_us"]
             out[f"echo_{loop}_server_cpu_us"] = r["server_cpu_us"]
-        finally:
-            if server.stdin:
-                server.stdin.close()
-            try:
-                server.wait(3)
-            except subprocess.TimeoutExpired:
-                server.terminate()
-                server.wait(3)
     return out
 
 
