@@ -11,8 +11,8 @@ one line out: CPU µs per poll (``time.process_time``), for
 Run the same command with two interpreters (before and after: a venv per checkout) in
 alternation and compare medians; see bench/README.md, "Issue 13, session 3".
 
-    taskset -c 1 python bench/sim_server.py --count 1 --versions 3.4 --replay --uvloop \\
-        --devices-file /tmp/d34.json < /dev/zero &      # (stdin open: it stops on EOF)
+    tail -f /dev/null | taskset -c 1 python bench/sim_server.py --count 1 --versions 3.4 \\
+        --replay --uvloop --devices-file /tmp/d34.json &   # (stdin a pipe: it stops on EOF)
     taskset -c 0 python bench/client_poll_cpu.py /tmp/d34.json plug --loop uvloop
 """
 
@@ -23,6 +23,7 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,6 @@ def _plug(dev: dict[str, Any]) -> Plug:
 
 
 async def measure(devices: list[dict[str, Any]], mode: str, n: int) -> float:
-    cpu = time.process_time
     if mode == "reconnect":
         async def once() -> None:
             plug = _plug(devices[0])
@@ -48,35 +48,34 @@ async def measure(devices: list[dict[str, Any]], mode: str, n: int) -> float:
                 await plug.status()
             finally:
                 await plug.close()
-        for _ in range(30):
-            await once()
-        c0 = cpu()
-        for _ in range(n):
-            await once()
-        return (cpu() - c0) / n * 1e6
+        return await _cpu_us_per_poll(once, warmup=30, calls=n)
     plugs = [_plug(dev) for dev in (devices if mode == "fleet" else devices[:1])]
     await asyncio.gather(*(plug.connect() for plug in plugs))
     try:
         if mode == "fleet":
+            async def sweep() -> None:
+                await asyncio.gather(*(plug.status() for plug in plugs))
             rounds = max(1, n // len(plugs))
-            for _ in range(5):
-                await asyncio.gather(*(plug.status() for plug in plugs))
-            c0 = cpu()
-            for _ in range(rounds):
-                await asyncio.gather(*(plug.status() for plug in plugs))
-            return (cpu() - c0) / (rounds * len(plugs)) * 1e6
+            return await _cpu_us_per_poll(sweep, warmup=5, calls=rounds, polls=len(plugs))
         device = plugs[0]._device
         assert device is not None
         poll = plugs[0].status if mode == "plug" else device.status
-        for _ in range(300):
-            await poll()
-        c0 = cpu()
-        for _ in range(n):
-            await poll()
-        return (cpu() - c0) / n * 1e6
+        return await _cpu_us_per_poll(poll, warmup=300, calls=n)
     finally:
         for plug in plugs:
             await plug.close()
+
+
+async def _cpu_us_per_poll(
+    call: Callable[[], Awaitable[Any]], *, warmup: int, calls: int, polls: int = 1
+) -> float:
+    """CPU µs per poll of ``calls`` awaits of ``call`` (``polls`` polls each), after ``warmup``."""
+    for _ in range(warmup):
+        await call()
+    c0 = time.process_time()
+    for _ in range(calls):
+        await call()
+    return (time.process_time() - c0) / (calls * polls) * 1e6
 
 
 def main() -> None:
